@@ -1,0 +1,1 @@
+"""Ingest: MQTT → validation → batched, acknowledged writes to InfluxDB."""

@@ -1,0 +1,285 @@
+"""The ingest worker: MQTT in, InfluxDB out, acknowledged only after the write.
+
+Threading model: paho's network thread receives messages and puts them on a
+queue; one writer thread takes batches off it, decodes, writes to InfluxDB and
+only then sends the PUBACKs (paho `manual_ack`). The broker never sends more
+unacknowledged messages than the MQTT 5 receive-maximum, which bounds the
+queue: a slow database slows the broker down instead of filling memory.
+
+Delivery: a persistent session (stable client id, session expiry, clean start
+off) keeps the broker queueing while the worker is down; a shared subscription
+splits the stream across workers of one group. InfluxDB unavailable: the batch
+is retried with capped, jittered backoff and its acks are held — nothing is
+dropped. A message that cannot be stored is dead-lettered, then acknowledged.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from ingest.deadletter import DeadLetterSink
+from ingest.decode import DeadLetter, Decoder, TimeWindow
+from waystation.mqttclient import new_client
+from waystation.registry import Registry
+from waystation.settings import MqttSettings
+from waystation.store import (
+    BatchTooLarge,
+    InfluxStore,
+    PointsRejected,
+    StoreFatal,
+    StoreUnavailable,
+)
+
+__all__ = ["IngestConfig", "IngestStats", "IngestWorker"]
+
+log = logging.getLogger(__name__)
+
+SUBSCRIPTION = "stations/+/+/+"
+RETRY_MIN_S = 0.5
+RETRY_MAX_S = 30.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IngestConfig:
+    client_id: str = "waystation-ingest-1"
+    group: str = "ingest"
+    batch_max_lines: int = 5000
+    batch_max_wait_s: float = 0.2
+    receive_maximum: int = 1000
+    session_expiry_s: int = 7 * 24 * 3600
+    deadletter_path: Path | None = None
+    window: TimeWindow = field(default_factory=TimeWindow)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.receive_maximum <= 65535:
+            raise ValueError("receive_maximum must be 1..65535 (an MQTT 5 limit)")
+        if self.batch_max_lines < 1 or self.batch_max_wait_s <= 0:
+            raise ValueError("batch_max_lines must be >= 1 and batch_max_wait_s > 0")
+
+
+@dataclass
+class IngestStats:
+    received: int = 0
+    messages_written: int = 0
+    points_written: int = 0
+    batches: int = 0
+    write_retries: int = 0
+    last_batch_s: float = 0.0
+
+
+@dataclass(slots=True)
+class _Message:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    generation: int
+    lines: list[str] = field(default_factory=list)
+
+
+class IngestWorker:
+    """A context manager: enter connects and starts writing, exit flushes, acks and disconnects."""
+
+    def __init__(
+        self,
+        mqtt_settings: MqttSettings,
+        store: InfluxStore,
+        registry: Registry,
+        config: IngestConfig | None = None,
+    ) -> None:
+        self.config = config or IngestConfig()
+        self.stats = IngestStats()
+        self._mqtt_settings = mqtt_settings
+        self._store = store
+        self._decoder = Decoder(registry, self.config.window)
+        self._inbox: queue.Queue[_Message] = queue.Queue()
+        self._stop = threading.Event()
+        self._subscribed = threading.Event()
+        self.fatal: BaseException | None = None
+        # Packet ids are per connection: after a reconnect the broker re-sends
+        # what we had not acknowledged, and an old id may name a new message.
+        # Messages from an earlier connection are written but never acked.
+        self._generation = 0
+        self._client = new_client(mqtt_settings, self.config.client_id, manual_ack=True)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+        self.deadletters = DeadLetterSink(self._client, self.config.deadletter_path)
+        self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
+
+    # --- paho callbacks (network thread) ---------------------------------------------
+
+    def _on_connect(
+        self, client: mqtt.Client, _ud: Any, flags: Any, rc: ReasonCode, _p: Properties | None
+    ) -> None:
+        if rc.is_failure:
+            log.warning("broker %s refused ingest: %s", self._mqtt_settings, rc)
+            return
+        log.info(
+            "ingest connected to %s (session present: %s)", self._mqtt_settings, flags.session_present
+        )
+        client.subscribe(f"$share/{self.config.group}/{SUBSCRIPTION}", qos=1)
+        self._subscribed.set()
+
+    def _on_disconnect(
+        self, _c: mqtt.Client, _ud: Any, _f: Any, rc: ReasonCode, _p: Properties | None
+    ) -> None:
+        self._generation += 1
+        if self._subscribed.is_set() and not self._stop.is_set():
+            log.warning("ingest lost the broker (%s); paho reconnects", rc)
+        self._subscribed.clear()
+
+    def _on_message(self, _c: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
+        self._inbox.put(_Message(msg.topic, msg.payload, msg.mid, msg.qos, self._generation))
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = self.config.session_expiry_s
+        props.ReceiveMaximum = self.config.receive_maximum
+        s = self._mqtt_settings
+        self._client.connect_async(s.host, s.port, keepalive=15, clean_start=False, properties=props)
+        self._client.loop_start()
+        self._writer.start()
+
+    def wait_subscribed(self, timeout_s: float = 10.0) -> bool:
+        return self._subscribed.wait(timeout_s)
+
+    def stop(self) -> None:
+        """Write and acknowledge what has arrived, then disconnect (the session stays)."""
+        self._stop.set()
+        if self._writer.is_alive():
+            self._writer.join()
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def __enter__(self) -> IngestWorker:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._writer.is_alive()
+
+    # --- writer thread ------------------------------------------------------------------
+
+    def _collect(self) -> list[_Message]:
+        """Up to batch_max_lines messages, waiting at most batch_max_wait_s after the first."""
+        try:
+            first = self._inbox.get(timeout=0.1)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self.config.batch_max_wait_s
+        while len(batch) < self.config.batch_max_lines:
+            remaining = deadline - time.monotonic()
+            try:
+                batch.append(self._inbox.get(timeout=max(remaining, 0)) if remaining > 0
+                             else self._inbox.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _write_loop(self) -> None:
+        try:
+            while not (self._stop.is_set() and self._inbox.empty()):
+                batch = self._collect()
+                if batch:
+                    self._process(batch)
+        except StoreFatal as exc:
+            log.error("ingest stops: %s", exc)  # noqa: TRY400 - the message is the whole story
+            self.fatal = exc
+        except Exception as exc:
+            log.exception("ingest writer failed")
+            self.fatal = exc
+
+    def _process(self, batch: list[_Message]) -> None:
+        started = time.monotonic()
+        self.stats.received += len(batch)
+        now_ms = int(time.time() * 1000)
+        to_write: list[_Message] = []
+        for msg in batch:
+            result = self._decoder.decode(msg.topic, msg.payload, now_ms)
+            if isinstance(result, DeadLetter):
+                self.deadletters.record(result.code, result.reason, msg.topic, msg.payload, now_ms)
+            else:
+                msg.lines = result.lines
+                to_write.append(msg)
+        if to_write and not self._write_with_retry(to_write):
+            return  # stopping during an outage: no ack, the broker keeps them
+        self.stats.batches += 1
+        self.stats.messages_written += len(to_write)
+        self.stats.points_written += sum(len(m.lines) for m in to_write)
+        for msg in batch:
+            if msg.qos > 0 and msg.generation == self._generation:
+                self._client.ack(msg.mid, msg.qos)
+        self.stats.last_batch_s = time.monotonic() - started
+
+    def _write_with_retry(self, msgs: list[_Message]) -> bool:
+        delay = RETRY_MIN_S
+        while True:
+            try:
+                self._write_isolating(msgs)
+            except StoreUnavailable as exc:
+                if self._stop.is_set():
+                    log.warning("stopping while InfluxDB is unavailable; %d messages stay unacknowledged "
+                                "in the broker session", len(msgs))
+                    return False
+                wait = exc.retry_after if exc.retry_after is not None else random.uniform(0, delay)  # noqa: S311
+                self.stats.write_retries += 1
+                if self.stats.write_retries == 1 or delay >= RETRY_MAX_S:
+                    log.warning("InfluxDB unavailable (%s); holding acks, retrying in %.1f s", exc, wait)
+                self._stop.wait(wait)
+                delay = min(delay * 2, RETRY_MAX_S)
+            else:
+                return True
+
+    def _write_isolating(self, msgs: Sequence[_Message]) -> None:
+        """Write; on a rejected point, bisect to find the messages that hold one.
+
+        Safe because writes are idempotent: re-writing the good half stores the
+        same points again. The bad messages are dead-lettered, the rest stored.
+        """
+        try:
+            self._write_split(_lines(msgs))
+        except PointsRejected as exc:
+            if len(msgs) == 1:
+                msg = msgs[0]
+                self.deadletters.record("rejected_by_store", str(exc), msg.topic, msg.payload,
+                                        int(time.time() * 1000))
+                msg.lines = []
+                return
+            mid = len(msgs) // 2
+            self._write_isolating(msgs[:mid])
+            self._write_isolating(msgs[mid:])
+
+    def _write_split(self, lines: list[str]) -> None:
+        try:
+            self._store.write_lines(lines)
+        except BatchTooLarge:
+            if len(lines) == 1:
+                raise PointsRejected("a single point is larger than the server accepts") from None
+            mid = len(lines) // 2
+            self._write_split(lines[:mid])
+            self._write_split(lines[mid:])
+
+
+def _lines(msgs: Sequence[_Message]) -> list[str]:
+    return [line for m in msgs for line in m.lines]

@@ -1,0 +1,189 @@
+"""`waystation`: one command, a subcommand per job (SPEC §11).
+
+Server-side modules are imported inside the subcommand that needs them, so
+`waystation edge` and `waystation check-config` run on an edge install.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from importlib.resources import files
+from pathlib import Path
+
+
+from waystation import __version__
+from waystation.registry import RegistryError, load_registry, parse_duration
+from waystation.settings import SETTINGS, MqttSettings, SettingsError, load_config_file, resolve
+
+__all__ = ["main"]
+
+log = logging.getLogger("waystation")
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+
+
+def _duration(text: str) -> timedelta:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _common() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("connection (flag, else environment, else --config file, else default)")
+    for spec in SETTINGS:
+        default = f"default {spec.default}" if spec.default else "no default"
+        g.add_argument(spec.flag, dest=spec.name, default=None,
+                       help=f"{spec.help} [${spec.env}; {default}]")
+    g.add_argument("--config", type=Path, help="YAML file with any of the settings above")
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = argparse.ArgumentParser(
+        prog="waystation",
+        description="Telemetry, outage alerts and utility cost sharing for worker rest stations.",
+    )
+    parser.add_argument("--version", action="version", version=f"waystation {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="simulated stations through real Mosquitto and InfluxDB")
+    p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument("--duration", type=_duration, default=timedelta(seconds=20),
+                   help="how long to run live (default 20s)")
+    p.add_argument("--interval", type=_duration, default=timedelta(seconds=1),
+                   help="reading interval of every simulated device (default 1s)")
+    p.add_argument("--workdir", type=Path, help="keep servers' data here (default: a temp dir, removed)")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("edge", parents=[common], help="run the edge agent of one station")
+    p.add_argument("--station", required=True, help="station id from the registry")
+    p.add_argument("--interval", type=_duration, help="override every device's reading interval")
+    p.set_defaults(func=_cmd_edge)
+
+    p = sub.add_parser("ingest", parents=[common], help="run an ingest worker (MQTT → InfluxDB)")
+    p.add_argument("--client-id", default="waystation-ingest-1",
+                   help="stable MQTT client id; one per worker (default waystation-ingest-1)")
+    p.add_argument("--group", default="ingest", help="shared-subscription group (default ingest)")
+    p.add_argument("--deadletter-file", type=Path, help="append dead letters here (JSON lines)")
+    p.set_defaults(func=_cmd_ingest)
+
+    p = sub.add_parser("check-config", parents=[common], help="validate the registry and settings")
+    p.set_defaults(func=_cmd_check_config)
+
+    p = sub.add_parser("sample-registry", help="print an example stations.yaml")
+    p.set_defaults(func=_cmd_sample_registry)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> dict[str, str | None]:
+    flags = {spec.name: getattr(args, spec.name, None) for spec in SETTINGS}
+    return resolve(flags, load_config_file(getattr(args, "config", None)))
+
+
+def _required(settings: dict[str, str | None], name: str) -> str:
+    value = settings[name]
+    if value is None:
+        raise SettingsError(f"{name} is not set")
+    return value
+
+
+def _wait_for_signal(until: Callable[[], bool] = lambda: False) -> None:
+    """Block until SIGINT/SIGTERM (or `until()` is true)."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        if until():
+            return
+
+
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    s = _settings(args)
+    registry = load_registry(_required(s, "registry"))
+    MqttSettings.from_url(_required(s, "mqtt"))
+    print(f"{s['registry']}: OK — {len(registry.stations)} stations, {registry.device_count} devices")
+    return EXIT_OK
+
+
+def _cmd_sample_registry(_args: argparse.Namespace) -> int:
+    print(files("waystation").joinpath("data/demo-stations.yaml").read_text(encoding="utf-8"), end="")
+    return EXIT_OK
+
+
+def _cmd_edge(args: argparse.Namespace) -> int:
+    from edge.agent import AgentError, EdgeAgent  # noqa: PLC0415 - needs the edge extra only
+
+    s = _settings(args)
+    registry = load_registry(_required(s, "registry"))
+    try:
+        agent = EdgeAgent(MqttSettings.from_url(_required(s, "mqtt")), registry, args.station,
+                          interval_override=args.interval)
+    except AgentError as exc:
+        print(f"waystation edge: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    with agent:
+        _wait_for_signal()
+    log.info("agent stopped: %s", agent.stats)
+    return EXIT_OK
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from ingest.worker import IngestConfig, IngestWorker  # noqa: PLC0415 - server extra
+    from waystation.store import InfluxStore, QueryError, StoreUnavailable  # noqa: PLC0415
+
+    s = _settings(args)
+    registry = load_registry(_required(s, "registry"))
+    store = InfluxStore(_required(s, "influx"), _required(s, "database"), token=s["influx_token"])
+    try:
+        store.create_database()  # InfluxDB 1.x; on 2.x the DBRP mapping exists already
+    except (QueryError, StoreUnavailable) as exc:
+        log.info("could not create database %s (%s); writing to it anyway", store.database, exc)
+    config = IngestConfig(client_id=args.client_id, group=args.group,
+                          deadletter_path=args.deadletter_file)
+    worker = IngestWorker(MqttSettings.from_url(_required(s, "mqtt")), store, registry, config)
+    with worker:
+        _wait_for_signal(until=lambda: not worker.running)
+    log.info("ingest stopped: %s; dead letters %s", worker.stats, dict(worker.deadletters.counts))
+    return EXIT_FAILURE if worker.fatal else EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from waystation.demo import run_demo  # noqa: PLC0415 - server extra
+
+    return run_demo(duration=args.duration, interval=args.interval, workdir=args.workdir)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(args, "log_level", "INFO"),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except (RegistryError, SettingsError) as exc:
+        print(f"waystation {args.command}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,340 @@
+"""The MQTT wire contract (SPEC §4) as strict, versioned pydantic models.
+
+Everything that crosses the broker is described here, and both the edge agent
+(which builds payloads) and ingest (which validates them) use these models, so
+the two sides cannot drift apart. Validation is strict: unknown fields, wrong
+types, NaN/inf and absurd timestamps are rejected with a reason naming the
+offending field.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+__all__ = [
+    "CONTRACT_VERSION",
+    "ID_PATTERN",
+    "MAX_BATCH_READINGS",
+    "Channel",
+    "ContractError",
+    "Event",
+    "Kind",
+    "Reading",
+    "Status",
+    "Topic",
+    "parse_event",
+    "parse_readings",
+    "parse_status",
+    "parse_topic",
+]
+
+CONTRACT_VERSION = 1
+ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+_ID_RE = re.compile(ID_PATTERN)
+
+# Timestamps before this are a box that booted in 1970 or a unit mistake
+# (seconds instead of milliseconds); after the upper bound, microseconds.
+# Ingest applies its own, tighter, configurable window on top.
+TS_MIN_MS = 1_577_836_800_000  # 2020-01-01T00:00:00Z
+TS_MAX_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
+
+# A store-and-forward replay array never holds more than this many readings;
+# the edge outbox sizes its batches below it.
+MAX_BATCH_READINGS = 1000
+
+
+class ContractError(ValueError):
+    """A payload or topic that breaks the contract; `code` is stable, `reason` is for people."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(f"{code}: {reason}")
+        self.code = code
+        self.reason = reason
+
+
+class Kind(StrEnum):
+    DOOR_COUNTER = "door_counter"
+    WATER_DISPENSER = "water_dispenser"
+    CHARGING_LOCKER = "charging_locker"
+    METER = "meter"
+    GATEWAY = "gateway"
+
+
+class Channel(StrEnum):
+    TELEMETRY = "telemetry"
+    EVENT = "event"
+    STATUS = "status"
+
+
+# --- field types --------------------------------------------------------------
+
+_STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
+
+
+# JSON numbers: an integer where a float is expected is fine (1532 for 1532.0),
+# a boolean is not. Strict mode already refuses strings and booleans.
+Number = Annotated[float, Field(allow_inf_nan=False)]
+Count = Annotated[StrictInt, Field(ge=0)]
+Register = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+def _to_epoch_ms(value: Any) -> int:
+    """Accept epoch milliseconds (int) or an RFC 3339 string with an offset."""
+    if isinstance(value, bool):
+        raise ValueError("ts must be epoch milliseconds or an RFC 3339 string, not a boolean")
+    if isinstance(value, int):
+        ms = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise ValueError(f"ts {value!r} is not an RFC 3339 timestamp") from exc
+        if parsed.tzinfo is None:
+            raise ValueError(f"ts {value!r} has no UTC offset")
+        ms = round(parsed.timestamp() * 1000)
+    else:
+        raise ValueError("ts must be epoch milliseconds (integer) or an RFC 3339 string")
+    if not TS_MIN_MS <= ms < TS_MAX_MS:
+        raise ValueError(
+            f"ts {ms} is outside 2020-01-01..2100-01-01 "
+            "(clock not synchronised, or seconds/microseconds instead of milliseconds)"
+        )
+    return ms
+
+
+class _Stamped(BaseModel):
+    model_config = _STRICT
+
+    v: Literal[1]
+    ts: int
+
+    @field_validator("ts", mode="before")
+    @classmethod
+    def _ts(cls, value: Any) -> int:
+        return _to_epoch_ms(value)
+
+    @property
+    def time(self) -> datetime:
+        return datetime.fromtimestamp(self.ts / 1000, tz=UTC)
+
+
+# --- reading data per kind ------------------------------------------------------
+
+
+class DoorCounterData(BaseModel):
+    model_config = _STRICT
+    in_total: Count
+    out_total: Count
+
+
+class WaterDispenserData(BaseModel):
+    model_config = _STRICT
+    water_l_total: Register
+    energy_kwh_total: Register
+    temp_c: Annotated[float, Field(ge=-50, le=150, allow_inf_nan=False)]
+    heating: StrictBool
+    fault: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\x20-\x7e]+$")] | None = (
+        None
+    )
+
+
+class ChargingLockerData(BaseModel):
+    model_config = _STRICT
+    slots: Annotated[StrictInt, Field(ge=1, le=1000)]
+    slots_in_use: Count
+    energy_kwh_total: Register
+    fault_slots: Count
+
+    @model_validator(mode="after")
+    def _within_slots(self) -> ChargingLockerData:
+        if self.slots_in_use > self.slots:
+            raise ValueError(f"slots_in_use {self.slots_in_use} exceeds slots {self.slots}")
+        if self.fault_slots > self.slots:
+            raise ValueError(f"fault_slots {self.fault_slots} exceeds slots {self.slots}")
+        return self
+
+
+class MeterData(BaseModel):
+    model_config = _STRICT
+    energy_kwh_total: Register | None = None
+    water_m3_total: Register | None = None
+    power_w: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+
+    @model_validator(mode="after")
+    def _one_register(self) -> MeterData:
+        if (self.energy_kwh_total is None) == (self.water_m3_total is None):
+            raise ValueError("a meter reports exactly one of energy_kwh_total or water_m3_total")
+        if self.power_w is not None and self.water_m3_total is not None:
+            raise ValueError("power_w belongs to an electricity meter, not a water meter")
+        return self
+
+
+class GatewayData(BaseModel):
+    model_config = _STRICT
+    uptime_s: Register
+    outbox_depth: Count
+    outbox_dropped_total: Count
+
+
+class _ReadingBase(_Stamped):
+    seq: Count
+
+
+class DoorCounterReading(_ReadingBase):
+    kind: Literal[Kind.DOOR_COUNTER]
+    data: DoorCounterData
+
+
+class WaterDispenserReading(_ReadingBase):
+    kind: Literal[Kind.WATER_DISPENSER]
+    data: WaterDispenserData
+
+
+class ChargingLockerReading(_ReadingBase):
+    kind: Literal[Kind.CHARGING_LOCKER]
+    data: ChargingLockerData
+
+
+class MeterReading(_ReadingBase):
+    kind: Literal[Kind.METER]
+    data: MeterData
+
+
+class GatewayReading(_ReadingBase):
+    kind: Literal[Kind.GATEWAY]
+    data: GatewayData
+
+
+Reading = Annotated[
+    DoorCounterReading
+    | WaterDispenserReading
+    | ChargingLockerReading
+    | MeterReading
+    | GatewayReading,
+    Field(discriminator="kind"),
+]
+
+_ONE_READING: TypeAdapter[Reading] = TypeAdapter(Reading)
+_READING_ARRAY: TypeAdapter[list[Reading]] = TypeAdapter(
+    Annotated[list[Reading], Field(min_length=1, max_length=MAX_BATCH_READINGS)]
+)
+
+
+class StatusState(StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+
+class Status(_Stamped):
+    """Retained on `stations/{station}/{device}/status`; the agent's will sends `offline`."""
+
+    state: StatusState
+    agent: Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class Event(_Stamped):
+    seq: Count
+    type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+# --- parsing entry points --------------------------------------------------------
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _describe(exc: ValidationError) -> str:
+    """One line naming each failing field path, e.g. `data.temp_c: must be <= 150`."""
+    parts = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err["loc"] if not _is_union_tag(p))
+        parts.append(f"{loc or 'payload'}: {err['msg']}")
+    return "; ".join(parts[:5]) + (f" (+{len(parts) - 5} more)" if len(parts) > 5 else "")
+
+
+def _contract_error(exc: ValidationError) -> ContractError:
+    errors = exc.errors(include_url=False)
+    if any(e["type"] == "json_invalid" for e in errors):
+        return ContractError("bad_json", str(errors[0]["msg"]))
+    return ContractError("schema", _describe(exc))
+
+
+def _is_union_tag(part: object) -> bool:
+    # pydantic puts the discriminator value or the union arm in the location.
+    return isinstance(part, str) and (part in set(Kind) or part.startswith("tagged-union["))
+
+
+def parse_readings(payload: bytes | str) -> list[Reading]:
+    """Parse a `telemetry` payload (one reading or an array of one device's readings)."""
+    # Choose the shape by the first byte rather than validating against a union
+    # of both: the error then names the field that is wrong, not the union arms.
+    head = payload.lstrip()[:1]
+    try:
+        if head in (b"[", "["):
+            readings = _READING_ARRAY.validate_json(payload)
+        else:
+            readings = [_ONE_READING.validate_json(payload)]
+    except ValidationError as exc:
+        raise _contract_error(exc) from exc
+    kinds = {r.kind for r in readings}
+    if len(kinds) > 1:
+        raise ContractError("schema", f"an array mixes kinds {sorted(kinds)}; one device, one kind")
+    return readings
+
+
+def _parse_model(model: type[_M], payload: bytes | str) -> _M:
+    try:
+        return model.model_validate_json(payload)
+    except ValidationError as exc:
+        raise _contract_error(exc) from exc
+
+
+def parse_status(payload: bytes | str) -> Status:
+    return _parse_model(Status, payload)
+
+
+def parse_event(payload: bytes | str) -> Event:
+    return _parse_model(Event, payload)
+
+
+class Topic(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    station: str
+    device: str
+    channel: Channel
+
+    def __str__(self) -> str:
+        return f"stations/{self.station}/{self.device}/{self.channel}"
+
+
+def parse_topic(topic: str) -> Topic:
+    parts = topic.split("/")
+    if len(parts) != 4 or parts[0] != "stations":
+        raise ContractError("bad_topic", f"{topic!r} is not stations/{{station}}/{{device}}/{{channel}}")
+    _, station, device, channel = parts
+    for name, value in (("station", station), ("device", device)):
+        if not _ID_RE.match(value):
+            raise ContractError("bad_topic", f"{name} id {value!r} does not match {ID_PATTERN}")
+    try:
+        return Topic(station=station, device=device, channel=Channel(channel))
+    except ValueError as exc:
+        raise ContractError("bad_topic", f"unknown channel {channel!r}") from exc
+
+
+def is_valid_id(value: str) -> bool:
+    return bool(_ID_RE.match(value))

@@ -1,0 +1,259 @@
+"""The station registry (`stations.yaml`, SPEC §11): what operators edit.
+
+Loaded once at start-up and validated completely, so a typo stops a service
+with a message naming the file, the station, the device and the field, rather
+than surfacing hours later as dead letters. Nothing here does I/O while
+validating; `load_registry` reads the file, the models only check it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from waystation.contract import ID_PATTERN, Kind
+
+__all__ = [
+    "DeviceSpec",
+    "OperatingModel",
+    "Registry",
+    "RegistryError",
+    "Role",
+    "StationSpec",
+    "Utility",
+    "load_registry",
+    "parse_duration",
+]
+
+Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+
+DEFAULT_INTERVAL = timedelta(seconds=60)
+
+
+class RegistryError(ValueError):
+    """The registry file is unreadable or invalid; the message names file, station and field."""
+
+
+class OperatingModel(StrEnum):
+    ENTERPRISE_INCUBATED = "enterprise_incubated"
+    DEPARTMENT_GUIDED = "department_guided"
+    INDUSTRY_MANAGED = "industry_managed"
+    COMMUNITY_INTEGRATED = "community_integrated"
+
+
+class Utility(StrEnum):
+    ELECTRICITY = "electricity"
+    WATER = "water"
+
+
+class Role(StrEnum):
+    MAIN = "main"
+    SUB = "sub"
+
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """`90s`, `5m`, `1.5h`, `2d`, or a number of seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or a string like 60s, 5m, 1h")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION_RE.match(value)):
+        seconds = float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+    else:
+        raise ValueError(f"{value!r} is not a duration like 60s, 5m, 1h or 2d")
+    if seconds <= 0:
+        raise ValueError(f"duration {value!r} must be positive")
+    return timedelta(seconds=seconds)
+
+
+Duration = Annotated[timedelta, Field(description="60s, 5m, 1h, 2d or seconds")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DeviceSpec(_Strict):
+    kind: Kind
+    utility: Utility | None = None
+    role: Role | None = None
+    interval: Duration = DEFAULT_INTERVAL
+
+    @field_validator("interval", mode="before")
+    @classmethod
+    def _interval(cls, value: Any) -> timedelta:
+        return parse_duration(value)
+
+    @model_validator(mode="after")
+    def _meter_fields(self) -> DeviceSpec:
+        if self.kind is Kind.METER:
+            if self.utility is None:
+                raise ValueError("a meter needs `utility: electricity` or `utility: water`")
+            if self.role is None:
+                object.__setattr__(self, "role", Role.MAIN)
+        elif self.utility is not None or self.role is not None:
+            raise ValueError(f"`utility` and `role` apply to meters, not to a {self.kind}")
+        return self
+
+
+class Location(_Strict):
+    lat: Annotated[float, Field(ge=-90, le=90)]
+    lon: Annotated[float, Field(ge=-180, le=180)]
+
+
+class StationSpec(_Strict):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    model: OperatingModel
+    timezone: str | None = None
+    location: Location | None = None
+    devices: dict[Id, DeviceSpec] = Field(min_length=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        return None if value is None else _check_timezone(value)
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name like Asia/Shanghai)") from exc
+    return value
+
+
+class Registry(_Strict):
+    version: int
+    timezone: str = "Asia/Shanghai"
+    stations: dict[Id, StationSpec] = Field(min_length=1)
+    _device_index: dict[str, tuple[str, DeviceSpec]] = PrivateAttr(default_factory=dict)
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: int) -> int:
+        if value != 1:
+            raise ValueError(f"registry version {value} is not supported (this release reads 1)")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        return _check_timezone(value)
+
+    @model_validator(mode="after")
+    def _unique_devices(self) -> Registry:
+        seen: dict[str, str] = {}
+        for station_id, station in self.stations.items():
+            for device_id in station.devices:
+                if device_id in seen:
+                    raise ValueError(
+                        f"device id {device_id!r} is used by stations {seen[device_id]!r} "
+                        f"and {station_id!r}; a device id is unique across the registry"
+                    )
+                seen[device_id] = station_id
+        return self
+
+    def model_post_init(self, _context: Any, /) -> None:
+        self._device_index = {
+            device_id: (station_id, spec)
+            for station_id, station in self.stations.items()
+            for device_id, spec in station.devices.items()
+        }
+
+    def device(self, device_id: str) -> tuple[str, DeviceSpec] | None:
+        """The station a device belongs to and its spec, or None if unknown."""
+        return self._device_index.get(device_id)
+
+    def station_timezone(self, station_id: str) -> ZoneInfo:
+        return ZoneInfo(self.stations[station_id].timezone or self.timezone)
+
+    @property
+    def device_count(self) -> int:
+        return sum(len(s.devices) for s in self.stations.values())
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of two equal keys; a registry must not lose a station that way."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    mapping: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+        if key in mapping:
+            line = key_node.start_mark.line + 1
+            raise RegistryError(f"line {line}: key {key!r} appears twice")
+        mapping[key] = loader.construct_object(value_node)  # type: ignore[no-untyped-call]
+    return mapping
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _construct_mapping,  # type: ignore[arg-type]
+)
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    """Turn pydantic's location into `station 'x', device 'y': field`."""
+    parts = list(loc)
+    words: list[str] = []
+    if len(parts) >= 2 and parts[0] == "stations":
+        words.append(f"station {parts[1]!r}")
+        parts = parts[2:]
+        if len(parts) >= 2 and parts[0] == "devices":
+            words.append(f"device {parts[1]!r}")
+            parts = parts[2:]
+    field = ".".join(str(p) for p in parts)
+    return ", ".join(words) + (f": {field}" if field else "") if words else field or "registry"
+
+
+def parse_registry(data: Any, source: str = "<registry>") -> Registry:
+    if not isinstance(data, dict):
+        raise RegistryError(f"{source}: the registry must be a mapping with version and stations")
+    try:
+        return Registry.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{source}: {exc.error_count()} problem(s)"]
+        for err in exc.errors(include_url=False):
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            lines.append(f"  {_where(err['loc'])}: {msg}")
+        raise RegistryError("\n".join(lines)) from exc
+
+
+def load_registry(path: str | Path) -> Registry:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise RegistryError(f"{path}: no such file (set --registry or WAYSTATION_REGISTRY)") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RegistryError(f"{path}: cannot read: {exc}") from exc
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except RegistryError as exc:
+        raise RegistryError(f"{path}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise RegistryError(f"{path}: not valid YAML: {exc}") from exc
+    return parse_registry(data, str(path))
