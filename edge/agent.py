@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Self
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.properties import Properties
@@ -71,7 +71,10 @@ def _topic(station: str, device: str, channel: Channel) -> str:
 
 
 class EdgeAgent:
-    """Publishes one station's simulated devices. A context manager: enter connects, exit says offline."""
+    """Publishes one station's simulated devices.
+
+    A context manager: enter connects, exit says `offline` and disconnects.
+    """
 
     def __init__(
         self,
@@ -95,7 +98,10 @@ class EdgeAgent:
         # The simulation starts `warmup` ago, so the first readings already carry
         # a day's worth of visits, water and energy rather than zeros.
         self.sim = StationSimulation(
-            dict(self.devices), self._now() - warmup, registry.station_timezone(station_id), seed=seed
+            dict(self.devices),
+            self._now() - warmup,
+            registry.station_timezone(station_id),
+            seed=seed,
         )
         # seq must grow strictly across restarts: start from the clock in ms.
         # A device reports at most once a second, so a later start always begins
@@ -156,7 +162,9 @@ class EdgeAgent:
         s = self._mqtt_settings
         self._client.connect_async(s.host, s.port, keepalive=15)
         self._client.loop_start()
-        self._thread = threading.Thread(target=self._run, name=f"edge-{self.station_id}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"edge-{self.station_id}", daemon=True
+        )
         self._thread.start()
 
     def wait_connected(self, timeout_s: float = 10.0) -> bool:
@@ -175,7 +183,7 @@ class EdgeAgent:
         self._client.disconnect()
         self._client.loop_stop()
 
-    def __enter__(self) -> EdgeAgent:
+    def __enter__(self) -> Self:
         self.start()
         return self
 

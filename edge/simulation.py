@@ -52,7 +52,9 @@ def visitor_rate_per_hour(local: datetime) -> float:
 def _charging_target(local: datetime) -> float:
     """Fraction of locker slots in use: riders top up before and after the lunch rush."""
     h = local.hour + local.minute / 60
-    return min(0.9, 0.1 + 0.6 * math.exp(-((h - 13.5) ** 2) / 4.0) + 0.3 * math.exp(-((h - 20) ** 2) / 3))
+    return min(
+        0.9, 0.1 + 0.6 * math.exp(-((h - 13.5) ** 2) / 4.0) + 0.3 * math.exp(-((h - 20) ** 2) / 3)
+    )
 
 
 def _base_load_kw(local: datetime) -> float:
@@ -94,19 +96,23 @@ class StationSimulation:
         self.tz = tz
         self.now = start
         self._started = start
-        self._rng = random.Random(seed)
-        self._dispensers = {d: _Dispenser() for d, s in devices.items() if s.kind is Kind.WATER_DISPENSER}
+        self._rng = random.Random(seed)  # noqa: S311 - a simulation, not cryptography
+        self._dispensers = {
+            d: _Dispenser() for d, s in devices.items() if s.kind is Kind.WATER_DISPENSER
+        }
         self._lockers = {d: _Locker() for d, s in devices.items() if s.kind is Kind.CHARGING_LOCKER}
         self._visits = 0
         self._present = 0
         self._station_kwh = 0.0  # base load, only seen by the main meter
         self._wash_l = 0.0
         # Registers of real meters do not start at zero.
-        self._meter_offset = {d: self._rng.uniform(100, 5000) for d, s in devices.items() if s.kind is Kind.METER}
+        self._meter_offset = {
+            d: self._rng.uniform(100, 5000) for d, s in devices.items() if s.kind is Kind.METER
+        }
 
     # --- fault injection -----------------------------------------------------------
 
-    def set_dispenser_cold(self, device_id: str, cold: bool) -> None:
+    def set_dispenser_cold(self, device_id: str, *, cold: bool) -> None:
         self._dispensers[device_id].cold = cold
 
     # --- physics -------------------------------------------------------------------
@@ -166,11 +172,15 @@ class StationSimulation:
 
     def _power_w(self) -> float:
         local = self.now.astimezone(self.tz)
-        heaters = sum(DISPENSER_HEATER_KW for d in self._dispensers.values() if d.heating and not d.cold)
+        heaters = sum(
+            DISPENSER_HEATER_KW for d in self._dispensers.values() if d.heating and not d.cold
+        )
         lockers = sum(lk.in_use * LOCKER_SLOT_KW for lk in self._lockers.values())
         return round((_base_load_kw(local) + heaters + lockers) * 1000, 1)
 
-    def data(self, device_id: str, *, outbox_depth: int = 0, outbox_dropped: int = 0) -> dict[str, Any]:
+    def data(
+        self, device_id: str, *, outbox_depth: int = 0, outbox_dropped: int = 0
+    ) -> dict[str, Any]:
         """The `data` object of a reading of this device at the simulation's current time."""
         spec = self.devices[device_id]
         if spec.kind is Kind.DOOR_COUNTER:
@@ -185,15 +195,21 @@ class StationSimulation:
             }
         if spec.kind is Kind.CHARGING_LOCKER:
             lk = self._lockers[device_id]
-            return {"slots": LOCKER_SLOTS, "slots_in_use": lk.in_use,
-                    "energy_kwh_total": round(lk.energy_kwh, 4), "fault_slots": 0}
+            return {
+                "slots": LOCKER_SLOTS,
+                "slots_in_use": lk.in_use,
+                "energy_kwh_total": round(lk.energy_kwh, 4),
+                "fault_slots": 0,
+            }
         if spec.kind is Kind.METER:
             offset = self._meter_offset[device_id]
             if spec.utility is Utility.WATER:
                 drawn_l = self._wash_l + sum(d.water_l for d in self._dispensers.values())
                 return {"water_m3_total": round(offset / 10 + drawn_l / 1000, 4)}
-            return {"energy_kwh_total": round(offset + self._station_kwh + self._sub_load_kwh(), 3),
-                    "power_w": self._power_w()}
+            return {
+                "energy_kwh_total": round(offset + self._station_kwh + self._sub_load_kwh(), 3),
+                "power_w": self._power_w(),
+            }
         return {
             "uptime_s": round((self.now - self._started).total_seconds(), 1),
             "outbox_depth": outbox_depth,

@@ -19,6 +19,7 @@ from typing import Any
 from waystation.contract import (
     Channel,
     ContractError,
+    Kind,
     parse_event,
     parse_readings,
     parse_status,
@@ -62,9 +63,7 @@ class TimeWindow:
 
 
 def _fields(data: Any, seq: int) -> dict[str, FieldValue]:
-    fields: dict[str, FieldValue] = {
-        k: v for k, v in data.model_dump().items() if v is not None
-    }
+    fields: dict[str, FieldValue] = {k: v for k, v in data.model_dump().items() if v is not None}
     fields["seq"] = seq
     return fields
 
@@ -84,7 +83,9 @@ class Decoder:
 
     def _decode(self, topic: str, payload: bytes, now_ms: int) -> Decoded | DeadLetter:
         if len(payload) > MAX_PAYLOAD_BYTES:
-            return DeadLetter("oversized", f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+            return DeadLetter(
+                "oversized", f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}"
+            )
         t = parse_topic(topic)
         known = self.registry.device(t.device)
         if known is None:
@@ -96,28 +97,42 @@ class Decoder:
             )
         tags = {"station": station, "device": t.device}
         if t.channel is Channel.TELEMETRY:
-            readings = parse_readings(payload)
-            lines = []
-            for r in readings:
-                if r.kind != spec.kind:
-                    return DeadLetter(
-                        "kind_mismatch", f"device {t.device!r} is a {spec.kind}, payload says {r.kind}"
-                    )
-                if problem := self.window.check(r.ts, now_ms):
-                    return DeadLetter("ts_out_of_window", problem)
-                lines.append(encode_line(str(r.kind), tags, _fields(r.data, r.seq), r.ts))
-            return Decoded(lines, len(readings))
+            return self._telemetry(payload, spec.kind, tags, now_ms)
         if t.channel is Channel.STATUS:
-            status = parse_status(payload)
-            if problem := self.window.check(status.ts, now_ms):
+            return self._status(payload, tags, now_ms)
+        return self._event(payload, tags, now_ms)
+
+    def _telemetry(
+        self, payload: bytes, kind: Kind, tags: dict[str, str], now_ms: int
+    ) -> Decoded | DeadLetter:
+        readings = parse_readings(payload)
+        lines = []
+        for r in readings:
+            if r.kind != kind:
+                return DeadLetter(
+                    "kind_mismatch", f"device {tags['device']!r} is a {kind}, payload says {r.kind}"
+                )
+            if problem := self.window.check(r.ts, now_ms):
                 return DeadLetter("ts_out_of_window", problem)
-            fields: dict[str, FieldValue] = {
-                "online": 1 if status.state == "online" else 0,
-                "agent": status.agent,
-            }
-            return Decoded([encode_line("device_status", tags, fields, status.ts)], 1)
+            lines.append(encode_line(str(r.kind), tags, _fields(r.data, r.seq), r.ts))
+        return Decoded(lines, len(readings))
+
+    def _status(self, payload: bytes, tags: dict[str, str], now_ms: int) -> Decoded | DeadLetter:
+        status = parse_status(payload)
+        if problem := self.window.check(status.ts, now_ms):
+            return DeadLetter("ts_out_of_window", problem)
+        fields: dict[str, FieldValue] = {
+            "online": 1 if status.state == "online" else 0,
+            "agent": status.agent,
+        }
+        return Decoded([encode_line("device_status", tags, fields, status.ts)], 1)
+
+    def _event(self, payload: bytes, tags: dict[str, str], now_ms: int) -> Decoded | DeadLetter:
         event = parse_event(payload)
         if problem := self.window.check(event.ts, now_ms):
             return DeadLetter("ts_out_of_window", problem)
-        fields = {"seq": event.seq, "detail": json.dumps(event.detail, ensure_ascii=False, sort_keys=True)}
+        fields: dict[str, FieldValue] = {
+            "seq": event.seq,
+            "detail": json.dumps(event.detail, ensure_ascii=False, sort_keys=True),
+        }
         return Decoded([encode_line("event", tags | {"type": event.type}, fields, event.ts)], 1)

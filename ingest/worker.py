@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -129,7 +129,9 @@ class IngestWorker:
             log.warning("broker %s refused ingest: %s", self._mqtt_settings, rc)
             return
         log.info(
-            "ingest connected to %s (session present: %s)", self._mqtt_settings, flags.session_present
+            "ingest connected to %s (session present: %s)",
+            self._mqtt_settings,
+            flags.session_present,
         )
         client.subscribe(f"$share/{self.config.group}/{SUBSCRIPTION}", qos=1)
         self._subscribed.set()
@@ -143,7 +145,7 @@ class IngestWorker:
         self._subscribed.clear()
 
     def _on_message(self, _c: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
-        self._inbox.put(_Message(msg.topic, msg.payload, msg.mid, msg.qos, self._generation))
+        self._inbox.put(_Message(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation))
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -152,7 +154,9 @@ class IngestWorker:
         props.SessionExpiryInterval = self.config.session_expiry_s
         props.ReceiveMaximum = self.config.receive_maximum
         s = self._mqtt_settings
-        self._client.connect_async(s.host, s.port, keepalive=15, clean_start=False, properties=props)
+        self._client.connect_async(
+            s.host, s.port, keepalive=15, clean_start=False, properties=props
+        )
         self._client.loop_start()
         self._writer.start()
 
@@ -167,7 +171,7 @@ class IngestWorker:
         self._client.disconnect()
         self._client.loop_stop()
 
-    def __enter__(self) -> IngestWorker:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -191,8 +195,11 @@ class IngestWorker:
         while len(batch) < self.config.batch_max_lines:
             remaining = deadline - time.monotonic()
             try:
-                batch.append(self._inbox.get(timeout=max(remaining, 0)) if remaining > 0
-                             else self._inbox.get_nowait())
+                batch.append(
+                    self._inbox.get(timeout=max(remaining, 0))
+                    if remaining > 0
+                    else self._inbox.get_nowait()
+                )
             except queue.Empty:
                 break
         return batch
@@ -239,13 +246,18 @@ class IngestWorker:
                 self._write_isolating(msgs)
             except StoreUnavailable as exc:
                 if self._stop.is_set():
-                    log.warning("stopping while InfluxDB is unavailable; %d messages stay unacknowledged "
-                                "in the broker session", len(msgs))
+                    log.warning(
+                        "stopping while InfluxDB is unavailable; %d messages stay unacknowledged "
+                        "in the broker session",
+                        len(msgs),
+                    )
                     return False
                 wait = exc.retry_after if exc.retry_after is not None else random.uniform(0, delay)  # noqa: S311
                 self.stats.write_retries += 1
                 if self.stats.write_retries == 1 or delay >= RETRY_MAX_S:
-                    log.warning("InfluxDB unavailable (%s); holding acks, retrying in %.1f s", exc, wait)
+                    log.warning(
+                        "InfluxDB unavailable (%s); holding acks, retrying in %.1f s", exc, wait
+                    )
                 self._stop.wait(wait)
                 delay = min(delay * 2, RETRY_MAX_S)
             else:
@@ -262,8 +274,9 @@ class IngestWorker:
         except PointsRejected as exc:
             if len(msgs) == 1:
                 msg = msgs[0]
-                self.deadletters.record("rejected_by_store", str(exc), msg.topic, msg.payload,
-                                        int(time.time() * 1000))
+                self.deadletters.record(
+                    "rejected_by_store", str(exc), msg.topic, msg.payload, int(time.time() * 1000)
+                )
                 msg.lines = []
                 return
             mid = len(msgs) // 2

@@ -16,7 +16,6 @@ from datetime import timedelta
 from importlib.resources import files
 from pathlib import Path
 
-
 from waystation import __version__
 from waystation.registry import RegistryError, load_registry, parse_duration
 from waystation.settings import SETTINGS, MqttSettings, SettingsError, load_config_file, resolve
@@ -39,11 +38,14 @@ def _duration(text: str) -> timedelta:
 
 def _common() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
-    g = p.add_argument_group("connection (flag, else environment, else --config file, else default)")
+    g = p.add_argument_group(
+        "connection (flag, else environment, else --config file, else default)"
+    )
     for spec in SETTINGS:
         default = f"default {spec.default}" if spec.default else "no default"
-        g.add_argument(spec.flag, dest=spec.name, default=None,
-                       help=f"{spec.help} [${spec.env}; {default}]")
+        g.add_argument(
+            spec.flag, dest=spec.name, default=None, help=f"{spec.help} [${spec.env}; {default}]"
+        )
     g.add_argument("--config", type=Path, help="YAML file with any of the settings above")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return p
@@ -60,11 +62,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="simulated stations through real Mosquitto and InfluxDB")
     p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    p.add_argument("--duration", type=_duration, default=timedelta(seconds=20),
-                   help="how long to run live (default 20s)")
-    p.add_argument("--interval", type=_duration, default=timedelta(seconds=1),
-                   help="reading interval of every simulated device (default 1s)")
-    p.add_argument("--workdir", type=Path, help="keep servers' data here (default: a temp dir, removed)")
+    p.add_argument(
+        "--duration",
+        type=_duration,
+        default=timedelta(seconds=20),
+        help="how long to run live (default 20s)",
+    )
+    p.add_argument(
+        "--interval",
+        type=_duration,
+        default=timedelta(seconds=1),
+        help="reading interval of every simulated device (default 1s)",
+    )
+    p.add_argument(
+        "--workdir", type=Path, help="keep servers' data here (default: a temp dir, removed)"
+    )
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("edge", parents=[common], help="run the edge agent of one station")
@@ -73,8 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_edge)
 
     p = sub.add_parser("ingest", parents=[common], help="run an ingest worker (MQTT → InfluxDB)")
-    p.add_argument("--client-id", default="waystation-ingest-1",
-                   help="stable MQTT client id; one per worker (default waystation-ingest-1)")
+    p.add_argument(
+        "--client-id",
+        default="waystation-ingest-1",
+        help="stable MQTT client id; one per worker (default waystation-ingest-1)",
+    )
     p.add_argument("--group", default="ingest", help="shared-subscription group (default ingest)")
     p.add_argument("--deadletter-file", type=Path, help="append dead letters here (JSON lines)")
     p.set_defaults(func=_cmd_ingest)
@@ -113,12 +128,16 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
     s = _settings(args)
     registry = load_registry(_required(s, "registry"))
     MqttSettings.from_url(_required(s, "mqtt"))
-    print(f"{s['registry']}: OK — {len(registry.stations)} stations, {registry.device_count} devices")
+    print(
+        f"{s['registry']}: OK — {len(registry.stations)} stations, {registry.device_count} devices"
+    )
     return EXIT_OK
 
 
 def _cmd_sample_registry(_args: argparse.Namespace) -> int:
-    print(files("waystation").joinpath("data/demo-stations.yaml").read_text(encoding="utf-8"), end="")
+    print(
+        files("waystation").joinpath("data/demo-stations.yaml").read_text(encoding="utf-8"), end=""
+    )
     return EXIT_OK
 
 
@@ -128,8 +147,12 @@ def _cmd_edge(args: argparse.Namespace) -> int:
     s = _settings(args)
     registry = load_registry(_required(s, "registry"))
     try:
-        agent = EdgeAgent(MqttSettings.from_url(_required(s, "mqtt")), registry, args.station,
-                          interval_override=args.interval)
+        agent = EdgeAgent(
+            MqttSettings.from_url(_required(s, "mqtt")),
+            registry,
+            args.station,
+            interval_override=args.interval,
+        )
     except AgentError as exc:
         print(f"waystation edge: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -150,8 +173,9 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         store.create_database()  # InfluxDB 1.x; on 2.x the DBRP mapping exists already
     except (QueryError, StoreUnavailable) as exc:
         log.info("could not create database %s (%s); writing to it anyway", store.database, exc)
-    config = IngestConfig(client_id=args.client_id, group=args.group,
-                          deadletter_path=args.deadletter_file)
+    config = IngestConfig(
+        client_id=args.client_id, group=args.group, deadletter_path=args.deadletter_file
+    )
     worker = IngestWorker(MqttSettings.from_url(_required(s, "mqtt")), store, registry, config)
     with worker:
         _wait_for_signal(until=lambda: not worker.running)
@@ -181,8 +205,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return EXIT_OK
-
-
 
 
 if __name__ == "__main__":

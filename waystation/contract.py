@@ -325,7 +325,9 @@ class Topic(BaseModel):
 def parse_topic(topic: str) -> Topic:
     parts = topic.split("/")
     if len(parts) != 4 or parts[0] != "stations":
-        raise ContractError("bad_topic", f"{topic!r} is not stations/{{station}}/{{device}}/{{channel}}")
+        raise ContractError(
+            "bad_topic", f"{topic!r} is not stations/{{station}}/{{device}}/{{channel}}"
+        )
     _, station, device, channel = parts
     for name, value in (("station", station), ("device", device)):
         if not _ID_RE.match(value):

@@ -44,15 +44,25 @@ def run_demo(*, duration: timedelta, interval: timedelta, workdir: Path | None =
     root = workdir or Path(tempfile.mkdtemp(prefix="waystation-demo-"))
     registry = _registry()
     console.rule("[bold]Waystation demo[/bold]")
-    console.print(f"District: {len(registry.stations)} stations, {registry.device_count} devices "
-                  f"(达川区 model: enterprise, department, industry union, community)")
+    console.print(
+        f"District: {len(registry.stations)} stations, {registry.device_count} devices "
+        f"(达川区 model: enterprise, department, industry union, community)"
+    )
     broker = MosquittoServer(root / "mosquitto")
     influx = InfluxServer(root / "influxdb")
     try:
         broker.start()
         influx.start()
         console.print(f"Mosquitto  {broker.url}    InfluxDB  {influx.url}  (database {DATABASE})")
-        return _run(console, registry, broker, influx, root, duration, interval)
+        return _run(
+            console=console,
+            registry=registry,
+            broker=broker,
+            influx=influx,
+            root=root,
+            duration=duration,
+            interval=interval,
+        )
     finally:
         broker.stop()
         influx.stop()
@@ -63,6 +73,7 @@ def run_demo(*, duration: timedelta, interval: timedelta, workdir: Path | None =
 
 
 def _run(
+    *,
     console: Console,
     registry: Registry,
     broker: MosquittoServer,
@@ -83,8 +94,10 @@ def _run(
         worker.wait_subscribed()
         for agent in agents:
             agent.start()
-        console.print(f"Running live for {duration.total_seconds():.0f} s, "
-                      f"one reading per device every {interval.total_seconds():g} s. Ctrl-C stops.")
+        console.print(
+            f"Running live for {duration.total_seconds():.0f} s, "
+            f"one reading per device every {interval.total_seconds():g} s. Ctrl-C stops."
+        )
         end = time.monotonic() + duration.total_seconds()
         injected = False
         try:
@@ -94,8 +107,10 @@ def _run(
                     _inject_malformed(console, agents[0])
                     injected = True
                 published = sum(a.stats.published for a in agents)
-                console.print(f"  published {published:6d}   stored {worker.stats.points_written:6d}"
-                              f"   dead letters {sum(worker.deadletters.counts.values())}")
+                console.print(
+                    f"  published {published:6d}   stored {worker.stats.points_written:6d}"
+                    f"   dead letters {sum(worker.deadletters.counts.values())}"
+                )
         except KeyboardInterrupt:
             console.print("Interrupted; stopping.")
         _report(console, store, registry)
@@ -109,15 +124,28 @@ def _inject_malformed(console: Console, agent: EdgeAgent) -> None:
     """What a faulty device might send: a reading with a NaN temperature (a string)."""
     device = next(d for d, spec in agent.devices.items() if spec.kind == "water_dispenser")
     topic = f"stations/{agent.station_id}/{device}/telemetry"
-    bad = json.dumps({"v": 1, "kind": "water_dispenser", "ts": int(time.time() * 1000), "seq": 1,
-                      "data": {"water_l_total": 1.0, "energy_kwh_total": 1.0, "temp_c": "NaN", "heating": True}})
+    bad = json.dumps(
+        {
+            "v": 1,
+            "kind": "water_dispenser",
+            "ts": int(time.time() * 1000),
+            "seq": 1,
+            "data": {
+                "water_l_total": 1.0,
+                "energy_kwh_total": 1.0,
+                "temp_c": "NaN",
+                "heating": True,
+            },
+        }
+    )
     agent._client.publish(topic, bad, qos=1)  # noqa: SLF001 - the demo plays a faulty device
     console.print(f"  [yellow]injected a malformed message on {topic}[/yellow]")
 
 
 def _last_by_device(store: InfluxStore, measurement: str) -> dict[str, dict[str, object]]:
     out = {}
-    for series in store.query(f'SELECT last(*) FROM "{measurement}" GROUP BY "device"'):
+    query = f'SELECT last(*) FROM "{measurement}" GROUP BY "device"'  # noqa: S608 - our own names
+    for series in store.query(query):
         rec = series.records()[0]
         out[series.tags["device"]] = {k.removeprefix("last_"): v for k, v in rec.items()}
     return out
@@ -125,17 +153,29 @@ def _last_by_device(store: InfluxStore, measurement: str) -> dict[str, dict[str,
 
 def _report(console: Console, store: InfluxStore, registry: Registry) -> None:
     """One row per station, every figure read back from InfluxDB."""
-    last = {m: _last_by_device(store, m) for m in
-            ("door_counter", "water_dispenser", "charging_locker", "meter", "device_status")}
+    last = {
+        m: _last_by_device(store, m)
+        for m in ("door_counter", "water_dispenser", "charging_locker", "meter", "device_status")
+    }
     counts: dict[str, int] = {}
-    for s in store.query('SELECT count("seq") FROM /^(door_counter|water_dispenser|'
-                         'charging_locker|meter|gateway)$/ GROUP BY "station"'):
+    for s in store.query(
+        'SELECT count("seq") FROM /^(door_counter|water_dispenser|'
+        'charging_locker|meter|gateway)$/ GROUP BY "station"'
+    ):
         counts[s.tags["station"]] = counts.get(s.tags["station"], 0) + s.values[0][1]
     table = Table(title="What landed in InfluxDB, per station (last values)")
-    for col, justify in (("station", "left"), ("model", "left"), ("agent", "left"),
-                         ("visits", "right"), ("hot water L", "right"), ("dispenser °C", "right"),
-                         ("lockers in use", "right"), ("electricity kWh", "right"),
-                         ("water m³", "right"), ("points", "right")):
+    for col, justify in (
+        ("station", "left"),
+        ("model", "left"),
+        ("agent", "left"),
+        ("visits", "right"),
+        ("hot water L", "right"),
+        ("dispenser °C", "right"),
+        ("lockers in use", "right"),
+        ("electricity kWh", "right"),
+        ("water m³", "right"),
+        ("points", "right"),
+    ):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for sid, station in registry.stations.items():
         row: dict[str, object] = {}
@@ -145,11 +185,15 @@ def _report(console: Console, store: InfluxStore, registry: Registry) -> None:
                     row.update({f"{spec.kind}.{k}": v for k, v in values.items() if v is not None})
         online = row.get("gateway.online")
         table.add_row(
-            station.name, station.model.value,
+            station.name,
+            station.model.value,
             "[green]online[/green]" if online == 1 else "[red]offline[/red]",
-            _fmt(row.get("door_counter.in_total")), _fmt(row.get("water_dispenser.water_l_total")),
-            _fmt(row.get("water_dispenser.temp_c")), _fmt(row.get("charging_locker.slots_in_use")),
-            _fmt(row.get("meter.energy_kwh_total")), _fmt(row.get("meter.water_m3_total")),
+            _fmt(row.get("door_counter.in_total")),
+            _fmt(row.get("water_dispenser.water_l_total")),
+            _fmt(row.get("water_dispenser.temp_c")),
+            _fmt(row.get("charging_locker.slots_in_use")),
+            _fmt(row.get("meter.energy_kwh_total")),
+            _fmt(row.get("meter.water_m3_total")),
             _fmt(counts.get(sid)),
         )
     console.print(table)

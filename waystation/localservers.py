@@ -14,9 +14,9 @@ import subprocess
 import time
 from importlib.resources import files
 from pathlib import Path
-from typing import IO
+from typing import IO, Self
 
-__all__ = ["LocalServerError", "MosquittoServer", "InfluxServer", "free_port"]
+__all__ = ["InfluxServer", "LocalServerError", "MosquittoServer", "free_port"]
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 30.0
@@ -88,12 +88,14 @@ class _Server:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self._ready():
             if self._proc.poll() is not None:
-                raise LocalServerError(f"{self.name} exited at start; see {self.log_path}:\n"
-                                       + self._tail())
+                raise LocalServerError(
+                    f"{self.name} exited at start; see {self.log_path}:\n" + self._tail()
+                )
             if time.monotonic() > deadline:
                 self.kill()
-                raise LocalServerError(f"{self.name} not ready after {START_TIMEOUT_S:.0f} s; "
-                                       f"see {self.log_path}")
+                raise LocalServerError(
+                    f"{self.name} not ready after {START_TIMEOUT_S:.0f} s; see {self.log_path}"
+                )
             time.sleep(0.05)
 
     def _tail(self) -> str:
@@ -137,7 +139,7 @@ class _Server:
         self.stop()
         self.start()
 
-    def __enter__(self) -> _Server:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -206,16 +208,16 @@ class InfluxServer(_Server):
         d = self.workdir
         conf = d / "influxdb.conf"
         conf.write_text(
-            f'reporting-enabled = false\n'
+            f"reporting-enabled = false\n"
             f'bind-address = "{HOST}:{self.rpc_port}"\n'
             f'[meta]\n  dir = "{d}/meta"\n  logging-enabled = false\n'
             f'[data]\n  dir = "{d}/data"\n  wal-dir = "{d}/wal"\n'
-            f'  query-log-enabled = false\n  trace-logging-enabled = false\n'
-            f'[monitor]\n  store-enabled = false\n'
-            f'[subscriber]\n  enabled = false\n'
-            f'[continuous_queries]\n  enabled = false\n  log-enabled = false\n'
+            f"  query-log-enabled = false\n  trace-logging-enabled = false\n"
+            f"[monitor]\n  store-enabled = false\n"
+            f"[subscriber]\n  enabled = false\n"
+            f"[continuous_queries]\n  enabled = false\n  log-enabled = false\n"
             f'[http]\n  bind-address = "{HOST}:{self.port}"\n  log-enabled = false\n'
-            f'  max-body-size = 25000000\n'
+            f"  max-body-size = 25000000\n"
             f'[logging]\n  level = "warn"\n  suppress-logo = true\n'
         )
         return [self.binary, "-config", str(conf)]

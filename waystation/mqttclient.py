@@ -22,9 +22,7 @@ RECONNECT_MIN_S = 1
 RECONNECT_MAX_S = 30
 
 
-def new_client(
-    settings: MqttSettings, client_id: str, *, manual_ack: bool = False
-) -> mqtt.Client:
+def new_client(settings: MqttSettings, client_id: str, *, manual_ack: bool = False) -> mqtt.Client:
     """An MQTT 5 client with a stable id (persistent sessions depend on it)."""
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,

@@ -140,7 +140,9 @@ def _check_timezone(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {value!r} (use an IANA name like Asia/Shanghai)") from exc
+        raise ValueError(
+            f"unknown time zone {value!r} (use an IANA name like Asia/Shanghai)"
+        ) from exc
     return value
 
 
@@ -201,17 +203,17 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     mapping: dict[Any, Any] = {}
     for key_node, value_node in node.value:
-        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node)
         if key in mapping:
             line = key_node.start_mark.line + 1
             raise RegistryError(f"line {line}: key {key!r} appears twice")
-        mapping[key] = loader.construct_object(value_node)  # type: ignore[no-untyped-call]
+        mapping[key] = loader.construct_object(value_node)
     return mapping
 
 
 _UniqueKeyLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping,  # type: ignore[arg-type]
+    _construct_mapping,
 )
 
 
@@ -247,7 +249,9 @@ def load_registry(path: str | Path) -> Registry:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
-        raise RegistryError(f"{path}: no such file (set --registry or WAYSTATION_REGISTRY)") from exc
+        raise RegistryError(
+            f"{path}: no such file (set --registry or WAYSTATION_REGISTRY)"
+        ) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise RegistryError(f"{path}: cannot read: {exc}") from exc
     try:

@@ -60,7 +60,9 @@ def load_config_file(path: str | Path | None) -> dict[str, Any]:
     known = {s.name for s in SETTINGS}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise SettingsError(f"config file {path}: unknown setting(s) {unknown}; known: {sorted(known)}")
+        raise SettingsError(
+            f"config file {path}: unknown setting(s) {unknown}; known: {sorted(known)}"
+        )
     return data
 
 

@@ -26,7 +26,7 @@ import time
 from base64 import b64encode
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlencode, urlsplit
 
 import urllib3
@@ -97,8 +97,9 @@ def _error_text(body: bytes) -> str:
         parsed = json.loads(text)
     except ValueError:
         return text[:500]
-    if isinstance(parsed, dict) and isinstance(parsed.get("error"), str):
-        return parsed["error"][:500]
+    error = parsed.get("error") if isinstance(parsed, dict) else None
+    if isinstance(error, str):
+        return error[:500]
     return text[:500]
 
 
@@ -174,7 +175,7 @@ class InfluxStore:
     def close(self) -> None:
         self._http.clear()
 
-    def __enter__(self) -> InfluxStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_exc: object) -> None:
@@ -217,7 +218,9 @@ class InfluxStore:
         # POST serves SELECT and management statements alike on 1.x, 2.x and 3.x.
         resp = self._request("POST", "/query", params)
         if resp.status != 200:
-            raise QueryError(f"query failed ({resp.status}): {_error_text(resp.data)}", status=resp.status)
+            raise QueryError(
+                f"query failed ({resp.status}): {_error_text(resp.data)}", status=resp.status
+            )
         try:
             payload = json.loads(resp.data)
         except ValueError as exc:

@@ -1,0 +1,67 @@
+"""Real servers for the integration tier, isolation for every test.
+
+One Mosquitto and one InfluxDB 1.x per session, each on a free loopback port
+in a temp dir. Every test gets its own database, its own station and device
+ids (so retained messages of one test never reach another) and its own MQTT
+client ids and shared-subscription group.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import station_registry
+from waystation.localservers import InfluxServer, MosquittoServer
+from waystation.registry import Registry
+from waystation.settings import MqttSettings
+from waystation.store import InfluxStore
+
+
+@pytest.fixture(scope="session")
+def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosquittoServer]:
+    server = MosquittoServer(tmp_path_factory.mktemp("mosquitto"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxServer]:
+    server = InfluxServer(tmp_path_factory.mktemp("influxdb"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def uid() -> str:
+    """A short token unique to this test, for ids, databases and client ids."""
+    return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture
+def store(influxdb: InfluxServer, uid: str) -> Iterator[InfluxStore]:
+    s = InfluxStore(influxdb.url, f"test_{uid}")
+    s.create_database()
+    yield s
+    s.drop_database()
+    s.close()
+
+
+@pytest.fixture
+def mqtt_settings(mosquitto: MosquittoServer) -> MqttSettings:
+    return MqttSettings.from_url(mosquitto.url)
+
+
+@pytest.fixture
+def registry(uid: str) -> Registry:
+    return station_registry(f"st-{uid}")
+
+
+@pytest.fixture
+def deadletter_file(tmp_path: Path) -> Path:
+    return tmp_path / "deadletter.jsonl"

@@ -1,0 +1,103 @@
+"""Helpers shared by the tests: a one-station registry, waiting, an MQTT spy."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Self
+
+import paho.mqtt.client as mqtt
+
+from waystation.mqttclient import new_client
+from waystation.registry import Registry, parse_registry
+from waystation.settings import MqttSettings
+
+DEFAULT_TIMEOUT_S = 15.0
+
+
+def station_registry(station: str, model: str = "enterprise_incubated") -> Registry:
+    """One station with a device of every kind; device ids carry the station id."""
+    return parse_registry(
+        {
+            "version": 1,
+            "stations": {
+                station: {
+                    "name": f"测试驿站 {station}",
+                    "model": model,
+                    "devices": {
+                        f"{station}-meter": {"kind": "meter", "utility": "electricity"},
+                        f"{station}-water": {"kind": "meter", "utility": "water"},
+                        f"{station}-disp": {"kind": "water_dispenser"},
+                        f"{station}-locker": {"kind": "charging_locker"},
+                        f"{station}-door": {"kind": "door_counter"},
+                        f"{station}-gw": {"kind": "gateway"},
+                    },
+                }
+            },
+        }
+    )
+
+
+def wait_for(
+    predicate: Callable[[], bool], what: str, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> None:
+    """Poll `predicate` until true; fail naming `what` at the deadline. No bare sleeps."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        time.sleep(0.05)
+
+
+@dataclass
+class Received:
+    topic: str
+    payload: bytes
+    retain: bool
+
+
+@dataclass
+class MqttSpy:
+    """A plain subscriber that records everything on its topic filters, and can publish."""
+
+    settings: MqttSettings
+    client_id: str
+    filters: list[str]
+    messages: list[Received] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self.client = new_client(self.settings, self.client_id)
+        self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_message = self._on_message
+
+    def _on_connect(self, client: mqtt.Client, *_: object) -> None:
+        client.subscribe([(f, 1) for f in self.filters])
+
+    def _on_subscribe(self, *_: object) -> None:
+        self._ready.set()
+
+    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            self.messages.append(Received(msg.topic, bytes(msg.payload), bool(msg.retain)))
+
+    def __enter__(self) -> Self:
+        self.client.connect(self.settings.host, self.settings.port)
+        self.client.loop_start()
+        assert self._ready.wait(10), "spy did not get its SUBACK"
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def on(self, suffix: str) -> list[Received]:
+        with self._lock:
+            return [m for m in self.messages if m.topic.endswith(suffix)]
+
+    def publish(self, topic: str, payload: bytes | str) -> None:
+        self.client.publish(topic, payload, qos=1).wait_for_publish(5)

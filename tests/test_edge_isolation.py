@@ -1,0 +1,56 @@
+"""An edge box installs `waystation[edge]` only: the agent must not need server-side packages."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import tomllib
+from pathlib import Path
+
+# Packages only the `server` extra installs, and the server-side parts of the project.
+SERVER_SIDE = [
+    "urllib3",
+    "influxdb_client",
+    "rich",
+    "ingest",
+    "waystation.store",
+    "waystation.demo",
+]
+
+
+def test_edge_agent_imports_and_runs_without_server_packages() -> None:
+    script = textwrap.dedent(f"""
+        import sys
+        from importlib.abc import MetaPathFinder
+
+        BLOCKED = {SERVER_SIDE!r}
+
+        class Block(MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if any(name == b or name.startswith(b + ".") for b in BLOCKED):
+                    raise ImportError(f"edge must not import {{name}}")
+                return None
+
+        sys.meta_path.insert(0, Block())
+        import edge.agent, edge.simulation
+        from waystation.cli import main
+        try:
+            main(["edge", "--help"])
+        except SystemExit as exc:
+            assert exc.code == 0, exc.code
+        print("loaded:", sorted(m for m in sys.modules if m.split(".")[0] in ("edge", "waystation")))
+    """)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "edge.agent" in result.stdout
+    assert "--station" in result.stdout
+
+
+def test_edge_extra_declares_no_server_package() -> None:
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    edge_deps = " ".join(project["dependencies"] + project["optional-dependencies"]["edge"]).lower()
+    for pkg in ("urllib3", "influxdb", "rich", "apscheduler", "openpyxl", "grafana"):
+        assert pkg not in edge_deps

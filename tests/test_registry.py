@@ -1,0 +1,118 @@
+"""The registry: the shipped example loads, and every mistake is located."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from importlib.resources import files
+from pathlib import Path
+
+import pytest
+
+from waystation.contract import Kind
+from waystation.registry import RegistryError, Role, Utility, load_registry, parse_duration
+
+GOOD_STATION = """\
+  st-a:
+    name: 驿站 A
+    model: community_integrated
+    devices:
+      a-meter: {kind: meter, utility: electricity}
+      a-gw: {kind: gateway, interval: 5m}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "stations.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_shipped_example_loads() -> None:
+    path = Path(str(files("waystation").joinpath("data/demo-stations.yaml")))
+    reg = load_registry(path)
+    assert len(reg.stations) == 4
+    station, spec = reg.device("r01-meter-main") or ("", None)
+    assert station == "dachuan-rider-01"
+    assert spec is not None
+    assert (spec.kind, spec.utility, spec.role) == (Kind.METER, Utility.ELECTRICITY, Role.MAIN)
+    assert reg.device("nope") is None
+    assert str(reg.station_timezone("dachuan-rider-01")) == "Asia/Shanghai"
+
+
+def test_defaults_and_durations(tmp_path: Path) -> None:
+    reg = load_registry(write(tmp_path, "version: 1\nstations:\n" + GOOD_STATION))
+    assert reg.stations["st-a"].devices["a-meter"].interval == timedelta(seconds=60)
+    assert reg.stations["st-a"].devices["a-gw"].interval == timedelta(minutes=5)
+    assert parse_duration("1.5h") == timedelta(minutes=90)
+    assert parse_duration(30) == timedelta(seconds=30)
+    for bad in ("soon", "-5s", "0s", True):
+        with pytest.raises(ValueError, match="duration"):
+            parse_duration(bad)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "version: 1\nstations:\n  st-a:\n    name: A\n    model: franchise\n    devices:\n"
+            "      a-gw: {kind: gateway}\n",
+            ["station 'st-a': model", "community_integrated"],
+        ),
+        (
+            "version: 1\nstations:\n  st-a:\n    name: A\n    model: industry_managed\n    devices:\n"
+            "      a-m: {kind: meter}\n",
+            ["station 'st-a', device 'a-m'", "utility"],
+        ),
+        (
+            "version: 1\nstations:\n  st-a:\n    name: A\n    model: industry_managed\n    devices:\n"
+            "      a-d: {kind: door_counter, utility: water}\n",
+            ["device 'a-d'", "apply to meters"],
+        ),
+        (
+            "version: 1\nstations:\n  st-a:\n    name: A\n    model: industry_managed\n    devices:\n"
+            "      a-d: {kind: door_counter, interval: often}\n",
+            ["device 'a-d': interval", "not a duration"],
+        ),
+        (
+            "version: 1\nstations:\n  st-a:\n    name: A\n    model: industry_managed\n    devices:\n"
+            "      Bad_Id: {kind: gateway}\n",
+            ["station 'st-a', device 'Bad_Id'", "pattern"],
+        ),
+        (
+            "version: 1\nstations:\n  st-a:\n    name: A\n    model: industry_managed\n    devices:\n"
+            "      a-d: {kind: door_counter, colour: red}\n",
+            ["device 'a-d': colour", "Extra inputs"],
+        ),
+        (
+            "version: 1\nstations:\n  st-a:\n    name: A\n    model: industry_managed\n"
+            "    timezone: Mars/Olympus\n    devices:\n      a-d: {kind: gateway}\n",
+            ["station 'st-a': timezone", "Mars/Olympus"],
+        ),
+        ("version: 2\nstations:\n" + GOOD_STATION, ["version", "not supported"]),
+        (
+            "version: 1\nstations:\n" + GOOD_STATION + GOOD_STATION.replace("st-a", "st-b"),
+            ["device id 'a-meter'", "'st-a' and 'st-b'"],
+        ),
+        (
+            "version: 1\nstations:\n" + GOOD_STATION + GOOD_STATION,
+            ["line 9", "'st-a' appears twice"],
+        ),
+        ("version: 1\nstations: [\n", ["not valid YAML"]),
+        ("- just a list\n", ["must be a mapping"]),
+    ],
+)
+def test_errors_name_file_station_device_and_field(
+    tmp_path: Path, text: str, expected: list[str]
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(RegistryError) as info:
+        load_registry(path)
+    message = str(info.value)
+    assert str(path) in message
+    for part in expected:
+        assert part in message
+
+
+def test_missing_file_says_how_to_point_at_one(tmp_path: Path) -> None:
+    with pytest.raises(RegistryError, match="WAYSTATION_REGISTRY"):
+        load_registry(tmp_path / "absent.yaml")
