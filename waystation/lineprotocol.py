@@ -10,8 +10,8 @@ escaped in line protocol at all, so they are refused, as are NaN and infinity.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
+from functools import lru_cache
 
 __all__ = ["FieldValue", "LineProtocolError", "encode_line"]
 
@@ -40,19 +40,45 @@ def _checked(text: str, what: str) -> str:
 
 def _field(value: FieldValue, key: str) -> str:
     # bool before int: bool is a subclass of int.
+    if value.__class__ is float:
+        if value - value != 0:  # NaN or ±inf, without a call to math.isfinite
+            raise LineProtocolError(f"field {key!r} is {value}, which InfluxDB cannot store")
+        return repr(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
         return f"{value}i"
     if isinstance(value, float):
-        if not math.isfinite(value):
-            raise LineProtocolError(f"field {key!r} is {value}, which InfluxDB cannot store")
-        return repr(value)
+        return _field(float(value), key)
     if isinstance(value, str):
         if "\n" in value or "\r" in value:
             raise LineProtocolError(f"string field {key!r} contains a line break")
         return f'"{value.translate(_STRING)}"'
     raise LineProtocolError(f"field {key!r} has unsupported type {type(value).__name__}")
+
+
+# Measurements, tag sets and field keys come from a small, bounded vocabulary
+# (SPEC §5 keeps tag cardinality bounded), so their escaped forms are cached;
+# only field values are encoded afresh for every point.
+_CACHE_SIZE = 65536
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _escaped_measurement(measurement: str) -> str:
+    return _checked(measurement, "measurement").translate(_MEASUREMENT)
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _escaped_key(key: str) -> str:
+    return _checked(key, "field key").translate(_KEY)
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _escaped_tags(tags: tuple[tuple[str, str], ...]) -> str:
+    return "".join(
+        f",{_checked(k, 'tag key').translate(_KEY)}={_checked(v, 'tag value').translate(_KEY)}"
+        for k, v in sorted(tags)
+    )
 
 
 def encode_line(
@@ -68,12 +94,8 @@ def encode_line(
     """
     if not fields:
         raise LineProtocolError(f"point {measurement!r} has no fields")
-    head = _checked(measurement, "measurement").translate(_MEASUREMENT)
-    tag_part = "".join(
-        f",{_checked(k, 'tag key').translate(_KEY)}={_checked(v, 'tag value').translate(_KEY)}"
-        for k, v in sorted(tags.items())
+    field_part = ",".join([f"{_escaped_key(k)}={_field(v, k)}" for k, v in fields.items()])
+    return (
+        f"{_escaped_measurement(measurement)}{_escaped_tags(tuple(tags.items()))} "
+        f"{field_part} {time_ms}"
     )
-    field_part = ",".join(
-        f"{_checked(k, 'field key').translate(_KEY)}={_field(v, k)}" for k, v in fields.items()
-    )
-    return f"{head}{tag_part} {field_part} {time_ms}"
