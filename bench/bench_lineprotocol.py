@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import timeit
 
-from influxdb_client import Point, WritePrecision
+from influxdb_client.client.write.point import Point
+from influxdb_client.domain.write_precision import WritePrecision
 
 from waystation.lineprotocol import encode_line
 
@@ -31,10 +32,10 @@ def ours() -> str:
 
 def theirs() -> str:
     p = Point("water_dispenser")
-    for k, v in TAGS.items():
-        p = p.tag(k, v)
-    for k, v in FIELDS.items():
-        p = p.field(k, v)
+    for tag, tag_value in TAGS.items():
+        p = p.tag(tag, tag_value)
+    for key, value in FIELDS.items():
+        p = p.field(key, value)
     line: str = p.time(TS, WritePrecision.MS).to_line_protocol()
     return line
 
