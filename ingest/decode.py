@@ -45,6 +45,7 @@ class DeadLetter:
 class Decoded:
     lines: list[str]
     readings: int
+    newest_ts_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +116,7 @@ class Decoder:
             if problem := self.window.check(r.ts, now_ms):
                 return DeadLetter("ts_out_of_window", problem)
             lines.append(encode_line(str(r.kind), tags, _fields(r.data, r.seq), r.ts))
-        return Decoded(lines, len(readings))
+        return Decoded(lines, len(readings), max(r.ts for r in readings))
 
     def _status(self, payload: bytes, tags: dict[str, str], now_ms: int) -> Decoded | DeadLetter:
         status = parse_status(payload)
@@ -125,7 +126,7 @@ class Decoder:
             "online": 1 if status.state == "online" else 0,
             "agent": status.agent,
         }
-        return Decoded([encode_line("device_status", tags, fields, status.ts)], 1)
+        return Decoded([encode_line("device_status", tags, fields, status.ts)], 1, status.ts)
 
     def _event(self, payload: bytes, tags: dict[str, str], now_ms: int) -> Decoded | DeadLetter:
         event = parse_event(payload)
@@ -135,4 +136,5 @@ class Decoder:
             "seq": event.seq,
             "detail": json.dumps(event.detail, ensure_ascii=False, sort_keys=True),
         }
-        return Decoded([encode_line("event", tags | {"type": event.type}, fields, event.ts)], 1)
+        line = encode_line("event", tags | {"type": event.type}, fields, event.ts)
+        return Decoded([line], 1, event.ts)

@@ -32,6 +32,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from ingest.deadletter import DeadLetterSink
 from ingest.decode import DeadLetter, Decoder, TimeWindow
+from ingest.metrics import IngestStats, render_prometheus
 from waystation.mqttclient import new_client
 from waystation.registry import Registry
 from waystation.settings import MqttSettings
@@ -43,7 +44,7 @@ from waystation.store import (
     StoreUnavailable,
 )
 
-__all__ = ["IngestConfig", "IngestStats", "IngestWorker"]
+__all__ = ["IngestConfig", "IngestWorker"]
 
 log = logging.getLogger(__name__)
 
@@ -70,16 +71,6 @@ class IngestConfig:
             raise ValueError("batch_max_lines must be >= 1 and batch_max_wait_s > 0")
 
 
-@dataclass
-class IngestStats:
-    received: int = 0
-    messages_written: int = 0
-    points_written: int = 0
-    batches: int = 0
-    write_retries: int = 0
-    last_batch_s: float = 0.0
-
-
 @dataclass(slots=True)
 class _Message:
     topic: str
@@ -88,6 +79,7 @@ class _Message:
     qos: int
     generation: int
     lines: list[str] = field(default_factory=list)
+    newest_ts_ms: int = 0
 
 
 class IngestWorker:
@@ -108,6 +100,7 @@ class IngestWorker:
         self._inbox: queue.Queue[_Message] = queue.Queue()
         self._stop = threading.Event()
         self._subscribed = threading.Event()
+        self._store_ok = True
         self.fatal: BaseException | None = None
         # Packet ids are per connection: after a reconnect the broker re-sends
         # what we had not acknowledged, and an old id may name a new message.
@@ -182,6 +175,28 @@ class IngestWorker:
     def running(self) -> bool:
         return self._writer.is_alive()
 
+    # --- what the health endpoint reads (HTTP thread) ------------------------------------
+
+    @property
+    def alive(self) -> bool:
+        return self._writer.is_alive() and self.fatal is None
+
+    @property
+    def ready(self) -> bool:
+        return self.alive and self._subscribed.is_set() and self._store_ok
+
+    @property
+    def backlog(self) -> int:
+        return self._inbox.qsize()
+
+    def metrics_text(self) -> str:
+        return render_prometheus(
+            self.stats,
+            self.deadletters.counts,
+            backlog=self.backlog,
+            connected=self._subscribed.is_set(),
+        )
+
     # --- writer thread ------------------------------------------------------------------
 
     def _collect(self) -> list[_Message]:
@@ -228,16 +243,21 @@ class IngestWorker:
                 self.deadletters.record(result.code, result.reason, msg.topic, msg.payload, now_ms)
             else:
                 msg.lines = result.lines
+                msg.newest_ts_ms = result.newest_ts_ms
                 to_write.append(msg)
         if to_write and not self._write_with_retry(to_write):
             return  # stopping during an outage: no ack, the broker keeps them
         self.stats.batches += 1
         self.stats.messages_written += len(to_write)
         self.stats.points_written += sum(len(m.lines) for m in to_write)
+        written_ms = time.time() * 1000
+        for msg in to_write:
+            self.stats.reading_age_seconds.observe(max(written_ms - msg.newest_ts_ms, 0) / 1000)
         for msg in batch:
             if msg.qos > 0 and msg.generation == self._generation:
                 self._client.ack(msg.mid, msg.qos)
-        self.stats.last_batch_s = time.monotonic() - started
+                self.stats.acked += 1
+        self.stats.batch_seconds.observe(time.monotonic() - started)
 
     def _write_with_retry(self, msgs: list[_Message]) -> bool:
         delay = RETRY_MIN_S
@@ -245,22 +265,25 @@ class IngestWorker:
             try:
                 self._write_isolating(msgs)
             except StoreUnavailable as exc:
+                if self._store_ok:  # log the change of state once, count the rest
+                    log.warning("InfluxDB unavailable (%s); holding acks and retrying", exc)
+                self._store_ok = False
                 if self._stop.is_set():
                     log.warning(
-                        "stopping while InfluxDB is unavailable; %d messages stay unacknowledged "
-                        "in the broker session",
+                        "stopping while InfluxDB is unavailable; %d messages stay "
+                        "unacknowledged in the broker session",
                         len(msgs),
                     )
                     return False
-                wait = exc.retry_after if exc.retry_after is not None else random.uniform(0, delay)  # noqa: S311
                 self.stats.write_retries += 1
-                if self.stats.write_retries == 1 or delay >= RETRY_MAX_S:
-                    log.warning(
-                        "InfluxDB unavailable (%s); holding acks, retrying in %.1f s", exc, wait
-                    )
-                self._stop.wait(wait)
+                # Full jitter, so that workers restarted together do not retry together.
+                jitter = random.uniform(0, delay)  # noqa: S311 - not cryptography
+                self._stop.wait(exc.retry_after if exc.retry_after is not None else jitter)
                 delay = min(delay * 2, RETRY_MAX_S)
             else:
+                if not self._store_ok:
+                    log.warning("InfluxDB is back; %d retries so far", self.stats.write_retries)
+                self._store_ok = True
                 return True
 
     def _write_isolating(self, msgs: Sequence[_Message]) -> None:

@@ -92,6 +92,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--group", default="ingest", help="shared-subscription group (default ingest)")
     p.add_argument("--deadletter-file", type=Path, help="append dead letters here (JSON lines)")
+    p.add_argument(
+        "--health-port",
+        type=int,
+        default=9108,
+        help="HTTP /healthz, /readyz, /metrics on 127.0.0.1 (default 9108; 0: off)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=5000,
+        help="most messages written in one batch (default 5000)",
+    )
+    p.add_argument(
+        "--batch-wait",
+        type=_duration,
+        default=timedelta(milliseconds=200),
+        help="longest wait to fill a batch (default 200ms)",
+    )
+    p.add_argument(
+        "--receive-maximum",
+        type=int,
+        default=1000,
+        help="unacknowledged messages the broker may send at once (default 1000)",
+    )
+    p.add_argument(
+        "--max-age",
+        type=_duration,
+        default=timedelta(days=400),
+        help="dead-letter readings older than this (default 400d)",
+    )
+    p.add_argument(
+        "--max-ahead",
+        type=_duration,
+        default=timedelta(minutes=10),
+        help="dead-letter readings further in the future (default 10m)",
+    )
     p.set_defaults(func=_cmd_ingest)
 
     p = sub.add_parser("check-config", parents=[common], help="validate the registry and settings")
@@ -163,7 +199,9 @@ def _cmd_edge(args: argparse.Namespace) -> int:
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
-    from ingest.worker import IngestConfig, IngestWorker  # noqa: PLC0415 - server extra
+    from ingest.decode import TimeWindow  # noqa: PLC0415 - server extra
+    from ingest.health import HealthServer  # noqa: PLC0415
+    from ingest.worker import IngestConfig, IngestWorker  # noqa: PLC0415
     from waystation.store import InfluxStore, QueryError, StoreUnavailable  # noqa: PLC0415
 
     s = _settings(args)
@@ -173,13 +211,35 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         store.create_database()  # InfluxDB 1.x; on 2.x the DBRP mapping exists already
     except (QueryError, StoreUnavailable) as exc:
         log.info("could not create database %s (%s); writing to it anyway", store.database, exc)
-    config = IngestConfig(
-        client_id=args.client_id, group=args.group, deadletter_path=args.deadletter_file
-    )
+    try:
+        config = IngestConfig(
+            client_id=args.client_id,
+            group=args.group,
+            deadletter_path=args.deadletter_file,
+            batch_max_lines=args.batch_size,
+            batch_max_wait_s=args.batch_wait.total_seconds(),
+            receive_maximum=args.receive_maximum,
+            window=TimeWindow(max_age=args.max_age, max_ahead=args.max_ahead),
+        )
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from exc
     worker = IngestWorker(MqttSettings.from_url(_required(s, "mqtt")), store, registry, config)
+    health = HealthServer(worker, args.health_port) if args.health_port else None
     with worker:
+        if health is not None:
+            health.start()
+            log.info("health and metrics on http://127.0.0.1:%d/metrics", health.port)
         _wait_for_signal(until=lambda: not worker.running)
-    log.info("ingest stopped: %s; dead letters %s", worker.stats, dict(worker.deadletters.counts))
+        if health is not None:
+            health.stop()
+    stats = worker.stats
+    log.info(
+        "ingest stopped: %d received, %d written, %d acked; dead letters %s",
+        stats.received,
+        stats.messages_written,
+        stats.acked,
+        dict(worker.deadletters.counts),
+    )
     return EXIT_FAILURE if worker.fatal else EXIT_OK
 
 
