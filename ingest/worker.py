@@ -7,8 +7,9 @@ unacknowledged messages than the MQTT 5 receive-maximum, which bounds the
 queue: a slow database slows the broker down instead of filling memory.
 
 Delivery: a persistent session (stable client id, session expiry, clean start
-off) keeps the broker queueing while the worker is down; a shared subscription
-splits the stream across workers of one group. InfluxDB unavailable: the batch
+off) keeps the broker queueing while the worker is down. With a `group`, a
+shared subscription splits the stream across the workers of the group (see
+IngestConfig.group for what that costs on Mosquitto). InfluxDB unavailable: the batch
 is retried with capped, jittered backoff and its acks are held — nothing is
 dropped. A message that cannot be stored is dead-lettered, then acknowledged.
 """
@@ -56,7 +57,13 @@ RETRY_MAX_S = 30.0
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IngestConfig:
     client_id: str = "waystation-ingest-1"
-    group: str = "ingest"
+    # None: a plain subscription, which Mosquitto restores with the session after
+    # a restart. A name: `$share/{group}/…`, so workers of the group split the
+    # stream; Mosquitto 2.0 does not restore shared subscriptions after a
+    # restart, so readings arriving before the workers reconnect are lost.
+    group: str | None = None
+    # What to subscribe to; narrower filters split a deployment by hand.
+    topic_filter: str = SUBSCRIPTION
     batch_max_lines: int = 5000
     batch_max_wait_s: float = 0.2
     receive_maximum: int = 1000
@@ -126,7 +133,7 @@ class IngestWorker:
             self._mqtt_settings,
             flags.session_present,
         )
-        client.subscribe(f"$share/{self.config.group}/{SUBSCRIPTION}", qos=1)
+        client.subscribe(self.subscription, qos=1)
         self._subscribed.set()
 
     def _on_disconnect(
@@ -139,6 +146,12 @@ class IngestWorker:
 
     def _on_message(self, _c: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
         self._inbox.put(_Message(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation))
+
+    @property
+    def subscription(self) -> str:
+        group = self.config.group
+        topic = self.config.topic_filter
+        return f"$share/{group}/{topic}" if group else topic
 
     # --- lifecycle ----------------------------------------------------------------------
 

@@ -68,7 +68,9 @@ def test_readings_land_with_the_right_shape_and_bad_input_is_dead_lettered(
 ) -> None:
     [station] = registry.stations
     config = IngestConfig(
-        client_id=f"ingest-{uid}", group=f"g{uid}", deadletter_path=deadletter_file
+        client_id=f"ingest-{uid}",
+        topic_filter=f"stations/{station}/+/+",
+        deadletter_path=deadletter_file,
     )
     with (
         MqttSpy(

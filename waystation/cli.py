@@ -90,7 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
         default="waystation-ingest-1",
         help="stable MQTT client id; one per worker (default waystation-ingest-1)",
     )
-    p.add_argument("--group", default="ingest", help="shared-subscription group (default ingest)")
+    p.add_argument(
+        "--group",
+        help="join shared-subscription group G to split the load with other workers; "
+        "without it, one worker with a plain subscription (survives a Mosquitto restart, "
+        "which shared subscriptions do not)",
+    )
+    p.add_argument(
+        "--topic",
+        default="stations/+/+/+",
+        help="topic filter to subscribe to (default stations/+/+/+)",
+    )
     p.add_argument("--deadletter-file", type=Path, help="append dead letters here (JSON lines)")
     p.add_argument(
         "--health-port",
@@ -215,6 +225,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         config = IngestConfig(
             client_id=args.client_id,
             group=args.group,
+            topic_filter=args.topic,
             deadletter_path=args.deadletter_file,
             batch_max_lines=args.batch_size,
             batch_max_wait_s=args.batch_wait.total_seconds(),
