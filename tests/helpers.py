@@ -19,25 +19,25 @@ DEFAULT_TIMEOUT_S = 15.0
 
 def station_registry(station: str, model: str = "enterprise_incubated") -> Registry:
     """One station with a device of every kind; device ids carry the station id."""
-    return parse_registry(
-        {
-            "version": 1,
-            "stations": {
-                station: {
-                    "name": f"测试驿站 {station}",
-                    "model": model,
-                    "devices": {
-                        f"{station}-meter": {"kind": "meter", "utility": "electricity"},
-                        f"{station}-water": {"kind": "meter", "utility": "water"},
-                        f"{station}-disp": {"kind": "water_dispenser"},
-                        f"{station}-locker": {"kind": "charging_locker"},
-                        f"{station}-door": {"kind": "door_counter"},
-                        f"{station}-gw": {"kind": "gateway"},
-                    },
-                }
+    return parse_registry({"version": 1, "stations": station_data(station, model)})
+
+
+def station_data(station: str, model: str = "enterprise_incubated") -> dict[str, object]:
+    """The registry entry of such a station, to combine several into one registry."""
+    return {
+        station: {
+            "name": f"测试驿站 {station}",
+            "model": model,
+            "devices": {
+                f"{station}-meter": {"kind": "meter", "utility": "electricity"},
+                f"{station}-water": {"kind": "meter", "utility": "water"},
+                f"{station}-disp": {"kind": "water_dispenser"},
+                f"{station}-locker": {"kind": "charging_locker"},
+                f"{station}-door": {"kind": "door_counter"},
+                f"{station}-gw": {"kind": "gateway"},
             },
         }
-    )
+    }
 
 
 def wait_for(
@@ -76,7 +76,10 @@ class MqttSpy:
         self.client.on_message = self._on_message
 
     def _on_connect(self, client: mqtt.Client, *_: object) -> None:
-        client.subscribe([(f, 1) for f in self.filters])
+        if self.filters:
+            client.subscribe([(f, 1) for f in self.filters])
+        else:  # a publisher only
+            self._ready.set()
 
     def _on_subscribe(self, *_: object) -> None:
         self._ready.set()
