@@ -17,7 +17,6 @@ dropped. A message that cannot be stored is dead-lettered, then acknowledged.
 from __future__ import annotations
 
 import logging
-import queue
 import random
 import threading
 import time
@@ -33,6 +32,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from ingest.deadletter import DeadLetterSink
 from ingest.decode import DeadLetter, Decoder, TimeWindow
+from ingest.inbox import Inbox
 from ingest.metrics import IngestStats, render_prometheus
 from waystation.mqttclient import new_client
 from waystation.registry import Registry
@@ -65,7 +65,7 @@ class IngestConfig:
     # What to subscribe to; narrower filters split a deployment by hand.
     topic_filter: str = SUBSCRIPTION
     batch_max_lines: int = 5000
-    batch_max_wait_s: float = 0.2
+    batch_max_wait_s: float = 0.1
     receive_maximum: int = 1000
     session_expiry_s: int = 7 * 24 * 3600
     deadletter_path: Path | None = None
@@ -104,7 +104,10 @@ class IngestWorker:
         self._mqtt_settings = mqtt_settings
         self._store = store
         self._decoder = Decoder(registry, self.config.window)
-        self._inbox: queue.Queue[_Message] = queue.Queue()
+        self._inbox: Inbox[_Message] = Inbox()
+        # A batch closes at half the receive window, so the broker always has
+        # room to send the next one while this one is being written.
+        self._flush_at = min(self.config.batch_max_lines, max(1, self.config.receive_maximum // 2))
         self._stop = threading.Event()
         self._subscribed = threading.Event()
         self._store_ok = True
@@ -200,7 +203,7 @@ class IngestWorker:
 
     @property
     def backlog(self) -> int:
-        return self._inbox.qsize()
+        return len(self._inbox)
 
     def metrics_text(self) -> str:
         return render_prometheus(
@@ -212,30 +215,10 @@ class IngestWorker:
 
     # --- writer thread ------------------------------------------------------------------
 
-    def _collect(self) -> list[_Message]:
-        """Up to batch_max_lines messages, waiting at most batch_max_wait_s after the first."""
-        try:
-            first = self._inbox.get(timeout=0.1)
-        except queue.Empty:
-            return []
-        batch = [first]
-        deadline = time.monotonic() + self.config.batch_max_wait_s
-        while len(batch) < self.config.batch_max_lines:
-            remaining = deadline - time.monotonic()
-            try:
-                batch.append(
-                    self._inbox.get(timeout=max(remaining, 0))
-                    if remaining > 0
-                    else self._inbox.get_nowait()
-                )
-            except queue.Empty:
-                break
-        return batch
-
     def _write_loop(self) -> None:
         try:
-            while not (self._stop.is_set() and self._inbox.empty()):
-                batch = self._collect()
+            while not (self._stop.is_set() and not self._inbox):
+                batch = self._inbox.take(self._flush_at, self.config.batch_max_wait_s)
                 if batch:
                     self._process(batch)
         except StoreFatal as exc:

@@ -117,8 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--batch-wait",
         type=_duration,
-        default=timedelta(milliseconds=200),
-        help="longest wait to fill a batch (default 200ms)",
+        default=timedelta(milliseconds=100),
+        help="longest wait to fill a batch (default 100ms)",
     )
     p.add_argument(
         "--receive-maximum",

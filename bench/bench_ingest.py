@@ -1,0 +1,281 @@
+"""Ingest throughput, latency and memory on local Mosquitto + InfluxDB.
+
+Run: ./dev bench bench_ingest [--messages 150000] [--arrays 10000] [--rate 5000]
+
+Everything runs on this machine: Mosquitto, InfluxDB 1.x, one `waystation
+ingest` process and the publishers, so they share its cores.
+
+1. single: N one-reading messages are queued in the broker for the worker's
+   persistent session while it is offline; the worker starts and the clock runs
+   until InfluxDB has accepted all of them (durable msg/s). Draining a backlog
+   isolates the worker from the publisher's speed, and is the case that matters
+   after an outage.
+2. arrays: the same with replay arrays of 100 readings (readings/s).
+3. live: a publisher at a fixed rate with the worker running; the worker's own
+   histogram of reading timestamp -> durable write gives latency percentiles
+   (upper bounds of its buckets).
+The worker's peak RSS (VmHWM) is read from /proc at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+from waystation.localservers import InfluxServer, MosquittoServer, free_port
+from waystation.mqttclient import new_client
+from waystation.settings import MqttSettings
+from waystation.store import InfluxStore
+
+STATIONS = 100
+DEVICES_PER_STATION = 10
+ARRAY_SIZE = 100
+PUBLISHERS = 2
+
+
+def _device(i: int) -> tuple[str, str]:
+    n = i % (STATIONS * DEVICES_PER_STATION)
+    station = f"b{n // DEVICES_PER_STATION:03d}"
+    return station, f"{station}-d{n % DEVICES_PER_STATION}"
+
+
+def _registry(path: Path) -> None:
+    stations = {
+        f"b{s:03d}": {
+            "name": f"bench {s}",
+            "model": "enterprise_incubated",
+            "devices": {
+                f"b{s:03d}-d{d}": {"kind": "door_counter"} for d in range(DEVICES_PER_STATION)
+            },
+        }
+        for s in range(STATIONS)
+    }
+    path.write_text(yaml.safe_dump({"version": 1, "stations": stations}))
+
+
+def _reading(i: int, ts: int) -> dict[str, object]:
+    return {
+        "v": 1,
+        "kind": "door_counter",
+        "ts": ts,
+        "seq": i,
+        "data": {"in_total": i, "out_total": i},
+    }
+
+
+def _publish_range(
+    url: str, client_id: str, start: int, stop: int, size: int, base_ts: int
+) -> None:
+    """Publish messages start..stop (each of `size` readings) as fast as the broker acks."""
+    client = new_client(MqttSettings.from_url(url), client_id)
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect(MqttSettings.from_url(url).host, MqttSettings.from_url(url).port)
+    client.loop_start()
+    last = None
+    for m in range(start, stop):
+        station, device = _device(m)
+        first = m * size
+        body = [_reading(first + k, base_ts + first + k) for k in range(size)]
+        payload = json.dumps(body[0] if size == 1 else body)
+        last = client.publish(f"stations/{station}/{device}/telemetry", payload, qos=1)
+    if last is not None:
+        last.wait_for_publish(120)
+    client.disconnect()
+    client.loop_stop()
+
+
+def _publish_rate(url: str, client_id: str, total: int, rate: float) -> None:
+    client = new_client(MqttSettings.from_url(url), client_id)
+    client.max_inflight_messages_set(1000)
+    settings = MqttSettings.from_url(url)
+    client.connect(settings.host, settings.port)
+    client.loop_start()
+    t0 = time.monotonic()
+    for m in range(total):
+        delay = t0 + m / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        station, device = _device(m)
+        payload = json.dumps(_reading(10_000_000 + m, int(time.time() * 1000)))
+        client.publish(f"stations/{station}/{device}/telemetry", payload, qos=1)
+    client.disconnect()
+    client.loop_stop()
+
+
+def _publish_parallel(url: str, messages: int, size: int, base_ts: int, tag: str) -> float:
+    chunk = -(-messages // PUBLISHERS)
+    procs = [
+        mp.Process(
+            target=_publish_range,
+            args=(
+                url,
+                f"bench-pub-{tag}-{p}",
+                p * chunk,
+                min((p + 1) * chunk, messages),
+                size,
+                base_ts,
+            ),
+        )
+        for p in range(PUBLISHERS)
+    ]
+    t0 = time.monotonic()
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    return time.monotonic() - t0
+
+
+class Worker:
+    def __init__(self, mqtt_url: str, influx_url: str, registry: Path, log: Path) -> None:
+        self.port = free_port()
+        self.args = [sys.executable, "-m", "waystation.cli", "ingest", "--mqtt", mqtt_url,
+                     "--influx", influx_url, "--database", "bench", "--registry", str(registry),
+                     "--client-id", "bench-ingest", "--health-port", str(self.port),
+                     "--log-level", "WARNING"]  # fmt: skip
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            self.args, stdout=self.log.open("ab"), stderr=subprocess.STDOUT
+        )
+        while not self.metrics():
+            time.sleep(0.05)
+
+    def metrics(self) -> dict[str, float]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2) as r:
+                text = r.read().decode()
+        except OSError:
+            return {}
+        return {
+            line.rpartition(" ")[0]: float(line.rpartition(" ")[2])
+            for line in text.splitlines()
+            if line and not line.startswith("#")
+        }
+
+    def points(self) -> int:
+        return int(self.metrics().get("waystation_ingest_points_written_total", 0))
+
+    def peak_rss_mb(self) -> float:
+        assert self.proc is not None
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self) -> None:
+        assert self.proc is not None
+        self.proc.terminate()
+        self.proc.wait(60)
+
+
+def _drain(worker: Worker, expected_points: int) -> float:
+    before = worker.points()
+    t0 = time.monotonic()
+    while worker.points() < before + expected_points:
+        time.sleep(0.05)
+    return time.monotonic() - t0
+
+
+def _quantile(m: dict[str, float], name: str, q: float) -> str:
+    buckets = sorted(
+        (float(k.split('le="')[1].rstrip('"}')), v)
+        for k, v in m.items()
+        if k.startswith(f"{name}_bucket") and "+Inf" not in k
+    )
+    total = m.get(f"{name}_count", 0)
+    for bound, cumulative in buckets:
+        if cumulative >= q * total:
+            return f"<= {bound * 1000:g} ms"
+    return "> last bucket"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--messages", type=int, default=150_000, help="single-reading messages to drain"
+    )
+    ap.add_argument(
+        "--arrays", type=int, default=10_000, help=f"array messages of {ARRAY_SIZE} readings"
+    )
+    ap.add_argument("--rate", type=float, default=5000, help="live phase rate, msg/s")
+    ap.add_argument("--live-seconds", type=float, default=20)
+    args = ap.parse_args()
+
+    root = Path(tempfile.mkdtemp(prefix="waystation-bench-"))
+    registry = root / "stations.yaml"
+    _registry(registry)
+    with MosquittoServer(root / "mosquitto") as broker, InfluxServer(root / "influxdb") as influx:
+        InfluxStore(influx.url, "bench").create_database()
+        worker = Worker(broker.url, influx.url, registry, root / "ingest.log")
+        worker.start()  # creates the persistent session and its subscription
+        worker.stop()
+        base_ts = int(time.time() * 1000) - 3_600_000
+        print(f"cpus: {os.cpu_count()}; Mosquitto, InfluxDB, ingest and publishers share them")
+
+        # 1. single-reading messages
+        pub_s = _publish_parallel(broker.url, args.messages, 1, base_ts, "s")
+        print(f"queued {args.messages:,} single-reading messages in {pub_s:.1f} s")
+        worker.start()
+        took = _drain(worker, args.messages)
+        print(
+            f"single:  {args.messages:,} messages durable in {took:.1f} s = "
+            f"{args.messages / took:,.0f} msg/s"
+        )
+
+        # 2. replay arrays
+        worker.stop()
+        readings = args.arrays * ARRAY_SIZE
+        pub_s = _publish_parallel(broker.url, args.arrays, ARRAY_SIZE, base_ts + 10**6, "a")
+        print(f"queued {args.arrays:,} arrays ({readings:,} readings) in {pub_s:.1f} s")
+        worker.start()
+        took = _drain(worker, readings)
+        print(
+            f"arrays:  {readings:,} readings durable in {took:.1f} s = "
+            f"{readings / took:,.0f} readings/s"
+        )
+
+        # 3. live, fixed rate
+        total = int(args.rate * args.live_seconds)
+        before = worker.metrics()
+        publisher = mp.Process(
+            target=_publish_rate, args=(broker.url, "bench-live", total, args.rate)
+        )
+        t0 = time.monotonic()
+        publisher.start()
+        publisher.join()
+        sent_s = time.monotonic() - t0
+        _drain(
+            worker,
+            total - int(worker.points() - before.get("waystation_ingest_points_written_total", 0)),
+        )
+        m = worker.metrics()
+        # The age histogram also holds the backlog phases; subtract them.
+        live = {k: v - before.get(k, 0) for k, v in m.items() if "reading_age" in k}
+        name = "waystation_ingest_reading_age_seconds"
+        print(
+            f"live:    {total:,} messages at {total / sent_s:,.0f} msg/s; "
+            "publish -> durable latency "
+            f"p50 {_quantile(live, name, 0.5)}, p99 {_quantile(live, name, 0.99)}"
+        )
+        print(f"ingest peak RSS: {worker.peak_rss_mb():.0f} MB")
+        worker.stop()
+
+
+if __name__ == "__main__":
+    main()
