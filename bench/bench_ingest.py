@@ -28,8 +28,10 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections import deque
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import yaml
 
 from waystation.localservers import InfluxServer, MosquittoServer, free_port
@@ -41,6 +43,7 @@ STATIONS = 100
 DEVICES_PER_STATION = 10
 ARRAY_SIZE = 100
 PUBLISHERS = 2
+PUBLISH_WINDOW = 20_000
 
 
 def _device(i: int) -> tuple[str, str]:
@@ -82,15 +85,19 @@ def _publish_range(
     client.max_queued_messages_set(0)
     client.connect(MqttSettings.from_url(url).host, MqttSettings.from_url(url).port)
     client.loop_start()
-    last = None
+    # paho can hold at most 65,535 unacknowledged messages (packet ids are 16
+    # bits), so the publisher waits on the message WINDOW back before going on.
+    sent: deque[mqtt.MQTTMessageInfo] = deque()
     for m in range(start, stop):
         station, device = _device(m)
         first = m * size
         body = [_reading(first + k, base_ts + first + k) for k in range(size)]
         payload = json.dumps(body[0] if size == 1 else body)
-        last = client.publish(f"stations/{station}/{device}/telemetry", payload, qos=1)
-    if last is not None:
-        last.wait_for_publish(120)
+        sent.append(client.publish(f"stations/{station}/{device}/telemetry", payload, qos=1))
+        if len(sent) > PUBLISH_WINDOW:
+            sent.popleft().wait_for_publish(120)
+    for info in sent:
+        info.wait_for_publish(120)
     client.disconnect()
     client.loop_stop()
 
@@ -138,12 +145,14 @@ def _publish_parallel(url: str, messages: int, size: int, base_ts: int, tag: str
 
 
 class Worker:
-    def __init__(self, mqtt_url: str, influx_url: str, registry: Path, log: Path) -> None:
+    def __init__(
+        self, mqtt_url: str, influx_url: str, registry: Path, log: Path, mqtt_version: str
+    ) -> None:
         self.port = free_port()
         self.args = [sys.executable, "-m", "waystation.cli", "ingest", "--mqtt", mqtt_url,
                      "--influx", influx_url, "--database", "bench", "--registry", str(registry),
                      "--client-id", "bench-ingest", "--health-port", str(self.port),
-                     "--log-level", "WARNING"]  # fmt: skip
+                     "--log-level", "WARNING", "--mqtt-version", mqtt_version]  # fmt: skip
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -215,6 +224,7 @@ def main() -> None:
     )
     ap.add_argument("--rate", type=float, default=5000, help="live phase rate, msg/s")
     ap.add_argument("--live-seconds", type=float, default=20)
+    ap.add_argument("--mqtt-version", choices=["5", "3.1.1"], default="5", help="the worker's")
     args = ap.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="waystation-bench-"))
@@ -222,11 +232,14 @@ def main() -> None:
     _registry(registry)
     with MosquittoServer(root / "mosquitto") as broker, InfluxServer(root / "influxdb") as influx:
         InfluxStore(influx.url, "bench").create_database()
-        worker = Worker(broker.url, influx.url, registry, root / "ingest.log")
+        worker = Worker(broker.url, influx.url, registry, root / "ingest.log", args.mqtt_version)
         worker.start()  # creates the persistent session and its subscription
         worker.stop()
         base_ts = int(time.time() * 1000) - 3_600_000
-        print(f"cpus: {os.cpu_count()}; Mosquitto, InfluxDB, ingest and publishers share them")
+        print(
+            f"cpus: {os.cpu_count()}; Mosquitto, InfluxDB, ingest and publishers share them; "
+            f"the worker speaks MQTT {args.mqtt_version}"
+        )
 
         # 1. single-reading messages
         pub_s = _publish_parallel(broker.url, args.messages, 1, base_ts, "s")

@@ -39,9 +39,13 @@ class Inbox(Generic[T]):
         self._arrived.wait(timeout_s)
         return bool(self._items)
 
-    def take(self, max_items: int, max_wait_s: float, idle_wait_s: float = 0.1) -> list[T]:
+    def take(
+        self, max_items: int, max_wait_s: float, gap_s: float, idle_wait_s: float = 0.1
+    ) -> list[T]:
         """Up to `max_items`, waiting at most `max_wait_s` after the first one arrived.
 
+        A pause of `gap_s` with nothing new also closes the batch: the sender
+        has stopped, most likely waiting for the acks of what is in it.
         Returns [] if nothing arrived within `idle_wait_s`.
         """
         if not self._items and not self._wait(idle_wait_s):
@@ -52,5 +56,7 @@ class Inbox(Generic[T]):
             while self._items and len(batch) < max_items:
                 batch.append(self._items.popleft())
             remaining = deadline - time.monotonic()
-            if len(batch) >= max_items or remaining <= 0 or not self._wait(remaining):
+            if len(batch) >= max_items or remaining <= 0:
+                return batch
+            if not self._wait(min(remaining, gap_s)):
                 return batch

@@ -15,7 +15,25 @@ __all__ = ["Histogram", "IngestStats", "render_prometheus"]
 # Seconds. Batch writes take milliseconds; reading age spans a live reading
 # (sub-second) to a store-and-forward replay after an outage (hours).
 BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
-AGE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 2.5, 5, 10, 60, 600, 3600, 86400)
+AGE_BUCKETS = (
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.15,
+    0.2,
+    0.3,
+    0.5,
+    0.75,
+    1,
+    2.5,
+    5,
+    10,
+    60,
+    600,
+    3600,
+    86400,
+)
 
 
 @dataclass

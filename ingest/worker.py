@@ -36,7 +36,7 @@ from ingest.inbox import Inbox
 from ingest.metrics import IngestStats, render_prometheus
 from waystation.mqttclient import new_client
 from waystation.registry import Registry
-from waystation.settings import MqttSettings
+from waystation.settings import MqttSettings, MqttVersion
 from waystation.store import (
     BatchTooLarge,
     InfluxStore,
@@ -64,8 +64,15 @@ class IngestConfig:
     group: str | None = None
     # What to subscribe to; narrower filters split a deployment by hand.
     topic_filter: str = SUBSCRIPTION
+    # MQTT 5 sets the session expiry and the receive window from here. 3.1.1
+    # is about 50 % faster through paho (no property decoding per packet) but
+    # leaves the window to the broker's max_inflight_messages (Mosquitto's
+    # default is 20; the shipped config sets 1000) and sessions never expire.
+    mqtt_version: MqttVersion = MqttVersion.V5
     batch_max_lines: int = 5000
     batch_max_wait_s: float = 0.1
+    # A pause this long in the stream closes a batch early (see Inbox.take).
+    batch_gap_s: float = 0.01
     receive_maximum: int = 1000
     session_expiry_s: int = 7 * 24 * 3600
     deadletter_path: Path | None = None
@@ -116,7 +123,9 @@ class IngestWorker:
         # what we had not acknowledged, and an old id may name a new message.
         # Messages from an earlier connection are written but never acked.
         self._generation = 0
-        self._client = new_client(mqtt_settings, self.config.client_id, manual_ack=True)
+        self._client = new_client(
+            mqtt_settings, self.config.client_id, manual_ack=True, version=self.config.mqtt_version
+        )
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
@@ -159,13 +168,16 @@ class IngestWorker:
     # --- lifecycle ----------------------------------------------------------------------
 
     def start(self) -> None:
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = self.config.session_expiry_s
-        props.ReceiveMaximum = self.config.receive_maximum
         s = self._mqtt_settings
-        self._client.connect_async(
-            s.host, s.port, keepalive=15, clean_start=False, properties=props
-        )
+        if self.config.mqtt_version is MqttVersion.V5:
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = self.config.session_expiry_s
+            props.ReceiveMaximum = self.config.receive_maximum
+            self._client.connect_async(
+                s.host, s.port, keepalive=15, clean_start=False, properties=props
+            )
+        else:  # persistent through clean_session=False; the broker sets the window
+            self._client.connect_async(s.host, s.port, keepalive=15)
         self._client.loop_start()
         self._writer.start()
 
@@ -218,7 +230,9 @@ class IngestWorker:
     def _write_loop(self) -> None:
         try:
             while not (self._stop.is_set() and not self._inbox):
-                batch = self._inbox.take(self._flush_at, self.config.batch_max_wait_s)
+                batch = self._inbox.take(
+                    self._flush_at, self.config.batch_max_wait_s, self.config.batch_gap_s
+                )
                 if batch:
                     self._process(batch)
         except StoreFatal as exc:

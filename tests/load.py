@@ -142,6 +142,7 @@ class IngestProcess:
         station: str,
         log_path: Path,
         group: str | None = None,
+        mqtt_version: str = "5",
     ) -> None:
         self.health_port = free_port()
         self.args = [
@@ -150,6 +151,7 @@ class IngestProcess:
             "--registry", str(registry), "--client-id", client_id,
             "--topic", f"stations/{station}/+/+",
             "--health-port", str(self.health_port), "--log-level", "INFO",
+            "--mqtt-version", mqtt_version,
         ]  # fmt: skip
         if group:
             self.args += ["--group", group]

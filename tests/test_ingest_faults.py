@@ -50,13 +50,20 @@ def own_influx(tmp_path: Path) -> Iterator[InfluxServer]:
     server.stop()
 
 
+@pytest.mark.parametrize("mqtt_version", ["5", "3.1.1"])
 def test_kill9_of_a_worker_under_load_loses_nothing(
-    mosquitto: MosquittoServer, store: InfluxStore, uid: str, tmp_path: Path
+    mosquitto: MosquittoServer, store: InfluxStore, uid: str, tmp_path: Path, mqtt_version: str
 ) -> None:
     station = f"k9-{uid}"
     registry = write_registry(tmp_path / "stations.yaml", door_counter_registry(station, DEVICES))
     worker = IngestProcess(
-        mosquitto.url, store, registry, f"ingest-{uid}", station, tmp_path / "ingest.log"
+        mosquitto.url,
+        store,
+        registry,
+        f"ingest-{uid}",
+        station,
+        tmp_path / "ingest.log",
+        mqtt_version=mqtt_version,
     ).start()
     wait_for(worker.ready, "the ingest process to be ready")
     load = LoadPublisher(
@@ -71,7 +78,13 @@ def test_kill9_of_a_worker_under_load_loses_nothing(
     # Same client id: the persistent session holds what arrived while it was down
     # and everything it had received but not acknowledged.
     restarted = IngestProcess(
-        mosquitto.url, store, registry, f"ingest-{uid}", station, tmp_path / "ingest.log"
+        mosquitto.url,
+        store,
+        registry,
+        f"ingest-{uid}",
+        station,
+        tmp_path / "ingest.log",
+        mqtt_version=mqtt_version,
     ).start()
     wait_for(lambda: load.done, "the publisher to finish", DRAIN_S)
     wait_for(lambda: stored_count(store) >= load.total, "every reading in InfluxDB", DRAIN_S)

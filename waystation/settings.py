@@ -10,13 +10,21 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import yaml
 
-__all__ = ["SETTINGS", "MqttSettings", "SettingsError", "load_config_file", "resolve"]
+__all__ = [
+    "SETTINGS",
+    "MqttSettings",
+    "MqttVersion",
+    "SettingsError",
+    "load_config_file",
+    "resolve",
+]
 
 
 class SettingsError(ValueError):
@@ -81,6 +89,11 @@ def resolve(
             value = str(config[spec.name])
         out[spec.name] = value if value is not None else spec.default
     return out
+
+
+class MqttVersion(StrEnum):
+    V5 = "5"
+    V311 = "3.1.1"
 
 
 @dataclass(frozen=True, slots=True)
