@@ -69,7 +69,7 @@ class IngestConfig:
     # leaves the window to the broker's max_inflight_messages (Mosquitto's
     # default is 20; the shipped config sets 1000) and sessions never expire.
     mqtt_version: MqttVersion = MqttVersion.V5
-    batch_max_lines: int = 5000
+    batch_max_messages: int = 5000
     batch_max_wait_s: float = 0.1
     # A pause this long in the stream closes a batch early (see Inbox.take).
     batch_gap_s: float = 0.01
@@ -81,8 +81,8 @@ class IngestConfig:
     def __post_init__(self) -> None:
         if not 1 <= self.receive_maximum <= 65535:
             raise ValueError("receive_maximum must be 1..65535 (an MQTT 5 limit)")
-        if self.batch_max_lines < 1 or self.batch_max_wait_s <= 0:
-            raise ValueError("batch_max_lines must be >= 1 and batch_max_wait_s > 0")
+        if self.batch_max_messages < 1 or self.batch_max_wait_s <= 0:
+            raise ValueError("batch_max_messages must be >= 1 and batch_max_wait_s > 0")
 
 
 @dataclass(slots=True)
@@ -114,7 +114,9 @@ class IngestWorker:
         self._inbox: Inbox[_Message] = Inbox()
         # A batch closes at half the receive window, so the broker always has
         # room to send the next one while this one is being written.
-        self._flush_at = min(self.config.batch_max_lines, max(1, self.config.receive_maximum // 2))
+        self._flush_at = min(
+            self.config.batch_max_messages, max(1, self.config.receive_maximum // 2)
+        )
         self._stop = threading.Event()
         self._subscribed = threading.Event()
         self._store_ok = True

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import station_registry
+from tests.load import reap_ingest_processes
 from waystation.localservers import InfluxServer, MosquittoServer
 from waystation.registry import Registry
 from waystation.settings import MqttSettings
@@ -65,3 +66,9 @@ def registry(uid: str) -> Registry:
 @pytest.fixture
 def deadletter_file(tmp_path: Path) -> Path:
     return tmp_path / "deadletter.jsonl"
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_workers() -> Iterator[None]:
+    yield
+    reap_ingest_processes()

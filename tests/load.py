@@ -130,6 +130,17 @@ def stored_count(store: InfluxStore) -> int:
     return int(rows[0].values[0][1]) if rows else 0
 
 
+_started: list[IngestProcess] = []
+
+
+def reap_ingest_processes() -> None:
+    """Kill whatever worker a test started and left running (a failed test, say)."""
+    while _started:
+        proc = _started.pop()
+        if proc.running:
+            proc.kill9()
+
+
 class IngestProcess:
     """`waystation ingest` in a child process, with its health port."""
 
@@ -159,6 +170,7 @@ class IngestProcess:
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> IngestProcess:
+        _started.append(self)
         log = self.log_path.open("ab")
         self._proc = subprocess.Popen(
             self.args,

@@ -188,7 +188,7 @@ def _stored(store: InfluxStore) -> set[tuple[str, int]]:
 
 
 @settings(
-    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(data=st.data())
 def test_worker_survives_anything_and_sorts_good_from_bad(
@@ -207,14 +207,19 @@ def test_worker_survives_anything_and_sorts_good_from_bad(
     stored_before = _stored(store)
     for case in cases:
         spy.publish(case.topic, case.payload)
-    wait_for(lambda: worker.stats.received >= received_before + len(cases), "every message taken")
     good = {(c.device, c.seq) for c in cases if c.good}
+    bad = sum(not c.good for c in cases)
+
+    def dead() -> int:
+        return sum(worker.deadletters.counts.values()) - dead_before
+
+    wait_for(lambda: dead() >= bad, "every bad message dead-lettered")
     wait_for(lambda: _stored(store) >= stored_before | good, "every good reading stored")
+    wait_for(lambda: worker.stats.acked >= received_before + len(cases), "every message acked")
 
     assert worker.running
     assert _stored(store) == stored_before | good  # nothing bad stored
-    assert sum(worker.deadletters.counts.values()) - dead_before == sum(not c.good for c in cases)
-    assert worker.stats.acked >= received_before + len(cases)  # bad ones acknowledged too
+    assert dead() == bad
     path = worker.config.deadletter_path
     assert path is not None
     letters = [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []

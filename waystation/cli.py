@@ -242,7 +242,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
             topic_filter=args.topic,
             mqtt_version=MqttVersion(args.mqtt_version),
             deadletter_path=args.deadletter_file,
-            batch_max_lines=args.batch_size,
+            batch_max_messages=args.batch_size,
             batch_max_wait_s=args.batch_wait.total_seconds(),
             receive_maximum=args.receive_maximum,
             window=TimeWindow(max_age=args.max_age, max_ahead=args.max_ahead),
