@@ -71,6 +71,7 @@ class IngestStats:
     batches: int = 0
     write_retries: int = 0
     acked: int = 0
+    batch_splits: int = 0
     batch_seconds: Histogram = field(default_factory=lambda: Histogram(BATCH_BUCKETS))
     reading_age_seconds: Histogram = field(default_factory=lambda: Histogram(AGE_BUCKETS))
 
@@ -108,6 +109,11 @@ def render_prometheus(
             stats.write_retries,
         ),
         ("acked_total", "messages acknowledged to the broker", stats.acked),
+        (
+            "batch_splits_total",
+            "batches split because InfluxDB found them too large",
+            stats.batch_splits,
+        ),
     )
     lines: list[str] = []
     for name, help_text, value in counters:

@@ -322,6 +322,7 @@ class IngestWorker:
         try:
             self._store.write_lines(lines)
         except BatchTooLarge:
+            self.stats.batch_splits += 1
             if len(lines) == 1:
                 raise PointsRejected("a single point is larger than the server accepts") from None
             mid = len(lines) // 2

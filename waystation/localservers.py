@@ -184,9 +184,13 @@ class InfluxServer(_Server):
 
     name = "influxd"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(
+        self, workdir: Path, *, max_body_bytes: int = 25_000_000, max_series: int = 1_000_000
+    ) -> None:
         super().__init__(workdir)
         self.rpc_port = free_port()
+        self.max_body_bytes = max_body_bytes
+        self.max_series = max_series  # 1.x's own default; tests lower it to provoke a 400
         self.binary = _binary("influxd", "influxdb")
 
     @property
@@ -213,11 +217,12 @@ class InfluxServer(_Server):
             f'[meta]\n  dir = "{d}/meta"\n  logging-enabled = false\n'
             f'[data]\n  dir = "{d}/data"\n  wal-dir = "{d}/wal"\n'
             f"  query-log-enabled = false\n  trace-logging-enabled = false\n"
+            f"  max-series-per-database = {self.max_series}\n"
             f"[monitor]\n  store-enabled = false\n"
             f"[subscriber]\n  enabled = false\n"
             f"[continuous_queries]\n  enabled = false\n  log-enabled = false\n"
             f'[http]\n  bind-address = "{HOST}:{self.port}"\n  log-enabled = false\n'
-            f"  max-body-size = 25000000\n"
+            f"  max-body-size = {self.max_body_bytes}\n"
             f'[logging]\n  level = "warn"\n  suppress-logo = true\n'
         )
         return [self.binary, "-config", str(conf)]
