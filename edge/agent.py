@@ -1,69 +1,83 @@
-"""The edge agent: reads a station's devices on their intervals and publishes them.
+"""The edge agent: devices → outbox (disk) → MQTT, with nothing lost in between.
 
-Threading model: paho's network thread (connect, reconnect, PUBACKs) plus one
-loop thread here that wakes when the next device is due. The loop never blocks
-on the network: `publish` only queues the message in paho; paho keeps QoS 1
-messages that were not acknowledged and re-sends them after a reconnect.
-(The disk outbox that survives a power cut sits in front of this; see SPEC §6.)
+Threads, each with one job:
+- one poller per device reads it on its interval, checks the reading against
+  the contract and puts it in the outbox (a slow or dead device delays only
+  itself);
+- the publisher drains the outbox oldest first, as arrays of one device's
+  readings, keeps a bounded number of messages in flight, and deletes rows
+  only when the broker's PUBACK for their message arrives; it also writes the
+  gateway's own readings and expires readings past the outbox's age bound;
+- paho's network thread connects, reconnects (capped backoff, in paho and only
+  there) and re-sends unacknowledged messages after a reconnect.
+The paho thread never touches SQLite: it hands packet ids to the publisher.
+
+After a crash the outbox still holds every unacknowledged reading and the
+publisher starts again from its oldest; the few messages that were in flight
+may arrive twice, which ingest absorbs (same point, same identity).
 """
 
 from __future__ import annotations
 
-import heapq
 import json
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from itertools import groupby
 from typing import Any, Self
+from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from edge.config import AgentConfig, DeviceConfig
+from edge.drivers import Driver, DriverError, build_driver
+from edge.drivers.simulator.config import SimulatorConfig
+from edge.drivers.simulator.driver import SharedSimulation, SimulatorDriver
+from edge.outbox import Outbox, OutboxRow
 from edge.simulation import StationSimulation
 from waystation import __version__
-from waystation.contract import CONTRACT_VERSION, TS_MIN_MS, Channel
+from waystation.contract import (
+    CONTRACT_VERSION,
+    TS_MIN_MS,
+    Channel,
+    ContractError,
+    Kind,
+    validate_data,
+)
 from waystation.mqttclient import new_client
-from waystation.registry import Registry
+from waystation.registry import DeviceSpec, Utility
 from waystation.settings import MqttSettings
 
-__all__ = ["AgentError", "EdgeAgent", "agent_device_of"]
+__all__ = ["AGENT_NAME", "DeviceState", "EdgeAgent"]
 
 log = logging.getLogger(__name__)
 
 AGENT_NAME = f"waystation-edge/{__version__}"
-# paho holds at most this many unacknowledged messages in memory; past it
-# `publish` reports the queue full and the reading is counted as dropped.
-MAX_QUEUED_MESSAGES = 10_000
+PUBLISH_TICK_S = 0.05  # the publisher's idle wake-up; it is also woken on every new reading
+EXPIRE_EVERY_S = 60.0
+STOP_DRAIN_S = 5.0  # on an orderly stop, time given to publish what is left
 
 
-class AgentError(RuntimeError):
-    """The agent cannot run with this configuration."""
-
-
-def agent_device_of(registry: Registry, station_id: str) -> str:
-    """The station's gateway device: the agent's own identity on the broker."""
-    station = registry.stations.get(station_id)
-    if station is None:
-        raise AgentError(f"station {station_id!r} is not in the registry")
-    gateways = [d for d, s in station.devices.items() if s.kind == "gateway"]
-    if len(gateways) != 1:
-        raise AgentError(
-            f"station {station_id!r} needs exactly one `kind: gateway` device for the agent "
-            f"(found {len(gateways)})"
-        )
-    return gateways[0]
+class DeviceState(StrEnum):
+    ONLINE = "online"
+    UNREACHABLE = "offline"  # the status payload's word for it
 
 
 @dataclass
 class AgentStats:
-    published: int = 0
-    acked: int = 0
-    dropped: int = 0
+    readings: int = 0
     held_for_clock: int = 0
+    read_failures: int = 0
+    invalid_readings: int = 0
+    messages_published: int = 0
+    readings_acked: int = 0
 
 
 def _topic(station: str, device: str, channel: Channel) -> str:
@@ -71,117 +85,179 @@ def _topic(station: str, device: str, channel: Channel) -> str:
 
 
 class EdgeAgent:
-    """Publishes one station's simulated devices.
-
-    A context manager: enter connects, exit says `offline` and disconnects.
-    """
+    """One station's agent. A context manager: enter connects and starts, exit stops cleanly."""
 
     def __init__(
         self,
+        config: AgentConfig,
         mqtt_settings: MqttSettings,
-        registry: Registry,
-        station_id: str,
         *,
-        interval_override: timedelta | None = None,
+        clock: Callable[[], float] = time.time,
         seed: int = 0,
         warmup: timedelta = timedelta(days=1),
-        clock: Callable[[], float] = time.time,
     ) -> None:
-        self.station_id = station_id
-        self.agent_device = agent_device_of(registry, station_id)
-        station = registry.stations[station_id]
-        self.devices = station.devices
-        self._intervals = {
-            d: (interval_override or s.interval).total_seconds() for d, s in self.devices.items()
-        }
-        self._clock = clock
-        # The simulation starts `warmup` ago, so the first readings already carry
-        # a day's worth of visits, water and energy rather than zeros.
-        self.sim = StationSimulation(
-            dict(self.devices),
-            self._now() - warmup,
-            registry.station_timezone(station_id),
-            seed=seed,
-        )
-        # seq must grow strictly across restarts: start from the clock in ms.
-        # A device reports at most once a second, so a later start always begins
-        # above everything an earlier run can have used.
-        self._seq = {d: int(clock() * 1000) for d in self.devices}
+        self.config = config
+        self.station_id = config.station
+        self.agent_device = config.agent_device
+        self.devices = config.devices
         self.stats = AgentStats()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._clock = clock
+        self._mqtt_settings = mqtt_settings
+        self._started = clock()
+        self.outbox = Outbox(
+            config.outbox.path,
+            max_readings=config.outbox.max_readings,
+            max_age=config.outbox.max_age,
+            clock=clock,
+        )
+        self.simulation = self._simulation(seed, warmup)
+        self._drivers: dict[str, Driver] = {
+            device: self._driver(device, spec) for device, spec in config.devices.items()
+        }
+        self._states: dict[str, DeviceState] = {}
+        self._state_lock = threading.Lock()
+        self._event_seq = int(clock() * 1000)
+        # publisher state: packet id -> outbox row ids, and the acks paho handed over
+        self._inflight: dict[int, list[int]] = {}
+        self._acked: deque[int] = deque()
+        self._cursor = 0
+        self._wake = threading.Event()
+        self._stop_polling = threading.Event()
+        self._stop_publishing = threading.Event()
         self._connected = threading.Event()
         self._client = new_client(mqtt_settings, client_id=f"edge-{self.agent_device}")
-        self._client.max_queued_messages_set(MAX_QUEUED_MESSAGES)
         self._client.will_set(
-            self._status_topic, self._status_payload("offline"), qos=1, retain=True
+            _topic(self.station_id, self.agent_device, Channel.STATUS),
+            self._status_payload(DeviceState.UNREACHABLE),
+            qos=1,
+            retain=True,
         )
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
-        self._mqtt_settings = mqtt_settings
+        self._threads = [
+            threading.Thread(target=self._poll, args=(d,), name=f"poll-{d}", daemon=True)
+            for d in config.devices
+        ]
+        self._publisher = threading.Thread(target=self._publish_loop, name="publisher", daemon=True)
 
-    def _now(self) -> datetime:
-        return datetime.fromtimestamp(self._clock(), tz=UTC)
+    # --- construction helpers ---------------------------------------------------------
 
-    @property
-    def _status_topic(self) -> str:
-        return _topic(self.station_id, self.agent_device, Channel.STATUS)
+    def _simulation(self, seed: int, warmup: timedelta) -> SharedSimulation | None:
+        simulated = {
+            d: s for d, s in self.config.devices.items() if isinstance(s.driver, SimulatorConfig)
+        }
+        if not simulated:
+            return None
+        specs = {
+            d: DeviceSpec(
+                kind=s.kind,
+                utility=(s.utility or Utility.ELECTRICITY) if s.kind is Kind.METER else None,
+            )
+            for d, s in simulated.items()
+        }
+        start = datetime.fromtimestamp(self._clock(), tz=UTC) - warmup
+        sim = StationSimulation(specs, start, ZoneInfo(self.config.timezone), seed=seed)
+        return SharedSimulation(sim)
 
-    def _status_payload(self, state: str) -> str:
+    def _driver(self, device: str, spec: DeviceConfig) -> Driver:
+        if isinstance(spec.driver, SimulatorConfig):
+            assert self.simulation is not None  # noqa: S101 - built above for these
+            return SimulatorDriver(device, self.simulation)
+        return build_driver(spec.driver)
+
+    def _status_payload(self, state: DeviceState) -> str:
         ts = max(int(self._clock() * 1000), TS_MIN_MS)
-        return json.dumps({"v": CONTRACT_VERSION, "ts": ts, "state": state, "agent": AGENT_NAME})
+        return json.dumps(
+            {"v": CONTRACT_VERSION, "ts": ts, "state": str(state), "agent": AGENT_NAME}
+        )
 
-    # --- paho callbacks (network thread) -------------------------------------------
+    # --- paho callbacks (network thread) -------------------------------------------------
 
     def _on_connect(
-        self, client: mqtt.Client, _ud: Any, _flags: Any, rc: ReasonCode, _props: Properties | None
+        self, client: mqtt.Client, _ud: Any, _flags: Any, rc: ReasonCode, _p: Properties | None
     ) -> None:
         if rc.is_failure:
-            log.warning("broker %s refused the agent: %s", self._mqtt_settings, rc)
+            log.warning(
+                "broker %s refused agent %s: %s", self._mqtt_settings, self.agent_device, rc
+            )
             return
         log.info("agent %s connected to %s", self.agent_device, self._mqtt_settings)
-        client.publish(self._status_topic, self._status_payload("online"), qos=1, retain=True)
+        client.publish(
+            _topic(self.station_id, self.agent_device, Channel.STATUS),
+            self._status_payload(DeviceState.ONLINE),
+            qos=1,
+            retain=True,
+        )
+        with self._state_lock:
+            states = dict(self._states)
+        for device, state in states.items():  # retained device states, in case they changed offline
+            client.publish(
+                _topic(self.station_id, device, Channel.STATUS),
+                self._status_payload(state),
+                qos=1,
+                retain=True,
+            )
         self._connected.set()
+        self._wake.set()
 
     def _on_disconnect(
-        self, _c: mqtt.Client, _ud: Any, _flags: Any, rc: ReasonCode, _props: Properties | None
+        self, _c: mqtt.Client, _ud: Any, _f: Any, rc: ReasonCode, _p: Properties | None
     ) -> None:
-        if self._connected.is_set() and not self._stop.is_set():
-            log.warning("agent %s lost the broker (%s); paho reconnects", self.agent_device, rc)
+        if self._connected.is_set() and not self._stop_publishing.is_set():
+            log.warning(
+                "agent %s lost the broker (%s); readings wait in the outbox", self.agent_device, rc
+            )
         self._connected.clear()
 
     def _on_publish(
-        self, _c: mqtt.Client, _ud: Any, _mid: int, _rc: ReasonCode, _props: Properties
+        self, _c: mqtt.Client, _ud: Any, mid: int, _rc: ReasonCode, _p: Properties
     ) -> None:
-        self.stats.acked += 1
+        self._acked.append(mid)
+        self._wake.set()
 
-    # --- lifecycle ------------------------------------------------------------------
+    # --- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> None:
         s = self._mqtt_settings
         self._client.connect_async(s.host, s.port, keepalive=15)
         self._client.loop_start()
-        self._thread = threading.Thread(
-            target=self._run, name=f"edge-{self.station_id}", daemon=True
-        )
-        self._thread.start()
+        self._publisher.start()
+        for t in self._threads:
+            t.start()
 
     def wait_connected(self, timeout_s: float = 10.0) -> bool:
         return self._connected.wait(timeout_s)
 
-    def stop(self) -> None:
-        """Orderly shutdown: stop reading, say `offline` (retained), disconnect."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+    def stop(self, drain_s: float = STOP_DRAIN_S) -> None:
+        """Orderly stop: stop reading, publish what is left (briefly), say offline, disconnect."""
+        self._stop_polling.set()
+        for t in self._threads:
+            t.join()
+        deadline = time.monotonic() + drain_s
+        while (
+            self._connected.is_set()
+            and time.monotonic() < deadline
+            and (self.outbox.depth or self._inflight)
+        ):
+            self._wake.set()
+            time.sleep(PUBLISH_TICK_S)
+        self._stop_publishing.set()
+        self._wake.set()
+        self._publisher.join()
         if self._connected.is_set():
             info = self._client.publish(
-                self._status_topic, self._status_payload("offline"), qos=1, retain=True
+                _topic(self.station_id, self.agent_device, Channel.STATUS),
+                self._status_payload(DeviceState.UNREACHABLE),
+                qos=1,
+                retain=True,
             )
             info.wait_for_publish(timeout=5)
         self._client.disconnect()
         self._client.loop_stop()
+        for driver in self._drivers.values():
+            driver.close()
+        self.outbox.close()
 
     def __enter__(self) -> Self:
         self.start()
@@ -190,49 +266,161 @@ class EdgeAgent:
     def __exit__(self, *_exc: object) -> None:
         self.stop()
 
-    # --- reading loop ---------------------------------------------------------------
+    # --- pollers ------------------------------------------------------------------------------
 
-    def _run(self) -> None:
-        start = self._clock()
-        due = [(start, device) for device in sorted(self.devices)]
-        heapq.heapify(due)
+    def _poll(self, device: str) -> None:
+        spec = self.devices[device]
+        interval = spec.interval.total_seconds()
+        due = self._clock()
         clock_warned = False
-        while not self._stop.is_set():
-            at, device = due[0]
-            wait = at - self._clock()
+        while not self._stop_polling.is_set():
+            wait = due - self._clock()
             if wait > 0:
-                self._stop.wait(min(wait, 1.0))
+                self._stop_polling.wait(min(wait, 1.0))
                 continue
-            heapq.heapreplace(due, (at + self._intervals[device], device))
-            if self._clock() * 1000 < TS_MIN_MS:
-                # No RTC and no NTP yet: a 1970 timestamp would be dead-lettered
-                # by ingest anyway. Skip until the clock is plausible.
+            due = max(due + interval, self._clock())  # after a stall, no burst of catch-up reads
+            now = self._clock()
+            if now * 1000 < TS_MIN_MS:
+                # No RTC and no NTP yet: a 1970 timestamp would be refused downstream.
                 if not clock_warned:
-                    log.warning("clock not synchronised (%s); holding readings", self._now())
+                    log.warning(
+                        "clock not synchronised (%s); holding readings",
+                        datetime.fromtimestamp(now, UTC),
+                    )
                     clock_warned = True
                 self.stats.held_for_clock += 1
                 continue
             try:
-                self.publish_reading(device)
-            except Exception:
-                # A task boundary: one failing device must not stop the others.
-                log.exception("reading device %s failed", device)
+                self.read_device(device, now)
+            except Exception:  # a task boundary: this device's thread must go on
+                log.exception("device %s: unexpected error", device)
 
-    def publish_reading(self, device: str) -> None:
-        now = self._now()
-        self.sim.advance_to(now)
-        self._seq[device] += 1
-        reading = {
-            "v": CONTRACT_VERSION,
-            "kind": str(self.devices[device].kind),
-            "ts": int(now.timestamp() * 1000),
-            "seq": self._seq[device],
-            "data": self.sim.data(device, outbox_dropped=self.stats.dropped),
-        }
-        info = self._client.publish(
-            _topic(self.station_id, device, Channel.TELEMETRY), json.dumps(reading), qos=1
+    def read_device(self, device: str, now: float) -> None:
+        """Read once, check, store; on failure report the device unreachable."""
+        spec = self.devices[device]
+        try:
+            data = validate_data(
+                spec.kind, self._drivers[device].read(datetime.fromtimestamp(now, UTC))
+            )
+        except DriverError as exc:
+            self.stats.read_failures += 1
+            self._set_state(device, DeviceState.UNREACHABLE, {"reason": str(exc)})
+            return
+        except ContractError as exc:
+            self.stats.invalid_readings += 1
+            self._set_state(
+                device, DeviceState.UNREACHABLE, {"reason": f"invalid reading: {exc.reason}"}
+            )
+            return
+        self.outbox.put(device, str(spec.kind), int(now * 1000), data)
+        self.stats.readings += 1
+        self._set_state(device, DeviceState.ONLINE, {})
+        self._wake.set()
+
+    def _set_state(self, device: str, state: DeviceState, detail: dict[str, Any]) -> None:
+        with self._state_lock:
+            before = self._states.get(device)
+            if before is state:
+                return
+            self._states[device] = state
+            self._event_seq += 1
+            seq = self._event_seq
+        if state is DeviceState.UNREACHABLE:
+            log.warning("device %s unreachable: %s", device, detail.get("reason"))
+        elif before is not None:
+            log.warning("device %s is back", device)
+        if not self._connected.is_set():
+            return  # _on_connect publishes the current states
+        ts = int(self._clock() * 1000)
+        self._client.publish(
+            _topic(self.station_id, device, Channel.STATUS),
+            self._status_payload(state),
+            qos=1,
+            retain=True,
         )
-        if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
-            self.stats.dropped += 1
-        else:
-            self.stats.published += 1
+        event = {"v": CONTRACT_VERSION, "ts": ts, "seq": seq,
+                 "type": "unreachable" if state is DeviceState.UNREACHABLE else "reachable",
+                 "detail": detail}  # fmt: skip
+        self._client.publish(
+            _topic(self.station_id, device, Channel.EVENT), json.dumps(event), qos=1
+        )
+
+    def device_state(self, device: str) -> DeviceState | None:
+        with self._state_lock:
+            return self._states.get(device)
+
+    # --- publisher ------------------------------------------------------------------------------
+
+    def _publish_loop(self) -> None:
+        next_gateway = self._clock()
+        next_expire = time.monotonic() + EXPIRE_EVERY_S
+        while not self._stop_publishing.is_set():
+            self._wake.wait(PUBLISH_TICK_S)
+            self._wake.clear()
+            try:
+                self._apply_acks()
+                if self._clock() >= next_gateway:
+                    next_gateway = self._clock() + self.config.gateway_interval.total_seconds()
+                    self._gateway_reading()
+                if time.monotonic() >= next_expire:
+                    next_expire = time.monotonic() + EXPIRE_EVERY_S
+                    self.outbox.expire()
+                if self._connected.is_set():
+                    self._publish_some()
+            except Exception:  # a task boundary: the publisher must go on
+                log.exception("publisher error")
+        self._apply_acks()
+
+    def _gateway_reading(self) -> None:
+        now = self._clock()
+        if now * 1000 < TS_MIN_MS:
+            return
+        data = {
+            "uptime_s": round(now - self._started, 1),
+            "outbox_depth": self.outbox.depth,
+            "outbox_dropped_total": self.outbox.dropped_total,
+        }
+        self.outbox.put(self.agent_device, "gateway", int(now * 1000), data)
+
+    def _apply_acks(self) -> None:
+        ids: list[int] = []
+        while self._acked:
+            mid = self._acked.popleft()
+            ids += self._inflight.pop(mid, [])
+        if ids:
+            self.outbox.delete(ids)
+            self.stats.readings_acked += len(ids)
+
+    def _publish_some(self) -> None:
+        """Fill the in-flight window with the oldest unsent readings, one device per message."""
+        ob = self.config.outbox
+        free = ob.inflight_messages - len(self._inflight)
+        if free <= 0:
+            return
+        rows = self.outbox.after(self._cursor, free * ob.batch_readings)
+        if not rows:
+            return
+        # Group by device in arrival order; a device's readings stay in order.
+        by_device: dict[str, list[OutboxRow]] = {}
+        for row in rows:
+            by_device.setdefault(row.device, []).append(row)
+        for device, device_rows in by_device.items():
+            for _, chunk_iter in groupby(
+                enumerate(device_rows), key=lambda e: e[0] // ob.batch_readings
+            ):
+                chunk = [r for _, r in chunk_iter]
+                payload = (
+                    chunk[0].payload
+                    if len(chunk) == 1
+                    else "[" + ",".join(r.payload for r in chunk) + "]"
+                )
+                info = self._client.publish(
+                    _topic(self.station_id, device, Channel.TELEMETRY), payload, qos=1
+                )
+                # NO_CONN: paho keeps the message and sends it after reconnecting.
+                if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+                    log.warning("publish refused by paho (%s); retrying later", info.rc)
+                    return
+                self._inflight[info.mid] = [r.id for r in chunk]
+                self.stats.messages_published += 1
+        self._cursor = rows[-1].id

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from edge.agent import EdgeAgent
+from edge.config import AgentConfig
 from ingest.worker import IngestConfig, IngestWorker
 from tests.helpers import MqttSpy, wait_for
 from waystation.registry import Registry
@@ -53,9 +54,10 @@ def published_points(spy: MqttSpy) -> set[tuple[Any, ...]]:
         _, station, device, _ = msg.topic.split("/")
         if msg.payload in INJECTED:
             continue
-        r = json.loads(msg.payload)
-        fields = tuple(sorted({**r["data"], "seq": r["seq"]}.items()))
-        points.add((r["kind"], station, device, r["ts"], fields))
+        body = json.loads(msg.payload)
+        for r in body if isinstance(body, list) else [body]:  # live readings or a replay array
+            fields = tuple(sorted({**r["data"], "seq": r["seq"]}.items()))
+            points.add((r["kind"], station, device, r["ts"], fields))
     return points
 
 
@@ -65,6 +67,7 @@ def test_readings_land_with_the_right_shape_and_bad_input_is_dead_lettered(
     registry: Registry,
     uid: str,
     deadletter_file: Path,
+    tmp_path: Path,
 ) -> None:
     [station] = registry.stations
     config = IngestConfig(
@@ -79,18 +82,21 @@ def test_readings_land_with_the_right_shape_and_bad_input_is_dead_lettered(
         IngestWorker(mqtt_settings, store, registry, config) as worker,
     ):
         assert worker.wait_subscribed()
-        agent = EdgeAgent(
-            mqtt_settings, registry, station, interval_override=timedelta(seconds=0.2)
+        agent_config = AgentConfig.from_registry(
+            registry, station, outbox=tmp_path / "outbox.db", interval=timedelta(seconds=0.2)
         )
+        agent = EdgeAgent(agent_config, mqtt_settings)
         with agent:
             assert agent.wait_connected()
-            wait_for(lambda: agent.stats.published >= 12, "a first round of readings")
+            wait_for(lambda: agent.stats.readings_acked >= 12, "a first round of readings")
             # Three kinds of garbage in the middle of the stream.
             spy.publish(f"stations/{station}/{station}-disp/telemetry", NOT_JSON)
             spy.publish(f"stations/{station}/{station}-disp/telemetry", BAD_SCHEMA)
             spy.publish(f"stations/{station}/ghost-device/telemetry", UNKNOWN_DEVICE)
-            before = agent.stats.published
-            wait_for(lambda: agent.stats.published >= before + 30, "readings after the garbage")
+            before = agent.stats.readings_acked
+            wait_for(
+                lambda: agent.stats.readings_acked >= before + 30, "readings after the garbage"
+            )
         published = published_points(spy)
         wait_for(
             lambda: len(stored_points(store)) >= len(published), "InfluxDB to hold every reading"
@@ -112,7 +118,11 @@ def test_readings_land_with_the_right_shape_and_bad_input_is_dead_lettered(
     assert bad_json["payload"] == "{not json"
     assert bad_json["topic"].endswith("-disp/telemetry")
 
-    # The agent said online while running and offline when it stopped (retained status).
-    [status] = store.query('SELECT "online" FROM "device_status" GROUP BY "device"')
-    assert status.tags["device"] == f"{station}-gw"
-    assert [row[1] for row in status.values] == [1, 0]
+    # The agent said online while running and offline when it stopped; each device
+    # it read said online (retained statuses).
+    statuses = {
+        s.tags["device"]: [row[1] for row in s.values]
+        for s in store.query('SELECT "online" FROM "device_status" GROUP BY "device"')
+    }
+    assert statuses.pop(f"{station}-gw") == [1, 0]
+    assert statuses == {d: [1] for d in registry.stations[station].devices if not d.endswith("-gw")}

@@ -87,8 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("edge", parents=[common], help="run the edge agent of one station")
-    p.add_argument("--station", required=True, help="station id from the registry")
-    p.add_argument("--interval", type=_duration, help="override every device's reading interval")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--agent-config", type=Path, help="the agent's devices and drivers (YAML)")
+    which.add_argument("--station", help="simulate this registry station's devices")
+    which.add_argument("--sample-config", action="store_true", help="print an example agent config")
+    p.add_argument("--interval", type=_duration, help="with --station: every device's interval")
+    p.add_argument("--outbox", type=Path, help="outbox file (overrides the agent config's)")
     p.set_defaults(func=_cmd_edge)
 
     p = sub.add_parser("ingest", parents=[common], help="run an ingest worker (MQTT → InfluxDB)")
@@ -202,23 +206,45 @@ def _cmd_sample_registry(_args: argparse.Namespace) -> int:
 
 
 def _cmd_edge(args: argparse.Namespace) -> int:
-    from edge.agent import AgentError, EdgeAgent  # noqa: PLC0415 - needs the edge extra only
+    # Edge-only imports: this command runs on a box with the `edge` extra.
+    from edge.agent import EdgeAgent  # noqa: PLC0415
+    from edge.config import (  # noqa: PLC0415
+        SAMPLE,
+        AgentConfig,
+        AgentConfigError,
+        OutboxConfig,
+        load_agent_config,
+    )
 
+    if args.sample_config:
+        print(SAMPLE, end="")
+        return EXIT_OK
     s = _settings(args)
-    registry = load_registry(_required(s, "registry"))
     try:
-        agent = EdgeAgent(
-            MqttSettings.from_url(_required(s, "mqtt")),
-            registry,
-            args.station,
-            interval_override=args.interval,
-        )
-    except AgentError as exc:
+        if args.agent_config:
+            config = load_agent_config(args.agent_config)
+            if args.outbox:
+                outbox = config.outbox.model_dump() | {"path": args.outbox}
+                config = config.model_copy(update={"outbox": OutboxConfig(**outbox)})
+        else:
+            registry = load_registry(_required(s, "registry"))
+            outbox_path = args.outbox or Path("edge-outbox") / f"{args.station}.db"
+            config = AgentConfig.from_registry(
+                registry, args.station, outbox=outbox_path, interval=args.interval
+            )
+    except AgentConfigError as exc:
         print(f"waystation edge: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    agent = EdgeAgent(config, MqttSettings.from_url(_required(s, "mqtt")))
     with agent:
+        log.info(
+            "agent %s of %s running; outbox %s",
+            config.agent_device,
+            config.station,
+            config.outbox.path,
+        )
         _wait_for_signal()
-    log.info("agent stopped: %s", agent.stats)
+    log.info("agent stopped: %s; outbox depth %d", agent.stats, agent.outbox.depth)
     return EXIT_OK
 
 

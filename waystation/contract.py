@@ -30,6 +30,7 @@ __all__ = [
     "CONTRACT_VERSION",
     "ID_PATTERN",
     "MAX_BATCH_READINGS",
+    "TARIFF_FIELDS",
     "Channel",
     "ContractError",
     "Event",
@@ -169,18 +170,39 @@ class ChargingLockerData(BaseModel):
         return self
 
 
+TARIFF_FIELDS = (
+    "energy_kwh_sharp_total",  # 尖
+    "energy_kwh_peak_total",  # 峰
+    "energy_kwh_flat_total",  # 平
+    "energy_kwh_valley_total",  # 谷
+)
+
+
 class MeterData(BaseModel):
+    """An electricity or a water meter.
+
+    Electricity meters with time-of-use registers (DL/T 645 rates 1-4) may add
+    the per-tariff totals; they are optional, so every earlier v1 payload stays
+    valid.
+    """
+
     model_config = _STRICT
     energy_kwh_total: Register | None = None
     water_m3_total: Register | None = None
     power_w: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    energy_kwh_sharp_total: Register | None = None
+    energy_kwh_peak_total: Register | None = None
+    energy_kwh_flat_total: Register | None = None
+    energy_kwh_valley_total: Register | None = None
 
     @model_validator(mode="after")
     def _one_register(self) -> MeterData:
         if (self.energy_kwh_total is None) == (self.water_m3_total is None):
             raise ValueError("a meter reports exactly one of energy_kwh_total or water_m3_total")
-        if self.power_w is not None and self.water_m3_total is not None:
-            raise ValueError("power_w belongs to an electricity meter, not a water meter")
+        if self.water_m3_total is not None and (
+            self.power_w is not None or any(getattr(self, f) is not None for f in TARIFF_FIELDS)
+        ):
+            raise ValueError("power_w and tariff registers belong to electricity meters")
         return self
 
 
@@ -233,6 +255,15 @@ _ONE_READING: TypeAdapter[Reading] = TypeAdapter(Reading)
 _READING_ARRAY: TypeAdapter[list[Reading]] = TypeAdapter(
     Annotated[list[Reading], Field(min_length=1, max_length=MAX_BATCH_READINGS)]
 )
+
+
+_DATA_MODELS: dict[Kind, type[BaseModel]] = {
+    Kind.DOOR_COUNTER: DoorCounterData,
+    Kind.WATER_DISPENSER: WaterDispenserData,
+    Kind.CHARGING_LOCKER: ChargingLockerData,
+    Kind.METER: MeterData,
+    Kind.GATEWAY: GatewayData,
+}
 
 
 class StatusState(StrEnum):
@@ -336,6 +367,25 @@ def parse_topic(topic: str) -> Topic:
         return Topic(station=station, device=device, channel=Channel(channel))
     except ValueError as exc:
         raise ContractError("bad_topic", f"unknown channel {channel!r}") from exc
+
+
+def validate_data(kind: Kind, data: dict[str, Any]) -> dict[str, Any]:
+    """Check a device's `data` object against its kind; return it as it will be sent.
+
+    Raises ContractError("schema", …) naming the field. The edge agent uses this
+    before a reading enters its outbox, so a misconfigured register map is
+    caught at the station rather than dead-lettered at ingest.
+    """
+    model = _DATA_MODELS[kind]
+    try:
+        return model.model_validate(data).model_dump(exclude_none=True)
+    except ValidationError as exc:
+        raise ContractError("schema", _describe(exc)) from exc
+
+
+def data_fields(kind: Kind) -> dict[str, bool]:
+    """The data field names of a kind, each with whether it is required."""
+    return {name: f.is_required() for name, f in _DATA_MODELS[kind].model_fields.items()}
 
 
 def is_valid_id(value: str) -> bool:

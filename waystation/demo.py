@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edge.agent import EdgeAgent
+from edge.config import AgentConfig
 from ingest.worker import IngestConfig, IngestWorker
 from waystation.localservers import InfluxServer, MosquittoServer
 from waystation.registry import Registry, load_registry
@@ -87,7 +88,13 @@ def _run(
     store.create_database()
     config = IngestConfig(client_id="demo-ingest", deadletter_path=root / "deadletter.jsonl")
     agents = [
-        EdgeAgent(mqtt, registry, sid, interval_override=interval, seed=n)
+        EdgeAgent(
+            AgentConfig.from_registry(
+                registry, sid, outbox=root / "outbox" / f"{sid}.db", interval=interval
+            ),
+            mqtt,
+            seed=n,
+        )
         for n, sid in enumerate(registry.stations)
     ]
     with IngestWorker(mqtt, store, registry, config) as worker:
@@ -106,7 +113,7 @@ def _run(
                 if not injected:
                     _inject_malformed(console, agents[0])
                     injected = True
-                published = sum(a.stats.published for a in agents)
+                published = sum(a.stats.readings for a in agents)
                 console.print(
                     f"  published {published:6d}   stored {worker.stats.points_written:6d}"
                     f"   dead letters {sum(worker.deadletters.counts.values())}"

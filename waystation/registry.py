@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -31,6 +32,7 @@ from waystation.contract import ID_PATTERN, Kind
 
 __all__ = [
     "DeviceSpec",
+    "DurationField",
     "OperatingModel",
     "Registry",
     "RegistryError",
@@ -88,7 +90,8 @@ def parse_duration(value: Any) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-Duration = Annotated[timedelta, Field(description="60s, 5m, 1h, 2d or seconds")]
+# A duration field: `90s`, `5m`, `1h`, `2d` or seconds in config files.
+DurationField = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
 class _Strict(BaseModel):
@@ -99,12 +102,7 @@ class DeviceSpec(_Strict):
     kind: Kind
     utility: Utility | None = None
     role: Role | None = None
-    interval: Duration = DEFAULT_INTERVAL
-
-    @field_validator("interval", mode="before")
-    @classmethod
-    def _interval(cls, value: Any) -> timedelta:
-        return parse_duration(value)
+    interval: DurationField = DEFAULT_INTERVAL
 
     @model_validator(mode="after")
     def _meter_fields(self) -> DeviceSpec:

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from waystation.registry import DurationField
+
+# Data identifiers (DI) of DL/T 645-2007: forward active energy, total and
+# rates 1-4, each 4 bytes of BCD in kWh with two decimals (XXXXXX.XX).
+DI_FORWARD_ACTIVE_TOTAL = 0x00010000
+DI_FORWARD_ACTIVE_RATES = (0x00010100, 0x00010200, 0x00010300, 0x00010400)
+
+# Rates 1-4 are conventionally 尖/峰/平/谷; a meter programmed otherwise says
+# so in config.
+DEFAULT_RATE_FIELDS = (
+    "energy_kwh_sharp_total",
+    "energy_kwh_peak_total",
+    "energy_kwh_flat_total",
+    "energy_kwh_valley_total",
+)
+
+
+class Dlt645Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    type: Literal["dlt645"]
+    transport: Literal["tcp", "rtu"] = "tcp"
+    host: str | None = None
+    port: int = Field(default=8899, ge=1, le=65535)
+    serial_port: str | None = None
+    baudrate: int = 2400  # the usual DL/T 645 RS-485 speed
+    parity: Literal["N", "E", "O"] = "E"
+    # The meter's 12-digit address as printed on its label ("AAAAAAAAAAAA" broadcasts).
+    address: str = Field(default="000000000000", pattern=r"^[0-9A-Fa-f]{12}$")
+    timeout: DurationField = timedelta(seconds=3)
+    rates: bool = True  # also read the four tariff registers
+    rate_fields: tuple[str, str, str, str] = DEFAULT_RATE_FIELDS
+
+    @model_validator(mode="after")
+    def _endpoint(self) -> Self:
+        if self.transport == "tcp" and not self.host:
+            raise ValueError("a DL/T 645 meter over TCP needs `host`")
+        if self.transport == "rtu" and not self.serial_port:
+            raise ValueError("a DL/T 645 meter on RS-485 needs `serial_port`")
+        return self

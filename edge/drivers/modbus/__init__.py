@@ -1,0 +1,1 @@
+"""Modbus TCP/RTU devices (pymodbus) with the register map in config."""

@@ -1,0 +1,1 @@
+"""Pulse/counter inputs: integer counters the kernel or a counter board exposes as files."""

@@ -1,0 +1,1 @@
+"""Simulated devices: a coherent station (see edge.simulation)."""
