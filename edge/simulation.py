@@ -26,6 +26,8 @@ __all__ = ["StationSimulation", "visitor_rate_per_hour"]
 # Integration step: fine enough for the dispenser's thermostat, coarse enough
 # that a month of backfill for a station takes well under a second.
 STEP_S = 30.0
+# The longest gap advance_to integrates; beyond it the simulation jumps.
+MAX_CATCH_UP = timedelta(days=2)
 
 DISPENSER_HEATER_KW = 2.0
 DISPENSER_ON_BELOW_C = 88.0
@@ -118,6 +120,9 @@ class StationSimulation:
     # --- physics -------------------------------------------------------------------
 
     def advance_to(self, t: datetime) -> None:
+        # A jump of the clock (NTP reaching a box that booted in 1970) or a long
+        # pause is skipped, not integrated: the station was simply not observed.
+        self.now = max(self.now, t - MAX_CATCH_UP)
         while self.now < t:
             dt = min(STEP_S, (t - self.now).total_seconds())
             self._step(self.now, dt)

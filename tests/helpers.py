@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -9,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Self
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from waystation.mqttclient import new_client
 from waystation.registry import Registry, parse_registry
@@ -66,6 +69,8 @@ class MqttSpy:
     client_id: str
     filters: list[str]
     messages: list[Received] = field(default_factory=list)
+    # A persistent session: the broker keeps the spy's messages across its own restart.
+    persistent: bool = False
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -89,7 +94,14 @@ class MqttSpy:
             self.messages.append(Received(msg.topic, bytes(msg.payload), bool(msg.retain)))
 
     def __enter__(self) -> Self:
-        self.client.connect(self.settings.host, self.settings.port)
+        if self.persistent:
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = 600
+            self.client.connect(
+                self.settings.host, self.settings.port, clean_start=False, properties=props
+            )
+        else:
+            self.client.connect(self.settings.host, self.settings.port)
         self.client.loop_start()
         assert self._ready.wait(10), "spy did not get its SUBACK"
         return self
@@ -104,3 +116,14 @@ class MqttSpy:
 
     def publish(self, topic: str, payload: bytes | str) -> None:
         self.client.publish(topic, payload, qos=1).wait_for_publish(5)
+
+
+def readings_by_device(messages: list[Received]) -> dict[str, list[dict[str, object]]]:
+    """Telemetry readings in arrival order per device, arrays flattened."""
+    out: dict[str, list[dict[str, object]]] = {}
+    for m in messages:
+        if not m.topic.endswith("/telemetry"):
+            continue
+        body = json.loads(m.payload)
+        out.setdefault(m.topic.split("/")[2], []).extend(body if isinstance(body, list) else [body])
+    return out

@@ -33,10 +33,15 @@ def test_edge_agent_imports_and_runs_without_server_packages() -> None:
                 return None
 
         sys.meta_path.insert(0, Block())
-        import edge.agent, edge.simulation
+        import edge.agent, edge.simulation, edge.outbox, edge.config
+        import edge.drivers.modbus.driver, edge.drivers.dlt645.driver, edge.drivers.pulse.driver
         from waystation.cli import main
         try:
             main(["edge", "--help"])
+        except SystemExit as exc:
+            assert exc.code == 0, exc.code
+        try:
+            main(["edge", "--sample-config"])
         except SystemExit as exc:
             assert exc.code == 0, exc.code
         print("loaded:", sorted(m for m in sys.modules if m.split(".")[0] in ("edge", "waystation")))
@@ -47,6 +52,7 @@ def test_edge_agent_imports_and_runs_without_server_packages() -> None:
     assert result.returncode == 0, result.stderr
     assert "edge.agent" in result.stdout
     assert "--station" in result.stdout
+    assert "driver: {type: dlt645" in result.stdout  # the sample config printed
 
 
 def test_edge_extra_declares_no_server_package() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo
@@ -106,3 +107,13 @@ def test_a_broken_heater_goes_cold() -> None:
 
 def test_same_seed_same_readings() -> None:
     assert run_week(timedelta(hours=6)) == run_week(timedelta(hours=6))
+
+
+def test_a_clock_jump_is_skipped_not_integrated() -> None:
+    """A box that booted in 1970 and then got NTP must not simulate 55 years."""
+    sim = StationSimulation(dict(REG.stations[ST].devices), datetime(1970, 1, 2, tzinfo=UTC), TZ)
+    t0 = time.monotonic()
+    sim.advance_to(START)
+    assert time.monotonic() - t0 < 5
+    assert sim.now == START
+    assert 0 < int(sim.data(f"{ST}-door")["in_total"]) < 2000
