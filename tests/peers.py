@@ -16,6 +16,7 @@ from pymodbus.client import ModbusTcpClient
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
+from edge.drivers.dlt645.frame import encode_address
 from waystation.localservers import free_port
 
 HOLDING_WRITE = 16  # Modbus function code for "write multiple holding registers"
@@ -83,9 +84,10 @@ class ModbusPeer:
 
 
 class Dlt645Peer:
-    """A DL/T 645-2007 meter over TCP, address 000000000000."""
+    """A DL/T 645-2007 meter over TCP (the `dlt645` package's server)."""
 
-    def __init__(self) -> None:
+    def __init__(self, address: str = "000000000000") -> None:
+        self.address = address
         self.port = free_port()
         self._meter: Any = None
         self._values: dict[int, float] = {}
@@ -97,6 +99,10 @@ class Dlt645Peer:
 
     def start(self) -> None:
         self._meter = MeterServerService.new_tcp_server("127.0.0.1", self.port, timeout=2.0)
+        # The package takes a string address in printed order, but DL/T 645-2007
+        # sends the lowest byte first; give it the bytes a real meter with this
+        # label answers to.
+        self._meter.set_address(bytearray(encode_address(self.address)))
         for di, kwh in self._values.items():
             self._meter.set_00(di, kwh)
         self._meter.start()
