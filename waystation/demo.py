@@ -113,9 +113,9 @@ def _run(
                 if not injected:
                     _inject_malformed(console, agents[0])
                     injected = True
-                published = sum(a.stats.readings for a in agents)
+                acked = sum(a.stats.readings_acked for a in agents)
                 console.print(
-                    f"  published {published:6d}   stored {worker.stats.points_written:6d}"
+                    f"  acked by the broker {acked:6d}   stored {worker.stats.points_written:6d}"
                     f"   dead letters {sum(worker.deadletters.counts.values())}"
                 )
         except KeyboardInterrupt:
