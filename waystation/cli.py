@@ -178,6 +178,10 @@ def _required(settings: dict[str, str | None], name: str) -> str:
     return value
 
 
+def _mqtt_settings(settings: dict[str, str | None]) -> MqttSettings:
+    return MqttSettings.from_url(_required(settings, "mqtt"), settings["mqtt_ca"])
+
+
 def _wait_for_signal(until: Callable[[], bool] = lambda: False) -> None:
     """Block until SIGINT/SIGTERM (or `until()` is true)."""
     stop = threading.Event()
@@ -191,7 +195,7 @@ def _wait_for_signal(until: Callable[[], bool] = lambda: False) -> None:
 def _cmd_check_config(args: argparse.Namespace) -> int:
     s = _settings(args)
     registry = load_registry(_required(s, "registry"))
-    MqttSettings.from_url(_required(s, "mqtt"))
+    _mqtt_settings(s)
     print(
         f"{s['registry']}: OK — {len(registry.stations)} stations, {registry.device_count} devices"
     )
@@ -235,7 +239,7 @@ def _cmd_edge(args: argparse.Namespace) -> int:
     except AgentConfigError as exc:
         print(f"waystation edge: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    agent = EdgeAgent(config, MqttSettings.from_url(_required(s, "mqtt")))
+    agent = EdgeAgent(config, _mqtt_settings(s))
     with agent:
         log.info(
             "agent %s of %s running; outbox %s",
@@ -275,7 +279,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise SettingsError(str(exc)) from exc
-    worker = IngestWorker(MqttSettings.from_url(_required(s, "mqtt")), store, registry, config)
+    worker = IngestWorker(_mqtt_settings(s), store, registry, config)
     health = HealthServer(worker, args.health_port) if args.health_port else None
     with worker:
         if health is not None:

@@ -148,13 +148,18 @@ class _Server:
 
 
 class MosquittoServer(_Server):
-    """Mosquitto 2.0 with the shipped queue/persistence limits; anonymous on loopback."""
+    """Mosquitto 2.0 with the shipped queue/persistence limits, on loopback.
+
+    Anonymous unless told otherwise; `extra_config` is appended and applies to
+    the one listener (certificates, a password file, an ACL file).
+    """
 
     name = "mosquitto"
 
-    def __init__(self, workdir: Path, extra_config: str = "") -> None:
+    def __init__(self, workdir: Path, extra_config: str = "", *, anonymous: bool = True) -> None:
         super().__init__(workdir)
         self.extra_config = extra_config
+        self.anonymous = anonymous
         self.binary = _binary("mosquitto", "mosquitto")
 
     @property
@@ -170,7 +175,7 @@ class MosquittoServer(_Server):
             # and lose access to this directory.
             f"user {getpass.getuser()}\n"
             f"listener {self.port} {HOST}\n"
-            f"allow_anonymous true\n"
+            f"allow_anonymous {'true' if self.anonymous else 'false'}\n"
             f"persistence_location {self.workdir}/\n"
             f"log_dest stdout\n"
             f"log_type error\nlog_type warning\nlog_type notice\n"

@@ -6,6 +6,7 @@ package does not import this module.
 
 from __future__ import annotations
 
+import random
 import ssl
 
 import paho.mqtt.client as mqtt
@@ -18,7 +19,10 @@ __all__ = ["RECONNECT_MAX_S", "RECONNECT_MIN_S", "MqttVersion", "new_client"]
 # paho's own reconnect loop is the single place reconnection happens; it
 # doubles the delay from MIN to MAX. Short enough that a broker restart costs
 # seconds, long enough that a dead broker is not hammered by every station.
-RECONNECT_MIN_S = 1
+# paho has no jitter of its own, so each client draws its own starting delay
+# in [MIN, 2 MIN): a district's agents, cut off together, do not retry in
+# lockstep (a spread, not full jitter).
+RECONNECT_MIN_S = 1.0
 RECONNECT_MAX_S = 30
 
 
@@ -46,6 +50,7 @@ def new_client(
     if settings.username:
         client.username_pw_set(settings.username, settings.password)
     if settings.tls:
-        client.tls_set_context(ssl.create_default_context())
-    client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
+        client.tls_set_context(ssl.create_default_context(cafile=settings.ca_file))
+    first_delay = RECONNECT_MIN_S * (1 + random.random())  # noqa: S311 - spreading, not secrecy
+    client.reconnect_delay_set(first_delay, RECONNECT_MAX_S)  # type: ignore[arg-type]
     return client

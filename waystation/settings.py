@@ -43,6 +43,8 @@ class SettingSpec:
 SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("mqtt", "--mqtt", "WAYSTATION_MQTT", "mqtt://127.0.0.1:1883",
                 "broker, mqtt://[user:pass@]host:port (mqtts:// for TLS)"),
+    SettingSpec("mqtt_ca", "--mqtt-ca", "WAYSTATION_MQTT_CA", None,
+                "CA certificate file for mqtts:// (default: the system's CAs)"),
     SettingSpec("influx", "--influx", "WAYSTATION_INFLUX", "http://127.0.0.1:8086",
                 "InfluxDB base URL, http://host:port"),
     SettingSpec("database", "--database", "WAYSTATION_DATABASE", "waystation",
@@ -103,9 +105,10 @@ class MqttSettings:
     username: str | None = None
     password: str | None = None
     tls: bool = False
+    ca_file: Path | None = None
 
     @classmethod
-    def from_url(cls, url: str) -> MqttSettings:
+    def from_url(cls, url: str, ca_file: str | Path | None = None) -> MqttSettings:
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "mqtts"):
             raise SettingsError(f"broker URL {_redact(url)!r} must start with mqtt:// or mqtts://")
@@ -121,6 +124,7 @@ class MqttSettings:
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
             tls=parts.scheme == "mqtts",
+            ca_file=Path(ca_file) if ca_file else None,
         )
 
     def __str__(self) -> str:  # safe to log: never the password

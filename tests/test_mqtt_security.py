@@ -1,0 +1,111 @@
+"""The agent over TLS with a username and password, on a real Mosquitto that requires both.
+
+The broker gets a certificate from a CA made here (openssl), a password file
+made by `mosquitto_passwd`, and no anonymous access. The agent trusts the CA
+through `--mqtt-ca` (WAYSTATION_MQTT_CA).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from edge.agent import EdgeAgent
+from edge.config import AgentConfig
+from tests.helpers import MqttSpy, station_registry, wait_for
+from waystation.localservers import MosquittoServer
+from waystation.settings import MqttSettings
+
+pytestmark = pytest.mark.integration
+
+
+def _run(*args: str | Path) -> None:
+    subprocess.run([str(a) for a in args], check=True, capture_output=True)
+
+
+def make_ca_and_cert(d: Path) -> tuple[Path, Path, Path]:
+    """A CA, and a server certificate it signed for 127.0.0.1."""
+    ca_key, ca, key, csr, cert = (
+        d / n for n in ("ca.key", "ca.crt", "srv.key", "srv.csr", "srv.crt")
+    )
+    _run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=waystation test CA", "-keyout", ca_key, "-out", ca)  # fmt: skip
+    _run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+         "-keyout", key, "-out", csr)  # fmt: skip
+    ext = d / "san.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1\n")
+    _run("openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+         "-days", "2", "-extfile", ext, "-out", cert)  # fmt: skip
+    return ca, cert, key
+
+
+@pytest.fixture
+def secure_broker(tmp_path: Path) -> Iterator[tuple[MosquittoServer, Path]]:
+    ca, cert, key = make_ca_and_cert(tmp_path)
+    passwd = tmp_path / "passwd"
+    _run("mosquitto_passwd", "-b", "-c", passwd, "st-tls-gw", "s3cret")
+    _run("mosquitto_passwd", "-b", passwd, "reader", "r3ad")
+    for f in (passwd, key):
+        f.chmod(0o600)
+    broker = MosquittoServer(
+        tmp_path / "mosquitto",
+        f"certfile {cert}\nkeyfile {key}\npassword_file {passwd}\n",
+        anonymous=False,
+    )
+    broker.start()
+    yield broker, ca
+    broker.stop()
+
+
+def _agent(broker: MosquittoServer, ca: Path, tmp_path: Path, userinfo: str) -> EdgeAgent:
+    registry = station_registry("st-tls")
+    config = AgentConfig.from_registry(
+        registry, "st-tls", outbox=tmp_path / "outbox.db", interval=timedelta(seconds=0.1)
+    )
+    url = f"mqtts://{userinfo}127.0.0.1:{broker.port}"
+    return EdgeAgent(config, MqttSettings.from_url(url, ca))
+
+
+def test_agent_publishes_over_tls_with_its_credentials(
+    secure_broker: tuple[MosquittoServer, Path], tmp_path: Path
+) -> None:
+    broker, ca = secure_broker
+    reader = MqttSettings.from_url(f"mqtts://reader:r3ad@127.0.0.1:{broker.port}", ca)
+    with MqttSpy(reader, "reader", ["stations/st-tls/+/telemetry"]) as spy:
+        with _agent(broker, ca, tmp_path, "st-tls-gw:s3cret@") as agent:
+            assert agent.wait_connected()
+            wait_for(lambda: len(spy.on("/telemetry")) >= 10, "readings over TLS")
+        assert agent.stats.readings_acked >= 10
+
+
+@pytest.mark.parametrize("userinfo", ["st-tls-gw:wrong@", ""], ids=["wrong-password", "anonymous"])
+def test_wrong_or_missing_credentials_are_refused(
+    secure_broker: tuple[MosquittoServer, Path], tmp_path: Path, userinfo: str
+) -> None:
+    broker, ca = secure_broker
+    agent = _agent(broker, ca, tmp_path, userinfo)
+    agent.start()
+    try:
+        assert not agent.wait_connected(3)
+        wait_for(lambda: agent.outbox.depth > 0, "readings kept for later")
+        assert agent.stats.readings_acked == 0
+    finally:
+        agent.stop(drain_s=0)
+
+
+def test_an_untrusted_broker_certificate_is_refused(
+    secure_broker: tuple[MosquittoServer, Path], tmp_path: Path
+) -> None:
+    broker, _ = secure_broker
+    (tmp_path / "other").mkdir()
+    other_ca, _, _ = make_ca_and_cert(tmp_path / "other")  # a CA the broker's cert is not from
+    agent = _agent(broker, other_ca, tmp_path, "st-tls-gw:s3cret@")
+    agent.start()
+    try:
+        assert not agent.wait_connected(3)
+    finally:
+        agent.stop(drain_s=0)
