@@ -29,6 +29,7 @@ from edge.drivers.pulse.config import PulseConfig
 from edge.drivers.simulator.config import SimulatorConfig
 from waystation.contract import ID_PATTERN, MAX_BATCH_READINGS, Kind, data_fields
 from waystation.registry import DurationField, Registry, Utility
+from waystation.validation import describe_errors
 
 __all__ = ["AgentConfig", "AgentConfigError", "DeviceConfig", "OutboxConfig", "load_agent_config"]
 
@@ -151,11 +152,7 @@ def parse_agent_config(data: Any, source: str) -> AgentConfig:
     try:
         return AgentConfig.model_validate(data)
     except ValidationError as exc:
-        lines = [f"{source}: {exc.error_count()} problem(s)"]
-        for err in exc.errors(include_url=False):
-            msg = str(err["msg"]).removeprefix("Value error, ")
-            lines.append(f"  {_where(err['loc'])}: {msg}")
-        raise AgentConfigError("\n".join(lines)) from exc
+        raise AgentConfigError(describe_errors(source, exc, _where)) from exc
 
 
 def load_agent_config(path: Path) -> AgentConfig:

@@ -39,6 +39,15 @@ def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxServer]
 
 
 @pytest.fixture
+def own_mosquitto(tmp_path: Path) -> Iterator[MosquittoServer]:
+    """A broker of the test's own, free to stop and restart."""
+    server = MosquittoServer(tmp_path / "mosquitto")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def uid() -> str:
     """A short token unique to this test, for ids, databases and client ids."""
     return uuid.uuid4().hex[:8]

@@ -14,7 +14,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -32,14 +31,6 @@ from waystation.localservers import MosquittoServer
 from waystation.settings import MqttSettings
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def own_mosquitto(tmp_path: Path) -> Iterator[MosquittoServer]:
-    server = MosquittoServer(tmp_path / "mosquitto")
-    server.start()
-    yield server
-    server.stop()
 
 
 def seqs_in_order(readings: list[dict[str, object]]) -> list[int]:

@@ -34,15 +34,6 @@ DRAIN_S = 60.0
 
 
 @pytest.fixture
-def own_mosquitto(tmp_path: Path) -> Iterator[MosquittoServer]:
-    """A broker of this test's own, free to restart."""
-    server = MosquittoServer(tmp_path / "mosquitto")
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def own_influx(tmp_path: Path) -> Iterator[InfluxServer]:
     server = InfluxServer(tmp_path / "influxdb")
     server.start()

@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from waystation.contract import ID_PATTERN, Kind
+from waystation.validation import describe_errors
 
 __all__ = [
     "DeviceSpec",
@@ -235,11 +236,7 @@ def parse_registry(data: Any, source: str = "<registry>") -> Registry:
     try:
         return Registry.model_validate(data)
     except ValidationError as exc:
-        lines = [f"{source}: {exc.error_count()} problem(s)"]
-        for err in exc.errors(include_url=False):
-            msg = str(err["msg"]).removeprefix("Value error, ")
-            lines.append(f"  {_where(err['loc'])}: {msg}")
-        raise RegistryError("\n".join(lines)) from exc
+        raise RegistryError(describe_errors(source, exc, _where)) from exc
 
 
 def load_registry(path: str | Path) -> Registry:

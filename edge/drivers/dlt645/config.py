@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Literal, Self
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field
 
+from edge.drivers.link import LinkConfig
 from waystation.registry import DurationField
 
 # Data identifiers (DI) of DL/T 645-2007: forward active energy, total and
@@ -22,25 +23,13 @@ DEFAULT_RATE_FIELDS = (
 )
 
 
-class Dlt645Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Dlt645Config(LinkConfig):
     type: Literal["dlt645"]
-    transport: Literal["tcp", "rtu"] = "tcp"
-    host: str | None = None
-    port: int = Field(default=8899, ge=1, le=65535)
-    serial_port: str | None = None
-    baudrate: int = 2400  # the usual DL/T 645 RS-485 speed
+    port: int = Field(default=8899, ge=1, le=65535)  # a common converter port
+    baudrate: int = 2400  # the usual DL/T 645 RS-485 line
     parity: Literal["N", "E", "O"] = "E"
+    timeout: DurationField = timedelta(seconds=3)
     # The meter's 12-digit address as printed on its label ("AAAAAAAAAAAA" broadcasts).
     address: str = Field(default="000000000000", pattern=r"^[0-9A-Fa-f]{12}$")
-    timeout: DurationField = timedelta(seconds=3)
     rates: bool = True  # also read the four tariff registers
     rate_fields: tuple[str, str, str, str] = DEFAULT_RATE_FIELDS
-
-    @model_validator(mode="after")
-    def _endpoint(self) -> Self:
-        if self.transport == "tcp" and not self.host:
-            raise ValueError("a DL/T 645 meter over TCP needs `host`")
-        if self.transport == "rtu" and not self.serial_port:
-            raise ValueError("a DL/T 645 meter on RS-485 needs `serial_port`")
-        return self

@@ -87,10 +87,6 @@ class Dlt645Driver:
         self._address = encode_address(config.address)
         self._link: _Link | None = None
 
-    def _where(self) -> str:
-        c = self.config
-        return f"{c.host}:{c.port}" if c.transport == "tcp" else str(c.serial_port)
-
     def _read_kwh(self, di: int) -> float:
         if self._link is None:
             c = self.config
@@ -111,7 +107,7 @@ class Dlt645Driver:
         except (OSError, FrameError, MeterError) as exc:  # OSError covers timeouts and resets
             self.close()  # reconnect on the next read
             raise DriverError(
-                f"DL/T 645 meter {self.config.address} at {self._where()}: {exc}"
+                f"DL/T 645 meter {self.config.address} at {self.config.where()}: {exc}"
             ) from exc
         return data
 

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from datetime import timedelta
 from enum import StrEnum
-from typing import Literal, Self
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from waystation.registry import DurationField
+from edge.drivers.link import LinkConfig
 
 
 class RegisterType(StrEnum):
@@ -41,23 +40,7 @@ class RegisterSpec(BaseModel):
     word_order: Literal["big", "little"] = "big"
 
 
-class ModbusConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class ModbusConfig(LinkConfig):
     type: Literal["modbus"]
-    transport: Literal["tcp", "rtu"] = "tcp"
-    host: str | None = None
-    port: int = Field(default=502, ge=1, le=65535)
-    serial_port: str | None = None
-    baudrate: int = 9600
-    parity: Literal["N", "E", "O"] = "N"
     unit: int = Field(default=1, ge=0, le=247)
-    timeout: DurationField = timedelta(seconds=2)
     registers: dict[str, RegisterSpec] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _endpoint(self) -> Self:
-        if self.transport == "tcp" and not self.host:
-            raise ValueError("a Modbus TCP device needs `host`")
-        if self.transport == "rtu" and not self.serial_port:
-            raise ValueError("a Modbus RTU device needs `serial_port` (e.g. /dev/ttyUSB0)")
-        return self

@@ -59,12 +59,8 @@ class ModbusDriver:
                     c.serial_port, baudrate=c.baudrate, parity=c.parity, timeout=timeout, retries=0
                 )
         if not self._client.connected and not self._client.connect():
-            raise DriverError(f"cannot connect to Modbus device ({self._where()})")
+            raise DriverError(f"cannot connect to Modbus device ({self.config.where()})")
         return self._client
-
-    def _where(self) -> str:
-        c = self.config
-        return f"{c.host}:{c.port}" if c.transport == "tcp" else str(c.serial_port)
 
     def read(self, now: datetime) -> dict[str, Any]:  # noqa: ARG002 - the device has no clock here
         client = self._connect()
@@ -82,7 +78,7 @@ class ModbusDriver:
                 blocks[table] = list(rr.registers)
         except ModbusException as exc:
             self.close()  # reconnect on the next read
-            raise DriverError(f"Modbus device ({self._where()}): {exc}") from exc
+            raise DriverError(f"Modbus device ({self.config.where()}): {exc}") from exc
         data: dict[str, Any] = {}
         for field, spec in self.config.registers.items():
             start = self._spans[spec.table][0]

@@ -1,0 +1,34 @@
+"""Where a wired device is: a TCP endpoint (device or RS-485 converter) or a serial port."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from waystation.registry import DurationField
+
+
+class LinkConfig(BaseModel):
+    """Fields every wired driver shares; a driver overrides the defaults its devices use."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    transport: Literal["tcp", "rtu"] = "tcp"
+    host: str | None = None
+    port: int = Field(default=502, ge=1, le=65535)
+    serial_port: str | None = None
+    baudrate: int = 9600
+    parity: Literal["N", "E", "O"] = "N"
+    timeout: DurationField = timedelta(seconds=2)
+
+    @model_validator(mode="after")
+    def _endpoint(self) -> Self:
+        if self.transport == "tcp" and not self.host:
+            raise ValueError("over TCP the device needs `host`")
+        if self.transport == "rtu" and not self.serial_port:
+            raise ValueError("on a serial line the device needs `serial_port` (e.g. /dev/ttyUSB0)")
+        return self
+
+    def where(self) -> str:
+        return f"{self.host}:{self.port}" if self.transport == "tcp" else str(self.serial_port)
