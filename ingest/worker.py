@@ -1,17 +1,19 @@
 """The ingest worker: MQTT in, InfluxDB out, acknowledged only after the write.
 
-Threading model: paho's network thread receives messages and puts them on a
-queue; one writer thread takes batches off it, decodes, writes to InfluxDB and
+Threading model: paho's network thread receives messages and puts them in an
+inbox; one writer thread takes batches out, decodes, writes to InfluxDB and
 only then sends the PUBACKs (paho `manual_ack`). The broker never sends more
-unacknowledged messages than the MQTT 5 receive-maximum, which bounds the
-queue: a slow database slows the broker down instead of filling memory.
+unacknowledged messages than the receive window (MQTT 5: our receive-maximum;
+3.1.1: the broker's max_inflight_messages), which bounds the inbox: a slow
+database slows the broker down instead of filling memory.
 
-Delivery: a persistent session (stable client id, session expiry, clean start
-off) keeps the broker queueing while the worker is down. With a `group`, a
-shared subscription splits the stream across the workers of the group (see
-IngestConfig.group for what that costs on Mosquitto). InfluxDB unavailable: the batch
-is retried with capped, jittered backoff and its acks are held — nothing is
-dropped. A message that cannot be stored is dead-lettered, then acknowledged.
+Delivery: a persistent session (stable client id; MQTT 5 adds an expiry)
+keeps the broker queueing while the worker is down. With a `group`, a shared
+subscription splits the stream across the workers of the group (see
+IngestConfig.group for what that costs on Mosquitto). InfluxDB unavailable:
+the batch is retried with capped, jittered backoff and its acks are held —
+nothing is dropped. A message that cannot be stored is dead-lettered, then
+acknowledged.
 """
 
 from __future__ import annotations
