@@ -146,13 +146,22 @@ def _publish_parallel(url: str, messages: int, size: int, base_ts: int, tag: str
 
 class Worker:
     def __init__(
-        self, mqtt_url: str, influx_url: str, registry: Path, log: Path, mqtt_version: str
+        self,
+        mqtt_url: str,
+        influx_url: str,
+        registry: Path,
+        log: Path,
+        mqtt_version: str,
+        client_id: str = "bench-ingest",
+        group: str | None = None,
     ) -> None:
         self.port = free_port()
         self.args = [sys.executable, "-m", "waystation.cli", "ingest", "--mqtt", mqtt_url,
                      "--influx", influx_url, "--database", "bench", "--registry", str(registry),
-                     "--client-id", "bench-ingest", "--health-port", str(self.port),
+                     "--client-id", client_id, "--health-port", str(self.port),
                      "--log-level", "WARNING", "--mqtt-version", mqtt_version]  # fmt: skip
+        if group:
+            self.args += ["--group", group]
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -191,10 +200,43 @@ class Worker:
         self.proc.wait(60)
 
 
-def _drain(worker: Worker, expected_points: int) -> float:
-    before = worker.points()
+class Pool:
+    """Several workers in one shared-subscription group, seen as one."""
+
+    def __init__(self, workers: list[Worker]) -> None:
+        self.workers = workers
+
+    def start(self) -> None:
+        for w in self.workers:
+            w.start()
+
+    def stop(self) -> None:
+        for w in self.workers:
+            w.stop()
+
+    def metrics(self) -> dict[str, float]:
+        total: dict[str, float] = {}
+        for w in self.workers:
+            for k, v in w.metrics().items():
+                total[k] = total.get(k, 0) + v
+        return total
+
+    def points(self) -> int:
+        return sum(w.points() for w in self.workers)
+
+    def peak_rss_mb(self) -> float:
+        return max(w.peak_rss_mb() for w in self.workers)
+
+
+def _drain(worker: Worker | Pool, expected_points: int, already: int = 0) -> float:
+    """Seconds until the worker(s) wrote `expected_points` beyond `already`.
+
+    Counters start at zero in a freshly started worker, so a backlog drain
+    passes no `already`: reading a baseline after the start would race the
+    first batches (and, with several workers, never be reached).
+    """
     t0 = time.monotonic()
-    while worker.points() < before + expected_points:
+    while worker.points() < already + expected_points:
         time.sleep(0.05)
     return time.monotonic() - t0
 
@@ -225,6 +267,7 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=5000, help="live phase rate, msg/s")
     ap.add_argument("--live-seconds", type=float, default=20)
     ap.add_argument("--mqtt-version", choices=["5", "3.1.1"], default="5", help="the worker's")
+    ap.add_argument("--workers", type=int, default=1, help="workers in one shared group")
     args = ap.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="waystation-bench-"))
@@ -232,13 +275,22 @@ def main() -> None:
     _registry(registry)
     with MosquittoServer(root / "mosquitto") as broker, InfluxServer(root / "influxdb") as influx:
         InfluxStore(influx.url, "bench").create_database()
-        worker = Worker(broker.url, influx.url, registry, root / "ingest.log", args.mqtt_version)
+        if args.workers == 1:
+            worker: Worker | Pool = Worker(
+                broker.url, influx.url, registry, root / "ingest.log", args.mqtt_version
+            )
+        else:
+            worker = Pool([
+                Worker(broker.url, influx.url, registry, root / f"ingest-{n}.log",
+                       args.mqtt_version, f"bench-ingest-{n}", "bench")
+                for n in range(args.workers)
+            ])  # fmt: skip
         worker.start()  # creates the persistent session and its subscription
         worker.stop()
         base_ts = int(time.time() * 1000) - 3_600_000
         print(
             f"cpus: {os.cpu_count()}; Mosquitto, InfluxDB, ingest and publishers share them; "
-            f"the worker speaks MQTT {args.mqtt_version}"
+            f"{args.workers} worker(s) speaking MQTT {args.mqtt_version}"
         )
 
         # 1. single-reading messages
@@ -273,10 +325,7 @@ def main() -> None:
         publisher.start()
         publisher.join()
         sent_s = time.monotonic() - t0
-        _drain(
-            worker,
-            total - int(worker.points() - before.get("waystation_ingest_points_written_total", 0)),
-        )
+        _drain(worker, total, already=int(before.get("waystation_ingest_points_written_total", 0)))
         m = worker.metrics()
         # The age histogram also holds the backlog phases; subtract them.
         live = {k: v - before.get(k, 0) for k, v in m.items() if "reading_age" in k}
@@ -286,7 +335,7 @@ def main() -> None:
             "publish -> durable latency "
             f"p50 {_quantile(live, name, 0.5)}, p99 {_quantile(live, name, 0.99)}"
         )
-        print(f"ingest peak RSS: {worker.peak_rss_mb():.0f} MB")
+        print(f"ingest peak RSS (largest worker): {worker.peak_rss_mb():.0f} MB")
         worker.stop()
 
 
