@@ -54,3 +54,18 @@ def test_edge_refuses_an_unknown_station(
     path.write_text(capsys.readouterr().out, encoding="utf-8")
     assert main(["edge", "--registry", str(path), "--station", "nowhere"]) == 2
     assert "'nowhere' is not in the registry" in capsys.readouterr().err
+
+
+def test_broker_config_writes_the_three_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["sample-registry"]) == 0
+    registry = tmp_path / "stations.yaml"
+    registry.write_text(capsys.readouterr().out, encoding="utf-8")
+    out = tmp_path / "broker"
+    assert main(["broker-config", "--registry", str(registry), "--out", str(out)]) == 0
+    assert "23 devices" in capsys.readouterr().out
+    acl = (out / "acl").read_text()
+    assert "user r01-gw-01\ntopic write stations/dachuan-rider-01/#" in acl
+    assert "user r01-disp-01\ntopic write stations/dachuan-rider-01/r01-disp-01/#" in acl
+    assert len((out / "passwd").read_text().splitlines()) == 23 + 2  # devices + services

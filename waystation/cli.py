@@ -158,6 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_ingest)
 
+    p = sub.add_parser(
+        "broker-config",
+        parents=[common],
+        help="Mosquitto password and ACL files from the registry",
+    )
+    p.add_argument("--out", type=Path, default=Path("broker"), help="directory (default ./broker)")
+    p.set_defaults(func=_cmd_broker_config)
+
     p = sub.add_parser("check-config", parents=[common], help="validate the registry and settings")
     p.set_defaults(func=_cmd_check_config)
 
@@ -199,6 +207,17 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
     print(
         f"{s['registry']}: OK — {len(registry.stations)} stations, {registry.device_count} devices"
     )
+    return EXIT_OK
+
+
+def _cmd_broker_config(args: argparse.Namespace) -> int:
+    from waystation.brokerconfig import write_broker_config  # noqa: PLC0415
+
+    registry = load_registry(_required(_settings(args), "registry"))
+    files = write_broker_config(registry, args.out)
+    print(f"{files.passwd}, {files.acl}: {registry.device_count} devices and the service accounts")
+    print(f"{files.credentials}: passwords (secret), {len(files.new_accounts)} new")
+    print("Mosquitto: password_file and acl_file pointing at these, allow_anonymous false")
     return EXIT_OK
 
 
