@@ -63,6 +63,7 @@ AGENT_NAME = f"waystation-edge/{__version__}"
 PUBLISH_TICK_S = 0.05  # the publisher's idle wake-up; it is also woken on every new reading
 EXPIRE_EVERY_S = 60.0
 STOP_DRAIN_S = 5.0  # on an orderly stop, time given to publish what is left
+BACKFILL_CHUNK = 10_000  # readings per outbox transaction while backfilling
 
 
 class DeviceState(StrEnum):
@@ -95,6 +96,9 @@ class EdgeAgent:
         clock: Callable[[], float] = time.time,
         seed: int = 0,
         warmup: timedelta = timedelta(days=1),
+        backfill: timedelta | None = None,
+        backfill_step: timedelta = timedelta(minutes=1),
+        progress: Callable[[int, int], None] | None = None,
     ) -> None:
         self.config = config
         self.station_id = config.station
@@ -110,7 +114,16 @@ class EdgeAgent:
             max_age=config.outbox.max_age,
             clock=clock,
         )
-        self.simulation = self._simulation(seed, warmup)
+        if backfill is not None and any(
+            not isinstance(d.driver, SimulatorConfig) for d in config.devices.values()
+        ):
+            raise ValueError("backfill simulates history: every device must use the simulator")
+        self._backfill = backfill
+        self._backfill_step = backfill_step
+        self._progress = progress
+        # With a backfill, the one simulation starts before it, so the live
+        # readings continue the simulated history (registers never step back).
+        self.simulation = self._simulation(seed, warmup + (backfill or timedelta(0)))
         self._drivers: dict[str, Driver] = {
             device: self._driver(device, spec) for device, spec in config.devices.items()
         }
@@ -219,6 +232,8 @@ class EdgeAgent:
     # --- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> None:
+        if self._backfill is not None:
+            self._run_backfill(self._backfill)
         s = self._mqtt_settings
         self._client.connect_async(s.host, s.port, keepalive=15)
         self._client.loop_start()
@@ -265,6 +280,31 @@ class EdgeAgent:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+    # --- backfill -----------------------------------------------------------------------------
+
+    def _run_backfill(self, span: timedelta) -> None:
+        """Simulate `span` of history into the outbox; the publisher replays it as arrays."""
+        assert self.simulation is not None  # noqa: S101 - checked in __init__
+        sim = self.simulation.sim
+        end = datetime.fromtimestamp(self._clock(), tz=UTC)
+        t = end - span
+        total = int(span / self._backfill_step)
+        batch: list[tuple[str, str, int, dict[str, Any]]] = []
+        for n in range(total):
+            sim.advance_to(t)
+            ts = int(t.timestamp() * 1000)
+            batch += [(d, str(s.kind), ts, sim.data(d)) for d, s in self.devices.items()]
+            if len(batch) >= BACKFILL_CHUNK:
+                self.outbox.put_many(batch)
+                batch = []
+                if self._progress is not None:
+                    self._progress(n + 1, total)
+            t += self._backfill_step
+        self.outbox.put_many(batch)
+        if self._progress is not None:
+            self._progress(total, total)
+        log.info("backfilled %s of %s into the outbox", span, self.station_id)
 
     # --- pollers ------------------------------------------------------------------------------
 

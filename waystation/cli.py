@@ -93,6 +93,17 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--sample-config", action="store_true", help="print an example agent config")
     p.add_argument("--interval", type=_duration, help="with --station: every device's interval")
     p.add_argument("--outbox", type=Path, help="outbox file (overrides the agent config's)")
+    p.add_argument(
+        "--backfill",
+        type=_duration,
+        help="with --station: first simulate this much history (e.g. 30d) and publish it",
+    )
+    p.add_argument(
+        "--backfill-step",
+        type=_duration,
+        default=timedelta(minutes=1),
+        help="interval of the backfilled readings (default 1m)",
+    )
     p.set_defaults(func=_cmd_edge)
 
     p = sub.add_parser("ingest", parents=[common], help="run an ingest worker (MQTT → InfluxDB)")
@@ -258,7 +269,13 @@ def _cmd_edge(args: argparse.Namespace) -> int:
     except AgentConfigError as exc:
         print(f"waystation edge: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    agent = EdgeAgent(config, _mqtt_settings(s))
+    try:
+        agent = EdgeAgent(
+            config, _mqtt_settings(s), backfill=args.backfill, backfill_step=args.backfill_step
+        )
+    except ValueError as exc:
+        print(f"waystation edge: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     with agent:
         log.info(
             "agent %s of %s running; outbox %s",
