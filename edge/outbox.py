@@ -159,11 +159,14 @@ class Outbox:
         self._puts += 1
         if self._puts % AGE_CHECK_EVERY == 0:
             dropped += self._drop_older_locked()
-        if dropped:
-            self._db.execute(
-                "UPDATE counters SET value = value + ? WHERE name='dropped_total'", (dropped,)
-            )
+        self._count_dropped_locked(dropped)
         return dropped
+
+    def _count_dropped_locked(self, n: int) -> None:
+        if n:
+            self._db.execute(
+                "UPDATE counters SET value = value + ? WHERE name='dropped_total'", (n,)
+            )
 
     def _drop_older_locked(self) -> int:
         cutoff = int((self._clock() - self.max_age.total_seconds()) * 1000)
@@ -174,10 +177,7 @@ class Outbox:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             n = self._drop_older_locked()
-            if n:
-                self._db.execute(
-                    "UPDATE counters SET value = value + ? WHERE name='dropped_total'", (n,)
-                )
+            self._count_dropped_locked(n)
             self._db.execute("COMMIT")
             self._depth -= n
             return n

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -28,6 +29,20 @@ class _Link(Protocol):
     def close(self) -> None: ...
 
 
+def _collect_frame(read: Callable[[int], bytes], timeout_s: float) -> bytes:
+    """Read until one complete frame is in (wake-up bytes and all), or time out.
+
+    `read(n)` returns up to n bytes; b"" means nothing came this time.
+    """
+    buffer = b""
+    deadline = time.monotonic() + timeout_s
+    while (n := frame_length(buffer)) is None or len(buffer) < n:
+        if time.monotonic() > deadline:
+            raise TimeoutError("no complete answer")
+        buffer += read(max(1, (n or 12) - len(buffer)))
+    return buffer
+
+
 class _TcpLink:
     """A meter behind an RS-485-to-Ethernet converter (transparent TCP)."""
 
@@ -37,16 +52,13 @@ class _TcpLink:
 
     def exchange(self, request: bytes) -> bytes:
         self._sock.sendall(request)
-        buffer = b""
-        deadline = time.monotonic() + self._timeout_s
-        while (n := frame_length(buffer)) is None or len(buffer) < n:
-            if time.monotonic() > deadline:
-                raise TimeoutError("no complete answer")
-            chunk = self._sock.recv(256)
-            if not chunk:
-                raise ConnectionError("the meter closed the connection")
-            buffer += chunk
-        return buffer
+        return _collect_frame(self._recv, self._timeout_s)
+
+    def _recv(self, n: int) -> bytes:
+        chunk = self._sock.recv(n)
+        if not chunk:
+            raise ConnectionError("the meter closed the connection")
+        return chunk
 
     def close(self) -> None:
         self._sock.close()
@@ -67,13 +79,7 @@ class _SerialLink:
     def exchange(self, request: bytes) -> bytes:
         self._port.reset_input_buffer()
         self._port.write(request)
-        buffer = b""
-        deadline = time.monotonic() + self._timeout_s
-        while (n := frame_length(buffer)) is None or len(buffer) < n:
-            if time.monotonic() > deadline:
-                raise TimeoutError("no complete answer")
-            buffer += self._port.read(max(1, (n or 12) - len(buffer)))
-        return buffer
+        return _collect_frame(self._port.read, self._timeout_s)
 
     def close(self) -> None:
         self._port.close()
