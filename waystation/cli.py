@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from importlib.resources import files
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from waystation import __version__
 from waystation.registry import RegistryError, load_registry, parse_duration
@@ -177,6 +178,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("broker"), help="directory (default ./broker)")
     p.set_defaults(func=_cmd_broker_config)
 
+    p = sub.add_parser(
+        "report",
+        parents=[common],
+        help="monthly utility allocation by party: CSV + XLSX, and InfluxDB `allocation`",
+    )
+    when = p.add_mutually_exclusive_group(required=True)
+    when.add_argument("--month", help="the month to allocate, like 2026-10")
+    when.add_argument(
+        "--schedule",
+        action="store_true",
+        help="keep running and allocate the month before on the 1st of each month at 02:00",
+    )
+    p.add_argument(
+        "--out", type=Path, default=Path("reports"), help="directory (default ./reports)"
+    )
+    p.add_argument(
+        "--tariffs",
+        type=Path,
+        action="append",
+        help="tariff file or directory; repeatable (default: the shipped example tariff)",
+    )
+    p.add_argument(
+        "--station", action="append", dest="stations", help="only this station; repeatable"
+    )
+    p.add_argument(
+        "--no-influx", action="store_true", help="do not write the `allocation` measurement"
+    )
+    p.set_defaults(func=_cmd_report)
+
     p = sub.add_parser("check-config", parents=[common], help="validate the registry and settings")
     p.set_defaults(func=_cmd_check_config)
 
@@ -333,6 +363,41 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         dict(worker.deadletters.counts),
     )
     return EXIT_FAILURE if worker.fatal else EXIT_OK
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    # Server extra: rich, openpyxl, APScheduler.
+    from rich.console import Console  # noqa: PLC0415
+
+    from rules.allocation.command import ReportJob, print_summary, run_scheduled  # noqa: PLC0415
+    from rules.allocation.report import AllocationError, parse_month  # noqa: PLC0415
+    from rules.allocation.tariff import TariffError, load_tariffs, shipped_tariffs  # noqa: PLC0415
+    from waystation.store import InfluxStore, StoreError  # noqa: PLC0415
+
+    s = _settings(args)
+    registry = load_registry(_required(s, "registry"))
+    console = Console(stderr=True)
+    try:
+        tariffs = load_tariffs(args.tariffs) if args.tariffs else shipped_tariffs()
+        store = InfluxStore(
+            _required(s, "influx"), _required(s, "database"), token=s["influx_token"]
+        )
+        job = ReportJob(
+            registry, tariffs, store, args.out, args.stations, not args.no_influx, console
+        )
+        if args.schedule:
+            run_scheduled(job, ZoneInfo(registry.timezone), _wait_for_signal)
+            return EXIT_OK
+        report, csv_path, xlsx_path = job.run(parse_month(args.month))
+    except (TariffError, AllocationError) as exc:
+        print(f"waystation report: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except StoreError as exc:
+        print(f"waystation report: InfluxDB: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    print_summary(Console(), report, registry)
+    print(f"written: {csv_path} and {xlsx_path}")
+    return EXIT_OK
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

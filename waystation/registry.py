@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -29,6 +30,14 @@ from pydantic import (
 )
 
 from waystation.contract import ID_PATTERN, Kind
+from waystation.parties import (
+    ROLES,
+    PartySpec,
+    PartyType,
+    PolicySpec,
+    Shares,
+    default_policy,
+)
 from waystation.validation import describe_errors
 
 __all__ = [
@@ -104,6 +113,9 @@ class DeviceSpec(_Strict):
     utility: Utility | None = None
     role: Role | None = None
     interval: DurationField = DEFAULT_INTERVAL
+    # The fastest a cumulative register can plausibly grow, per hour (kWh, m³, l
+    # or visits); a faster jump is a spike or a meter swap. Defaults by kind.
+    max_rate: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
 
     @model_validator(mode="after")
     def _meter_fields(self) -> DeviceSpec:
@@ -128,6 +140,12 @@ class StationSpec(_Strict):
     timezone: str | None = None
     location: Location | None = None
     devices: dict[Id, DeviceSpec] = Field(min_length=1)
+    # Utility allocation (SPEC §8): the parties in the station's two roles, its
+    # tariff and, when the operating model's default does not fit, its policy.
+    union: Id | None = None
+    operator: Id | None = None
+    tariff: str | None = None
+    policy: PolicySpec | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -149,6 +167,10 @@ class Registry(_Strict):
     version: int
     timezone: str = "Asia/Shanghai"
     stations: dict[Id, StationSpec] = Field(min_length=1)
+    parties: dict[Id, PartySpec] = Field(default_factory=dict)
+    # Overrides of the built-in default policy per operating model.
+    policies: dict[OperatingModel, PolicySpec] = Field(default_factory=dict)
+    tariff: str | None = None
     _device_index: dict[str, tuple[str, DeviceSpec]] = PrivateAttr(default_factory=dict)
 
     @field_validator("version")
@@ -176,6 +198,17 @@ class Registry(_Strict):
                 seen[device_id] = station_id
         return self
 
+    @model_validator(mode="after")
+    def _allocation_references(self) -> Registry:
+        if not self.parties:
+            return self  # allocation not configured; telemetry needs none of it
+        for station_id, station in self.stations.items():
+            try:
+                _check_station_policy(self, station)
+            except ValueError as exc:
+                raise ValueError(f"station {station_id!r}: {exc}") from None
+        return self
+
     def model_post_init(self, _context: Any, /) -> None:
         self._device_index = {
             device_id: (station_id, spec)
@@ -190,9 +223,64 @@ class Registry(_Strict):
     def station_timezone(self, station_id: str) -> ZoneInfo:
         return ZoneInfo(self.stations[station_id].timezone or self.timezone)
 
+    def policy(self, station_id: str) -> PolicySpec:
+        """The station's own policy, else the registry's for its model, else the built-in one."""
+        station = self.stations[station_id]
+        return station.policy or self.policies.get(station.model) or default_policy(station.model)
+
+    def party(self, station_id: str, name: str) -> str:
+        """The party id a policy's `union`, `operator` or party id means at this station."""
+        station = self.stations[station_id]
+        if name == "union":
+            party = station.union or self._only_union()
+        elif name == "operator":
+            party = station.operator
+        else:
+            party = name
+        if party is None or party not in self.parties:
+            raise ValueError(f"station {station_id!r} has no party for {name!r}")
+        return party
+
+    def _only_union(self) -> str | None:
+        unions = [p for p, spec in self.parties.items() if spec.type is PartyType.UNION]
+        return unions[0] if len(unions) == 1 else None
+
     @property
     def device_count(self) -> int:
         return sum(len(s.devices) for s in self.stations.values())
+
+
+def _check_roles(registry: Registry, station: StationSpec) -> None:
+    for role, party in (("union", station.union), ("operator", station.operator)):
+        if party is not None and party not in registry.parties:
+            raise ValueError(f"{role} {party!r} is not among the registry's parties")
+    if station.union is None and registry._only_union() is None:  # noqa: SLF001
+        raise ValueError("name its `union` (the registry has not exactly one union party)")
+
+
+def _check_station_policy(registry: Registry, station: StationSpec) -> None:
+    _check_roles(registry, station)
+    policy = station.policy or registry.policies.get(station.model) or default_policy(station.model)
+
+    def check_names(shares: Shares, what: str) -> None:
+        for name in [shares] if isinstance(shares, str) else shares:
+            if name == "operator" and station.operator is None:
+                raise ValueError(f"{what} names `operator`, but the station has none")
+            if name not in ROLES and name not in registry.parties:
+                raise ValueError(f"{what} names {name!r}, which is neither a role nor a party")
+
+    check_names(policy.loads, "policy loads")
+    for device_id, shares in policy.devices.items():
+        spec = station.devices.get(device_id)
+        if spec is None or spec.kind in (Kind.DOOR_COUNTER, Kind.GATEWAY):
+            raise ValueError(f"policy devices: {device_id!r} is not a measured load here")
+        check_names(shares, f"policy devices.{device_id}")
+    counters = policy.residual.counters()
+    for counter in counters.values():
+        spec = station.devices.get(counter)
+        if spec is None or spec.kind is not Kind.DOOR_COUNTER:
+            raise ValueError(f"residual shares: {counter!r} is not a door counter of this station")
+    check_names(dict.fromkeys(counters, Decimal(1)) or policy.residual.weights(), "residual shares")
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

@@ -1,0 +1,1 @@
+"""Server-side rules: the monthly utility allocation (and, later, outage detection)."""

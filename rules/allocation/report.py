@@ -1,0 +1,257 @@
+"""The monthly allocation report: read, measure, price, share, and record (SPEC §8).
+
+`run_report` is what `waystation report --month` and the scheduled job call.
+Stations are grouped by time zone, since a month starts at local midnight.
+The result is plain data; `export` writes the files and `write_allocation`
+the `allocation` measurement.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from rules.allocation.compute import (
+    StationResult,
+    allocate_station,
+    slot_periods,
+    station_registers,
+)
+from rules.allocation.registers import Usage, Window, measure
+from rules.allocation.source import fetch_readings
+from rules.allocation.tariff import Period, Tariff, TariffError
+from waystation.lineprotocol import encode_line
+from waystation.registry import Registry
+from waystation.store import InfluxStore
+
+__all__ = [
+    "AllocationError",
+    "MonthReport",
+    "PartyTotal",
+    "month_window",
+    "parse_month",
+    "previous_month",
+    "run_report",
+    "write_allocation",
+]
+
+# (step done, steps, what) for a progress bar.
+Progress = Callable[[int, int, str], None]
+
+
+class AllocationError(ValueError):
+    """The report cannot be made as asked: a clear message for the operator."""
+
+
+def parse_month(text: str) -> date:
+    """`2026-10` → the first day of that month."""
+    m = re.fullmatch(r"(\d{4})-(\d{2})", text.strip())
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        raise AllocationError(f"{text!r} is not a month like 2026-10")
+    return date(int(m.group(1)), int(m.group(2)), 1)
+
+
+def _next_month(month: date) -> date:
+    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
+
+
+def previous_month(today: date) -> date:
+    return date(today.year - (today.month == 1), (today.month - 2) % 12 + 1, 1)
+
+
+def month_window(month: date, tz: ZoneInfo) -> Window:
+    """From local midnight on the 1st to local midnight on the 1st of the next month."""
+
+    def ms(d: date) -> int:
+        return int(datetime(d.year, d.month, d.day, tzinfo=tz).timestamp() * 1000)
+
+    return Window(ms(month), ms(_next_month(month)))
+
+
+@dataclass(frozen=True)
+class PartyTotal:
+    party: str
+    name: str
+    type: str
+    cost: dict[str, Decimal]  # per utility
+
+    @property
+    def total(self) -> Decimal:
+        return sum(self.cost.values(), Decimal(0))
+
+
+@dataclass
+class MonthReport:
+    month: date
+    stations: list[StationResult] = field(default_factory=list)
+    tariffs: dict[str, Tariff] = field(default_factory=dict)  # by station
+
+    def party_totals(self) -> list[PartyTotal]:
+        totals: dict[str, PartyTotal] = {}
+        for station in self.stations:
+            for util in station.utilities:
+                for line in util.lines:
+                    t = totals.setdefault(
+                        line.party, PartyTotal(line.party, line.party_name, line.party_type, {})
+                    )
+                    t.cost[util.utility] = t.cost.get(util.utility, Decimal(0)) + line.cost
+        return sorted(totals.values(), key=lambda t: (-t.total, t.party))
+
+    @property
+    def total_cost(self) -> Decimal:
+        return sum((u.cost for s in self.stations for u in s.utilities), Decimal(0))
+
+    @property
+    def union_saving(self) -> Decimal:
+        """What the union saves against paying every station's bills itself."""
+        return sum((u.union_saving for s in self.stations for u in s.utilities), Decimal(0))
+
+
+def _tariff_for(registry: Registry, station: str, tariffs: dict[str, Tariff]) -> Tariff:
+    wanted = registry.stations[station].tariff or registry.tariff
+    if wanted is None:
+        if len(tariffs) == 1:
+            return next(iter(tariffs.values()))
+        raise AllocationError(
+            f"station {station!r}: name its `tariff` (or the registry's); "
+            f"loaded: {', '.join(tariffs)}"
+        )
+    if wanted not in tariffs:
+        raise AllocationError(
+            f"station {station!r}: tariff {wanted!r} is not loaded (have {', '.join(tariffs)})"
+        )
+    return tariffs[wanted]
+
+
+def _plan(
+    registry: Registry,
+    tariffs: dict[str, Tariff],
+    month: date,
+    chosen: list[str],
+    now: datetime,
+) -> tuple[dict[str, Tariff], dict[str, list[str]]]:
+    """Each station's tariff, and the stations grouped by time zone; refuse what cannot run."""
+    unknown = [s for s in chosen if s not in registry.stations]
+    if unknown:
+        raise AllocationError(f"not in the registry: {', '.join(unknown)}")
+    by_station: dict[str, Tariff] = {}
+    by_zone: dict[str, list[str]] = {}
+    for station in chosen:
+        tz = registry.station_timezone(station)
+        if month_window(month, tz).end_ms > now.timestamp() * 1000:
+            raise AllocationError(f"{month:%Y-%m} is not over yet at station {station!r}")
+        tariff = _tariff_for(registry, station, tariffs)
+        try:
+            tariff.version_for(month)
+        except TariffError as exc:
+            raise AllocationError(f"station {station!r}: {exc}") from exc
+        by_station[station] = tariff
+        by_zone.setdefault(tz.key, []).append(station)
+    return by_station, by_zone
+
+
+def _allocate_zone(
+    registry: Registry,
+    store: InfluxStore,
+    report: MonthReport,
+    zone: str,
+    group: list[str],
+    *,
+    only: bool,
+    progress: Progress | None,
+) -> None:
+    tz = ZoneInfo(zone)
+    window = month_window(report.month, tz)
+    registers = {s: station_registers(registry, s) for s in group}
+
+    def fetched(done: int, total: int) -> None:
+        if progress is not None:
+            progress(done, total, f"reading {zone}")
+
+    readings = fetch_readings(
+        store,
+        [r for regs in registers.values() for r in regs],
+        window,
+        stations=group if only else None,
+        progress=fetched,
+    )
+    periods: dict[str, list[Period]] = {}  # by tariff id: one table for many stations
+    for i, station in enumerate(sorted(group), start=1):
+        usages: dict[tuple[str, str], Usage] = {
+            (r.device, r.field): measure(
+                readings[(r.device, r.field)],
+                window,
+                max_rate=r.max_rate,
+                station=station,
+                device=r.device,
+                unit=r.unit,
+            )
+            for r in registers[station]
+        }
+        tariff = report.tariffs[station]
+        version = tariff.version_for(report.month)
+        if tariff.id not in periods:
+            periods[tariff.id] = slot_periods(window, tz, version)
+        report.stations.append(
+            allocate_station(registry, station, usages, version, periods[tariff.id])
+        )
+        if progress is not None:
+            progress(i, len(group), "allocating")
+
+
+def run_report(
+    registry: Registry,
+    tariffs: dict[str, Tariff],
+    store: InfluxStore,
+    month: date,
+    *,
+    stations: Sequence[str] | None = None,
+    now: datetime | None = None,
+    progress: Progress | None = None,
+) -> MonthReport:
+    """Allocate `month` for the given stations (default all) from what InfluxDB holds."""
+    if not registry.parties:
+        raise AllocationError(
+            "the registry names no parties: add `parties:` and each station's `union` and "
+            "`operator` (see `waystation sample-registry`)"
+        )
+    chosen = list(stations or registry.stations)
+    by_station, by_zone = _plan(registry, tariffs, month, chosen, now or datetime.now(UTC))
+    report = MonthReport(month, tariffs=by_station)
+    for zone, group in sorted(by_zone.items()):
+        _allocate_zone(
+            registry, store, report, zone, group, only=stations is not None, progress=progress
+        )
+    report.stations.sort(key=lambda s: s.station)
+    return report
+
+
+def write_allocation(store: InfluxStore, report: MonthReport, registry: Registry) -> int:
+    """Write the `allocation` measurement, stamped at the month's start; a re-run overwrites."""
+    lines = []
+    for station in report.stations:
+        stamp = month_window(report.month, registry.station_timezone(station.station)).start_ms
+        for util in station.utilities:
+            for line in util.lines:
+                tou = {f"{p}_kwh": float(q) for p, q in line.tou.items()}
+                lines.append(
+                    encode_line(
+                        "allocation",
+                        {"station": line.station, "party": line.party, "utility": util.utility},
+                        {
+                            "quantity": float(line.quantity),
+                            "cost": float(line.cost),
+                            "share": float(line.share),
+                            "estimated_fraction": float(line.estimated_fraction),
+                            **tou,
+                        },
+                        stamp,
+                    )
+                )
+    for i in range(0, len(lines), 5000):
+        store.write_lines(lines[i : i + 5000])
+    return len(lines)
