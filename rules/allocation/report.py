@@ -16,13 +16,14 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from rules.allocation.compute import (
+    Register,
     StationResult,
     allocate_station,
     slot_periods,
     station_registers,
 )
 from rules.allocation.registers import Usage, Window, measure
-from rules.allocation.source import fetch_readings
+from rules.allocation.source import Readings, fetch_readings
 from rules.allocation.tariff import Period, Tariff, TariffError
 from waystation.lineprotocol import encode_line
 from waystation.registry import Registry
@@ -32,6 +33,7 @@ __all__ = [
     "AllocationError",
     "MonthReport",
     "PartyTotal",
+    "measure_station",
     "month_window",
     "parse_month",
     "previous_month",
@@ -154,6 +156,23 @@ def _plan(
     return by_station, by_zone
 
 
+def measure_station(
+    registers: list[Register], readings: Readings, window: Window, station: str
+) -> dict[tuple[str, str], Usage]:
+    """Each register's usage in the window, keyed (device, field)."""
+    return {
+        (r.device, r.field): measure(
+            readings.get((r.device, r.field), []),
+            window,
+            max_rate=r.max_rate,
+            station=station,
+            device=r.device,
+            unit=r.unit,
+        )
+        for r in registers
+    }
+
+
 def _allocate_zone(
     registry: Registry,
     store: InfluxStore,
@@ -181,17 +200,7 @@ def _allocate_zone(
     )
     periods: dict[str, list[Period]] = {}  # by tariff id: one table for many stations
     for i, station in enumerate(sorted(group), start=1):
-        usages: dict[tuple[str, str], Usage] = {
-            (r.device, r.field): measure(
-                readings[(r.device, r.field)],
-                window,
-                max_rate=r.max_rate,
-                station=station,
-                device=r.device,
-                unit=r.unit,
-            )
-            for r in registers[station]
-        }
+        usages = measure_station(registers[station], readings, window, station)
         tariff = report.tariffs[station]
         version = tariff.version_for(report.month)
         if tariff.id not in periods:

@@ -1,0 +1,94 @@
+"""Tariffs: Sichuan's 2023 period table, month overrides, versions, and clear errors."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from rules.allocation.tariff import Period, TariffError, load_tariffs, parse_tariff, shipped_tariffs
+
+P, F, V, S = Period.PEAK, Period.FLAT, Period.VALLEY, Period.SHARP
+
+# SPEC §8: peak 10-12 and 15-21, flat 7-10, 12-15 and 21-23, valley 23-7.
+SICHUAN_BASE = (V,) * 7 + (F,) * 3 + (P,) * 2 + (F,) * 3 + (P,) * 6 + (F,) * 2 + (V,)
+
+
+def _tariff(**electricity: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "prices": {"peak": "1", "flat": "0.5"},
+        "periods": {"peak": ["8-20"], "flat": ["20-8"]},
+    }
+    return {
+        "id": "t",
+        "name": "test",
+        "versions": [
+            {
+                "valid_from": "2024-01-01",
+                "electricity": base | electricity,
+                "water": {"supply": "2.5", "sewage": "1", "resource_fee": "0.25"},
+            }
+        ],
+    }
+
+
+def test_shipped_sichuan_tables_follow_the_2023_periods() -> None:
+    tariff = shipped_tariffs()["sichuan-general-commercial"]
+    version = tariff.version_for(date(2026, 10, 1))
+    assert version.electricity.table(10) == SICHUAN_BASE
+    assert version.electricity.table(6) == SICHUAN_BASE
+    for month, sharp in ((7, (15, 16)), (8, (15, 16)), (1, (19, 20)), (12, (19, 20))):
+        table = version.electricity.table(month)
+        assert [h for h, p in enumerate(table) if p is S] == list(sharp)
+        # Only the critical-peak hours change; the rest is the base table.
+        assert all(table[h] == SICHUAN_BASE[h] for h in range(24) if h not in sharp)
+    assert "EXAMPLE" in tariff.note
+    assert version.water.price == Decimal("3.75")
+
+
+def test_no_version_before_the_first() -> None:
+    tariff = shipped_tariffs()["sichuan-general-commercial"]
+    with pytest.raises(TariffError, match="no version for 2023-05"):
+        tariff.version_for(date(2023, 5, 1))
+
+
+def test_versions_are_chosen_by_month() -> None:
+    data = _tariff()
+    first = data["versions"][0]  # type: ignore[index]
+    second = first | {"valid_from": "2025-07-01", "water": {"supply": "9"}}
+    data["versions"] = [second, first]
+    tariff = parse_tariff(data, "t.yaml")
+    assert tariff.version_for(date(2025, 6, 1)).water.price == Decimal("3.75")
+    assert tariff.version_for(date(2025, 7, 1)).water.price == Decimal(9)
+
+
+@pytest.mark.parametrize(
+    ("electricity", "message"),
+    [
+        ({"periods": {"peak": ["8-20"], "flat": ["19-8"]}}, "hour 19 is in both"),
+        ({"periods": {"peak": ["8-20"], "flat": ["21-8"]}}, r"hours \[20\] belong to no period"),
+        ({"periods": {"peak": ["0-24"]}}, "2 to 4 periods"),
+        ({"prices": {"peak": "1"}}, "no price for period"),
+        ({"months": {"7": {"sharp": ["15-17"]}}}, "month 7: no price for sharp"),
+        ({"months": {"13": {"peak": ["1-2"]}}}, "months are 1 to 12"),
+        ({"periods": {"peak": ["8-25"], "flat": ["20-8"]}}, "not an hour range"),
+        ({"prices": {"peak": "-1", "flat": "0.5"}}, "greater than or equal to 0"),
+    ],
+)
+def test_invalid_tables_are_refused_with_the_reason(
+    electricity: dict[str, object], message: str
+) -> None:
+    with pytest.raises(TariffError, match=message):
+        parse_tariff(_tariff(**electricity), "t.yaml")
+
+
+def test_version_must_start_on_the_first(tmp_path: Path) -> None:
+    data = _tariff()
+    data["versions"][0]["valid_from"] = "2024-01-15"  # type: ignore[index]
+    with pytest.raises(TariffError, match="first day of a month"):
+        parse_tariff(data, "t.yaml")
+    (tmp_path / "bad.yaml").write_text("id: [", encoding="utf-8")
+    with pytest.raises(TariffError, match=r"bad\.yaml: cannot read"):
+        load_tariffs([tmp_path])
