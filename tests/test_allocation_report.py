@@ -1,0 +1,196 @@
+"""A month through the real pipeline, then `waystation report`: the files finance opens.
+
+Two simulated stations backfill the previous month (plus a few days either side)
+through Mosquitto and ingest into InfluxDB; the report is then made by the CLI,
+read back with the csv module and openpyxl, and checked against the raw readings.
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import openpyxl
+import pytest
+import yaml
+
+from edge.agent import EdgeAgent
+from edge.config import AgentConfig
+from ingest.worker import IngestConfig, IngestWorker
+from rules.allocation.report import month_window, previous_month
+from tests.allocation_helpers import PARTIES, station_entry
+from tests.helpers import wait_for
+from waystation.cli import main
+from waystation.localservers import InfluxServer
+from waystation.registry import Registry, parse_registry
+from waystation.settings import MqttSettings
+from waystation.store import InfluxStore
+
+pytestmark = pytest.mark.integration
+
+D = Decimal
+
+
+def backfill_month(
+    registry: Registry, station: str, settings: MqttSettings, outbox: Path, days: float
+) -> int:
+    """Publish `days` of the station's simulated history; the number of readings acked."""
+    config = AgentConfig.from_registry(registry, station, outbox=outbox)
+    agent = EdgeAgent(
+        config, settings, backfill=timedelta(days=days), backfill_step=timedelta(minutes=10)
+    )
+    with agent:
+        wait_for(lambda: agent.outbox.depth == 0, f"{station}'s month to be published", 120)
+    return agent.stats.readings_acked
+
+
+def interpolate(store: InfluxStore, device: str, at_ms: int) -> float:
+    """The main meter's register at `at_ms`, from the raw readings either side."""
+    q = 'SELECT {f}("energy_kwh_total") FROM "meter" WHERE "device" = \'{d}\' AND time {op} {t}ms'
+    [before] = store.query(q.format(f="last", d=device, op="<", t=at_ms))
+    [after] = store.query(q.format(f="first", d=device, op=">=", t=at_ms))
+    (t0, v0), (t1, v1) = before.values[0], after.values[0]
+    return float(v0 + (v1 - v0) * (at_ms - t0) / (t1 - t0))
+
+
+def report(tmp_path: Path, influxdb: InfluxServer, store: InfluxStore, *args: str) -> int:
+    return main([
+        "report", "--registry", str(tmp_path / "stations.yaml"), "--influx", influxdb.url,
+        "--database", store.database, "--out", str(tmp_path / "out"), *args,
+    ])  # fmt: skip
+
+
+def check_workbook(
+    path: Path, rows: list[dict[str, str]], csv_total: Decimal, stations: list[str]
+) -> None:
+    """The XLSX agrees with the CSV: summary by party, union saving, station totals."""
+    book = openpyxl.load_workbook(path)
+    # A clean simulated month: no reset, gap, spike or estimate to report.
+    assert list(book["发现 findings"].iter_rows(min_row=2, values_only=True)) == []
+    assert book.sheetnames == ["汇总 summary", *stations, "发现 findings"]
+    summary = {r[0]: r for r in book["汇总 summary"].iter_rows(min_row=2, values_only=True) if r[0]}
+    assert D(str(summary["全部站点合计 all stations"][5])) == csv_total
+    union_cost = sum(
+        D(r["费用(元) cost_cny"]) for r in rows if r["承担方编号 party"] == "dachuan-union"
+    )
+    assert D(str(summary["工会节省 union saving"][5])) == csv_total - union_cost
+    for party in ("xiaoge", "cuiping", "dachuan-union"):
+        party_csv = sum(D(r["费用(元) cost_cny"]) for r in rows if r["承担方编号 party"] == party)
+        assert D(str(summary[party][5])) == party_csv
+    # Each station's sheet ends each utility with its total, equal to its parties' sum.
+    for station in stations:
+        sheet = list(book[station].iter_rows(min_row=2, values_only=True))
+        for util in ("electricity", "water"):
+            [total] = [r for r in sheet if r[4] == "合计 total" and r[6] == util]
+            parts = [r for r in sheet if r[6] == util and r[4] != "合计 total"]
+            assert D(str(total[13])) == sum(D(str(r[13])) for r in parts)
+
+
+def test_a_month_through_the_pipeline_to_csv_xlsx_and_influxdb(
+    mqtt_settings: MqttSettings,
+    store: InfluxStore,
+    influxdb: InfluxServer,
+    uid: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ent, com = f"e{uid}", f"c{uid}"
+    data = {
+        "version": 1,
+        "tariff": "sichuan-general-commercial",
+        "parties": PARTIES,
+        "stations": {
+            ent: station_entry(ent, "enterprise_incubated"),
+            com: station_entry(com, "community_integrated"),
+        },
+    }
+    (tmp_path / "stations.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), "utf-8")
+    registry = parse_registry(data)
+    now = datetime.now(UTC)
+    month = previous_month(now.date())
+    tz = registry.station_timezone(ent)
+    window = month_window(month, tz)
+    # From three days before the month to now: the boundaries have readings either side.
+    days = (now.timestamp() * 1000 - window.start_ms) / 86_400_000 + 3
+
+    ingest = IngestConfig(client_id=f"ingest-{uid}", topic_filter="stations/+/+/+")
+    with IngestWorker(mqtt_settings, store, registry, ingest) as worker:
+        assert worker.wait_subscribed()
+        published = sum(
+            backfill_month(registry, station, mqtt_settings, tmp_path / f"{station}.db", days)
+            for station in (ent, com)
+        )
+        wait_for(lambda: worker.stats.points_written >= published, "ingest to catch up", 60)
+    assert report(tmp_path, influxdb, store, "--month", f"{month:%Y-%m}") == 0
+    printed = capsys.readouterr().out
+    assert "union saving" in printed
+
+    csv_path = tmp_path / "out" / f"allocation-{month:%Y-%m}.csv"
+    xlsx_path = tmp_path / "out" / f"allocation-{month:%Y-%m}.xlsx"
+    raw = csv_path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # the BOM Excel needs for UTF-8
+    rows = list(csv.DictReader(raw.decode("utf-8-sig").splitlines()))
+    assert rows[0].keys() >= {"站点编号 station", "承担方 party_name", "费用(元) cost_cny"}
+    by = {(r["站点编号 station"], r["承担方编号 party"], r["能源 utility"]): r for r in rows}
+    # Enterprise-incubated: the enterprise pays both utilities; community: two parties each.
+    assert set(by) == {
+        (ent, "xiaoge", "electricity"),
+        (ent, "xiaoge", "water"),
+        (com, "dachuan-union", "electricity"),
+        (com, "cuiping", "electricity"),
+        (com, "dachuan-union", "water"),
+        (com, "cuiping", "water"),
+    }
+    # The enterprise's electricity is its main meter between the interpolated boundaries.
+    expected_kwh = interpolate(store, f"{ent}-meter", window.end_ms) - interpolate(
+        store, f"{ent}-meter", window.start_ms
+    )
+    got_kwh = float(by[(ent, "xiaoge", "electricity")]["用量 quantity"])
+    assert got_kwh == pytest.approx(expected_kwh, rel=0.002)
+    assert expected_kwh > 100  # a month of a simulated station's use, not nothing
+    # Time-of-use parts add up to the quantity.
+    row = by[(ent, "xiaoge", "electricity")]
+    tou = sum(D(row[k]) for k in row if k.endswith("_kwh") and row[k])
+    assert abs(tou - D(row["用量 quantity"])) <= D("0.004")
+
+    csv_total = sum((D(r["费用(元) cost_cny"]) for r in rows), D(0))
+    check_workbook(xlsx_path, rows, csv_total, [com, ent])
+
+    # What went to InfluxDB is the same.
+    [series] = store.query('SELECT sum("cost") FROM "allocation"')
+    assert D(str(series.values[0][1])).quantize(D("0.01")) == csv_total
+
+    # A re-run writes identical files.
+    before = csv_path.read_bytes(), xlsx_path.read_bytes()
+    assert report(tmp_path, influxdb, store, "--month", f"{month:%Y-%m}") == 0
+    assert (csv_path.read_bytes(), xlsx_path.read_bytes()) == before
+    [count] = store.query('SELECT count("cost") FROM "allocation"')
+    assert count.values[0][1] == len(rows)  # overwritten, not doubled
+
+
+def test_report_refuses_clearly(
+    tmp_path: Path,
+    influxdb: InfluxServer,
+    store: InfluxStore,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    entry = station_entry("x", "industry_managed")
+    del entry["operator"]
+    data: dict[str, object] = {"version": 1, "stations": {"x": entry}}
+    (tmp_path / "stations.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), "utf-8")
+    assert report(tmp_path, influxdb, store, "--month", "2026-01") == 2
+    assert "names no parties" in capsys.readouterr().err
+
+    data["parties"] = PARTIES
+    entry["operator"] = "sanitation-union"
+    (tmp_path / "stations.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), "utf-8")
+    assert report(tmp_path, influxdb, store, "--month", "2026-13") == 2
+    assert "not a month like 2026-10" in capsys.readouterr().err
+    assert report(tmp_path, influxdb, store, "--month", "2999-01") == 2
+    assert "is not over yet" in capsys.readouterr().err
+    assert report(tmp_path, influxdb, store, "--month", "2026-01", "--station", "nope") == 2
+    assert "not in the registry: nope" in capsys.readouterr().err
+    assert report(tmp_path, influxdb, store, "--month", "2023-01") == 2
+    assert "no version for 2023-01" in capsys.readouterr().err
