@@ -1,0 +1,176 @@
+"""Monthly allocation: report time and memory for a district's month of readings.
+
+Run: ./dev bench bench_allocation [--stations 1000] [--interval 60] [--workdir DIR]
+
+Loads N stations x 6 devices (main electricity and water meters, a dispenser,
+a locker, a door counter, a gateway) of readings every --interval seconds for
+October 2026 plus a day either side straight into a local InfluxDB (line
+protocol, two loader processes), then times `run_report` (the queries, the
+register arithmetic and the sharing) and the CSV + XLSX export, and prints
+the report process's peak RSS. With --workdir the loaded data is kept, and a
+second run with --skip-load times the report alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import multiprocessing
+import resource
+import tempfile
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+from zoneinfo import ZoneInfo
+
+from rules.allocation.export import export_paths, write_csv, write_xlsx
+from rules.allocation.registers import HOUR_MS
+from rules.allocation.report import month_window, run_report
+from rules.allocation.tariff import shipped_tariffs
+from tests.allocation_helpers import PARTIES
+from waystation.localservers import InfluxServer
+from waystation.registry import Registry, parse_registry
+from waystation.store import InfluxStore
+
+MONTH = date(2026, 10, 1)
+DATABASE = "bench_allocation"
+BATCH = 20_000
+# (device suffix, measurement, field, growth per minute, format)
+REGISTERS = [
+    ("meter", "meter", "energy_kwh_total", 0.05, "{:.3f}"),
+    ("water", "meter", "water_m3_total", 0.002, "{:.4f}"),
+    ("disp", "water_dispenser", "energy_kwh_total", 0.01, "{:.4f}"),
+    ("locker", "charging_locker", "energy_kwh_total", 0.005, "{:.4f}"),
+    ("door", "door_counter", "in_total", 1.0, "{:.0f}i"),
+]
+
+
+def registry(stations: int) -> Registry:
+    devices = {
+        "meter": {"kind": "meter", "utility": "electricity"},
+        "water": {"kind": "meter", "utility": "water"},
+        "disp": {"kind": "water_dispenser"},
+        "locker": {"kind": "charging_locker"},
+        "door": {"kind": "door_counter"},
+        "gw": {"kind": "gateway"},
+    }
+    models = ["enterprise_incubated", "department_guided", "industry_managed"]
+    return parse_registry({
+        "version": 1,
+        "tariff": "sichuan-general-commercial",
+        "parties": PARTIES,
+        "stations": {
+            f"st{n:05d}": {
+                "name": f"驿站 {n}",
+                "model": models[n % 3],
+                "operator": "sanitation-union" if n % 3 == 2 else "xiaoge",
+                "devices": {f"st{n:05d}-{k}": v for k, v in devices.items()},
+            }
+            for n in range(stations)
+        },
+    })  # fmt: skip
+
+
+def _post(url: str, body: bytes) -> None:
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=300)
+    query = urlencode({"db": DATABASE, "precision": "ms"})
+    conn.request("POST", f"/write?{query}", body)
+    resp = conn.getresponse()
+    data = resp.read()
+    conn.close()
+    if resp.status != 204:
+        raise RuntimeError(f"write failed {resp.status}: {data[:300]!r}")
+
+
+def _load(url: str, stations: list[int], interval_s: int) -> int:
+    window = month_window(MONTH, ZoneInfo("Asia/Shanghai"))
+    start, end = window.start_ms - 24 * HOUR_MS, window.end_ms + 24 * HOUR_MS
+    step = interval_s * 1000
+    times = list(range(start, end, step))
+    sent = 0
+    lines: list[str] = []
+    for n in stations:
+        st = f"st{n:05d}"
+        for suffix, measurement, field, per_min, fmt in REGISTERS:
+            head = f"{measurement},device={st}-{suffix},station={st} {field}="
+            base = 1000.0 + n
+            per_step = per_min * interval_s / 60
+            for k, t in enumerate(times):
+                # Monotone with an uneven step, so the data does not compress unrealistically.
+                value = base + per_step * (k + (k * 7919 % 13) / 100)
+                lines.append(f"{head}{fmt.format(value)} {t}")
+                if len(lines) >= BATCH:
+                    _post(url, "\n".join(lines).encode())
+                    sent += len(lines)
+                    lines.clear()
+    if lines:
+        _post(url, "\n".join(lines).encode())
+        sent += len(lines)
+    return sent
+
+
+def load(url: str, stations: int, interval_s: int, processes: int = 2) -> None:
+    t0 = time.monotonic()
+    chunks = [list(range(i, stations, processes)) for i in range(processes)]
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        counts = pool.starmap(_load, [(url, chunk, interval_s) for chunk in chunks])
+    took = time.monotonic() - t0
+    total = sum(counts)
+    print(f"loaded {total:,} points in {took:.0f} s ({total / took:,.0f} points/s)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--stations", type=int, default=1000)
+    ap.add_argument("--interval", type=int, default=60, help="seconds between readings")
+    ap.add_argument("--workdir", type=Path, help="keep InfluxDB's data here")
+    ap.add_argument("--skip-load", action="store_true", help="reuse the data in --workdir")
+    args = ap.parse_args()
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-allocation-"))
+    server = InfluxServer(workdir / "influxdb")
+    server.start()
+    try:
+        store = InfluxStore(server.url, DATABASE)
+        store.create_database()
+        reg = registry(args.stations)
+        if not args.skip_load:
+            load(server.url, args.stations, args.interval)
+        points = args.stations * len(REGISTERS) * (33 * 24 * 3600 // args.interval)
+        print(
+            f"{args.stations} stations x 6 devices, readings every {args.interval} s, "
+            f"{MONTH:%Y-%m}: about {points:,} register points"
+        )
+        steps: list[tuple[float, str]] = []
+        t0 = time.monotonic()
+        report = run_report(
+            reg,
+            shipped_tariffs(),
+            store,
+            MONTH,
+            now=datetime(2026, 11, 2, tzinfo=UTC),
+            progress=lambda _done, _total, what: steps.append((time.monotonic(), what)),
+        )
+        fetched = next(t for t, what in steps if what == "allocating") - t0
+        took = time.monotonic() - t0
+        csv_path, xlsx_path = export_paths(workdir, report)
+        t1 = time.monotonic()
+        write_csv(report, csv_path)
+        write_xlsx(report, xlsx_path)
+        exported = time.monotonic() - t1
+        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(
+            f"report: {took:.1f} s (queries {fetched:.1f} s, arithmetic and shares "
+            f"{took - fetched:.1f} s), export {exported:.1f} s; total ¥{report.total_cost:,.2f}"
+        )
+        print(f"peak RSS of the report process: {rss_mb:.0f} MB")
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
