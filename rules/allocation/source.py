@@ -13,15 +13,19 @@ InfluxQL only, so the same report runs on InfluxDB 1.x, 2.x and 3.x.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
 from rules.allocation.compute import Register
 from rules.allocation.registers import HOUR_MS, Window
-from waystation.store import InfluxStore
+from waystation.store import InfluxStore, Series
 
 __all__ = ["MAX_QUERY_MS", "Readings", "fetch_readings"]
 
 MAX_QUERY_MS = 72 * HOUR_MS
+# Queries in flight at once: InfluxDB runs each mostly on one core, and this
+# process parses one answer while the server computes the next.
+QUERY_CONCURRENCY = 2
 # How far beyond each boundary to look for the reading next to it.
 BOUNDARY_MS = 72 * HOUR_MS
 
@@ -102,20 +106,29 @@ def fetch_readings(
     *,
     stations: list[str] | None = None,
     progress: Progress | None = None,
+    concurrency: int = QUERY_CONCURRENCY,
 ) -> Readings:
     """Readings around and inside `window` of every register listed."""
     wanted = {(r.device, r.field) for r in registers}
     out: Readings = {key: [] for key in wanted}
     queries = plan_queries(registers, window, stations)
-    for done, query in enumerate(queries, start=1):
-        for series in store.query(query.influxql):
-            key = (series.tags.get("device", ""), query.field)
-            if key not in wanted:
-                continue  # a device not in the registry, or not of this report
-            points = out[key]
-            for t, value in series.values:
-                if value is not None:
-                    points.append((int(t) + query.stamp_offset_ms, float(value)))
-        if progress is not None:
-            progress(done, len(queries))
+    with ThreadPoolExecutor(concurrency, thread_name_prefix="report-query") as pool:
+        running = {pool.submit(store.query, q.influxql): q for q in queries}
+        for done, future in enumerate(as_completed(running), start=1):
+            _collect(future.result(), running[future], wanted, out)
+            if progress is not None:
+                progress(done, len(queries))
     return out
+
+
+def _collect(
+    result: list[Series], query: _Query, wanted: set[tuple[str, str]], out: Readings
+) -> None:
+    for series in result:
+        key = (series.tags.get("device", ""), query.field)
+        if key not in wanted:
+            continue  # a device not in the registry, or not of this report
+        points = out[key]
+        for t, value in series.values:
+            if value is not None:
+                points.append((int(t) + query.stamp_offset_ms, float(value)))
