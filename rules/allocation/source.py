@@ -115,7 +115,8 @@ def fetch_readings(
     with ThreadPoolExecutor(concurrency, thread_name_prefix="report-query") as pool:
         running = {pool.submit(store.query, q.influxql): q for q in queries}
         for done, future in enumerate(as_completed(running), start=1):
-            _collect(future.result(), running[future], wanted, out)
+            # Popped, so each answer is freed once collected rather than at the end.
+            _collect(future.result(), running.pop(future), wanted, out)
             if progress is not None:
                 progress(done, len(queries))
     return out
