@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from waystation import __version__
@@ -57,6 +58,40 @@ def _common() -> argparse.ArgumentParser:
     g.add_argument("--config", type=Path, help="YAML file with any of the settings above")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return p
+
+
+def _add_rules_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "rules", parents=[common], help="outage rules, alerts and notifications; monthly allocation"
+    )
+    p.add_argument("--rules-config", type=Path, help="thresholds, timing, channels (YAML)")
+    p.add_argument(
+        "--state",
+        type=Path,
+        default=Path("rules-state.db"),
+        help="alerts and silences (default ./rules-state.db)",
+    )
+    p.add_argument("--client-id", default="waystation-rules", help="MQTT client id")
+    p.add_argument(
+        "--reports", type=Path, default=Path("reports"), help="monthly allocation exports here"
+    )
+    p.set_defaults(func=_cmd_rules)
+
+    p = sub.add_parser("silence", help="silence a station's alerts for a while (maintenance)")
+    p.add_argument("--state", type=Path, default=Path("rules-state.db"), help="the rules' state")
+    silence = p.add_subparsers(dest="action", required=True)
+    add = silence.add_parser("add", help="silence a station until a time")
+    add.add_argument("--station", required=True)
+    add.add_argument(
+        "--until", required=True, help="a duration from now (2h) or a time (2026-11-25T08:00+08:00)"
+    )
+    add.add_argument("--from", dest="start", help="start later, at this time (default now)")
+    add.add_argument("--reason", default="maintenance")
+    add.add_argument("--registry", help="check the station against this registry")
+    silence.add_parser("list", help="silences not yet over")
+    remove = silence.add_parser("remove", help="end a silence")
+    remove.add_argument("id", type=int)
+    p.set_defaults(func=_cmd_silence)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, default=Path("broker"), help="directory (default ./broker)")
     p.set_defaults(func=_cmd_broker_config)
+
+    _add_rules_parsers(sub, common)
 
     p = sub.add_parser(
         "report",
@@ -363,6 +400,48 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         dict(worker.deadletters.counts),
     )
     return EXIT_FAILURE if worker.fatal else EXIT_OK
+
+
+def _cmd_rules(args: argparse.Namespace) -> int:
+    from rules.outage.command import serve  # noqa: PLC0415 - server extra
+    from rules.outage.config import RulesConfigError, load_rules_config  # noqa: PLC0415
+    from rules.outage.service import RulesService  # noqa: PLC0415
+    from waystation.store import InfluxStore  # noqa: PLC0415
+
+    s = _settings(args)
+    registry = load_registry(_required(s, "registry"))
+    try:
+        config = load_rules_config(args.rules_config)
+    except RulesConfigError as exc:
+        print(f"waystation rules: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    store = InfluxStore(_required(s, "influx"), _required(s, "database"), token=s["influx_token"])
+    service = RulesService(
+        _mqtt_settings(s), registry, config, args.state, store=store, client_id=args.client_id
+    )
+    serve(service, registry, store, args.reports, _wait_for_signal)
+    return EXIT_OK
+
+
+def _cmd_silence(args: argparse.Namespace) -> int:
+    from rules.outage.command import add_silence, list_silences, remove_silence  # noqa: PLC0415
+
+    try:
+        if args.action == "add":
+            registry = load_registry(args.registry) if args.registry else None
+            print(add_silence(args.state, args.station, args.until, start=args.start,
+                              reason=args.reason, registry=registry))  # fmt: skip
+        elif args.action == "remove":
+            found = remove_silence(args.state, args.id)
+            print(f"silence {args.id} {'removed' if found else 'not found'}")
+            return EXIT_OK if found else EXIT_FAILURE
+        else:
+            for line in list_silences(args.state):
+                print(line)
+    except ValueError as exc:
+        print(f"waystation silence: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    return EXIT_OK
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

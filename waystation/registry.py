@@ -9,7 +9,7 @@ validating; `load_registry` reads the file, the models only check it.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -51,6 +51,7 @@ __all__ = [
     "Utility",
     "load_registry",
     "parse_duration",
+    "parse_opening_hours",
 ]
 
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
@@ -116,6 +117,8 @@ class DeviceSpec(_Strict):
     # The fastest a cumulative register can plausibly grow, per hour (kWh, m³, l
     # or visits); a faster jump is a spike or a meter swap. Defaults by kind.
     max_rate: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    # Silent for longer than this is an outage; default a few reporting intervals.
+    timeout: DurationField | None = None
 
     @model_validator(mode="after")
     def _meter_fields(self) -> DeviceSpec:
@@ -134,10 +137,27 @@ class Location(_Strict):
     lon: Annotated[float, Field(ge=-180, le=180)]
 
 
+_HOURS_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+
+def parse_opening_hours(value: str) -> tuple[int, int]:
+    """`07:00-22:00` → minutes of the day (420, 1320); `22:00-06:00` wraps midnight."""
+    m = _HOURS_RE.match(value)
+    if not m:
+        raise ValueError(f"{value!r} is not opening hours like 07:00-22:00")
+    start = int(m.group(1)) * 60 + int(m.group(2))
+    end = int(m.group(3)) * 60 + int(m.group(4))
+    if not (0 <= start < 1440 and 0 < end <= 1440) or start == end:
+        raise ValueError(f"{value!r} is not opening hours like 07:00-22:00")
+    return start, end
+
+
 class StationSpec(_Strict):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     model: OperatingModel
     timezone: str | None = None
+    # Local opening hours like 07:00-22:00; none means open around the clock.
+    opening_hours: str | None = None
     location: Location | None = None
     devices: dict[Id, DeviceSpec] = Field(min_length=1)
     # Utility allocation (SPEC §8): the parties in the station's two roles, its
@@ -151,6 +171,28 @@ class StationSpec(_Strict):
     @classmethod
     def _tz(cls, value: str | None) -> str | None:
         return None if value is None else _check_timezone(value)
+
+    @field_validator("opening_hours")
+    @classmethod
+    def _hours(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_opening_hours(value)
+        return value
+
+    def open_since(self, local: datetime) -> datetime | None:
+        """When the current opening began (local time), or None while closed."""
+        if self.opening_hours is None:
+            return local - timedelta(days=1)  # always open: open for at least a day
+        start, end = parse_opening_hours(self.opening_hours)
+        minute = local.hour * 60 + local.minute
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        if start < end:
+            return midnight + timedelta(minutes=start) if start <= minute < end else None
+        if minute >= start:
+            return midnight + timedelta(minutes=start)
+        if minute < end:
+            return midnight - timedelta(days=1) + timedelta(minutes=start)
+        return None
 
 
 def _check_timezone(value: str) -> str:

@@ -1,0 +1,1 @@
+"""Outage rules (SPEC §7): detection, the alert lifecycle and notifications."""

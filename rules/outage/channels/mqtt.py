@@ -1,0 +1,54 @@
+"""`alerts/{station}/{rule}`: retained while the rule fires at the station, cleared when not."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import paho.mqtt.client as mqtt
+
+from rules.outage.alerts import Alert, Notice
+from rules.outage.channels.base import DeliveryError
+from rules.outage.messages import Renderer
+
+__all__ = ["MqttDelivery"]
+
+
+class MqttDelivery:
+    def __init__(self, client: mqtt.Client, prefix: str, renderer: Renderer) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.renderer = renderer
+
+    def _payload(self, station: str, firing: list[Alert]) -> str:
+        return json.dumps(
+            {
+                "v": 1,
+                "station": station,
+                "station_name": self.renderer.station_name(station),
+                "alerts": [
+                    {
+                        "key": a.key,
+                        "device": a.device,
+                        "severity": a.severity,
+                        "since": a.since_ms,
+                        "detail": a.detail,
+                        "text": self.renderer.alert_line(a),
+                    }
+                    for a in firing
+                ],
+            },
+            ensure_ascii=False,
+        )
+
+    def send(self, notices: Sequence[Notice]) -> None:
+        for notice in notices:
+            rules = {a.rule for a in (*notice.firing, *notice.resolved)}
+            for rule in sorted(rules):
+                firing = [a for a in notice.firing if a.rule is rule]
+                topic = f"{self.prefix}/{notice.station}/{rule}"
+                # An empty retained payload deletes the retained message: resolved.
+                payload = self._payload(notice.station, firing) if firing else b""
+                info = self.client.publish(topic, payload, qos=1, retain=True)
+                if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                    raise DeliveryError(f"MQTT publish to {topic}: {info.rc}", retry=True)

@@ -1,0 +1,189 @@
+"""The outage rules (SPEC §7): from observations to the conditions that hold now.
+
+A condition is a finding with a stable key (`rule:station:device`), the time
+it began and a detail for people. When every device of a station is down,
+the station's own condition is raised and every other condition there is
+marked inhibited: operators get one station alert, not one per device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from rules.outage.config import Thresholds
+from rules.outage.observations import DeviceSeen, Observations
+from waystation.contract import Kind
+from waystation.registry import Registry
+
+__all__ = ["SEVERITY", "Condition", "Rule", "detect"]
+
+
+class Rule(StrEnum):
+    STATION_DOWN = "station_down"
+    AGENT_OFFLINE = "agent_offline"
+    DEVICE_SILENT = "device_silent"
+    DISPENSER_COLD = "dispenser_cold"
+    DEVICE_FAULT = "device_fault"
+    METER_STUCK = "meter_stuck"
+    DOOR_SILENT = "door_silent"
+
+
+SEVERITY = {
+    Rule.STATION_DOWN: "critical",
+    Rule.AGENT_OFFLINE: "critical",
+    Rule.DEVICE_SILENT: "warning",
+    Rule.DISPENSER_COLD: "warning",
+    Rule.DEVICE_FAULT: "warning",
+    Rule.METER_STUCK: "warning",
+    Rule.DOOR_SILENT: "info",
+}
+
+
+@dataclass(frozen=True)
+class Condition:
+    rule: Rule
+    station: str
+    device: str | None
+    since_ms: int
+    detail: str = ""
+    inhibited: bool = False
+
+    @property
+    def key(self) -> str:
+        """Stable across restarts and re-detections: the dedup key."""
+        return f"{self.rule}:{self.station}:{self.device or '*'}"
+
+
+class _Detector:
+    def __init__(self, obs: Observations, registry: Registry, th: Thresholds, now_ms: int) -> None:
+        self.obs = obs
+        self.registry = registry
+        self.th = th
+        self.now_ms = now_ms
+        self.out: dict[str, Condition] = {}
+        self._open: dict[str, int | None] = {}
+
+    def add(self, cond: Condition) -> None:
+        self.out[cond.key] = cond
+
+    def open_since_ms(self, station: str) -> int | None:
+        """When the station's current opening began, or None while it is closed."""
+        if station not in self._open:
+            tz = ZoneInfo(self.registry.stations[station].timezone or self.registry.timezone)
+            local = datetime.fromtimestamp(self.now_ms / 1000, UTC).astimezone(tz)
+            since = self.registry.stations[station].open_since(local)
+            self._open[station] = None if since is None else int(since.timestamp() * 1000)
+        return self._open[station]
+
+    def liveness(self) -> set[str]:
+        """Device and agent conditions, or one station condition; the stations that are down."""
+        now = self.now_ms
+        downs: dict[str, list[tuple[DeviceSeen, int]]] = {}
+        for seen in self.obs.devices.values():
+            if seen.offline_since_ms is None and now <= seen.deadline_ms:
+                continue  # the common case, kept cheap: the scan walks every device
+            since = self.obs.down(seen, now)
+            if since is not None:
+                downs.setdefault(seen.station, []).append((seen, since))
+        stations_down = set()
+        for station, down in downs.items():
+            members = self.obs.stations[station]
+            agents = [m for m in members if m.kind is Kind.GATEWAY]
+            agents_down = sum(1 for seen, _ in down if seen.kind is Kind.GATEWAY)
+            # Down when every device is, or every agent is: nothing can report then.
+            whole = len(down) == len(members) or 0 < len(agents) == agents_down
+            if whole:
+                stations_down.add(station)
+                last = max(since for seen, since in down if seen.kind is Kind.GATEWAY or not agents)
+                self.add(Condition(Rule.STATION_DOWN, station, None, last, f"{len(down)} devices"))
+            for seen, since in down:
+                rule = Rule.AGENT_OFFLINE if seen.kind is Kind.GATEWAY else Rule.DEVICE_SILENT
+                detail = "offline" if seen.offline_since_ms is not None else "silent"
+                self.add(Condition(rule, station, seen.device, since, detail, inhibited=whole))
+        return stations_down
+
+    def dispensers(self, down: set[str]) -> None:
+        cold_for = int(self.th.dispenser_cold_for.total_seconds() * 1000)
+        for device in self.obs.cold:
+            seen = self.obs.devices[device]
+            since = seen.cold_since_ms
+            if since is None or self.obs.down(seen, self.now_ms) is not None:
+                continue
+            if self.open_since_ms(seen.station) is None or self.now_ms - since < cold_for:
+                continue
+            self.add(
+                Condition(
+                    Rule.DISPENSER_COLD,
+                    seen.station,
+                    device,
+                    since + cold_for,
+                    f"{seen.temp_c:.1f} °C" if seen.temp_c is not None else "",
+                    inhibited=seen.station in down,
+                )
+            )
+
+    def faults(self, down: set[str]) -> None:
+        for device in self.obs.faulty:
+            seen = self.obs.devices[device]
+            self.add(
+                Condition(
+                    Rule.DEVICE_FAULT,
+                    seen.station,
+                    device,
+                    seen.last_seen_ms,
+                    seen.fault or "",
+                    inhibited=seen.station in down,
+                )
+            )
+
+    def registers(self, down: set[str]) -> None:
+        stuck_for = int(self.th.meter_stuck_for.total_seconds() * 1000)
+        door_for = int(self.th.door_silent_for.total_seconds() * 1000)
+        for seen in self.obs.watched:
+            if seen.register_changed_ms is None or self.obs.down(seen, self.now_ms) is not None:
+                continue
+            if seen.main_meter:
+                grown = self.obs.station_loads_kwh(seen.station) - seen.loads_at_change
+                if self.now_ms - seen.register_changed_ms >= stuck_for and (
+                    grown >= self.th.meter_stuck_min_kwh
+                ):
+                    self.add(
+                        Condition(
+                            Rule.METER_STUCK,
+                            seen.station,
+                            seen.device,
+                            seen.register_changed_ms + stuck_for,
+                            f"loads +{grown:.2f} kWh",
+                            inhibited=seen.station in down,
+                        )
+                    )
+            elif seen.kind is Kind.DOOR_COUNTER:
+                opened = self.open_since_ms(seen.station)
+                if opened is None:
+                    continue
+                quiet_from = max(seen.register_changed_ms, opened)
+                if self.now_ms - quiet_from >= door_for:
+                    self.add(
+                        Condition(
+                            Rule.DOOR_SILENT,
+                            seen.station,
+                            seen.device,
+                            quiet_from + door_for,
+                            inhibited=seen.station in down,
+                        )
+                    )
+
+
+def detect(
+    obs: Observations, registry: Registry, thresholds: Thresholds, now_ms: int
+) -> dict[str, Condition]:
+    """Every condition that holds at `now_ms`, keyed by its dedup key."""
+    d = _Detector(obs, registry, thresholds, now_ms)
+    down = d.liveness()
+    d.dispensers(down)
+    d.faults(down)
+    d.registers(down)
+    return d.out

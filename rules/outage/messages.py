@@ -1,0 +1,102 @@
+"""Notification text in Chinese or English, naming stations by their registry names."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from rules.outage.alerts import Alert, Notice
+from rules.outage.detect import Rule
+from waystation.registry import Registry
+
+__all__ = ["Renderer"]
+
+Language = Literal["zh", "en"]
+
+RULE_TEXT: dict[Language, dict[Rule, str]] = {
+    "zh": {
+        Rule.STATION_DOWN: "驿站整体离线",
+        Rule.AGENT_OFFLINE: "采集网关离线",
+        Rule.DEVICE_SILENT: "设备失联",
+        Rule.DISPENSER_COLD: "饮水机水温不足",
+        Rule.DEVICE_FAULT: "设备故障",
+        Rule.METER_STUCK: "总电表停走",
+        Rule.DOOR_SILENT: "营业时间无人进出",
+    },
+    "en": {
+        Rule.STATION_DOWN: "station down",
+        Rule.AGENT_OFFLINE: "edge agent offline",
+        Rule.DEVICE_SILENT: "device silent",
+        Rule.DISPENSER_COLD: "dispenser not hot",
+        Rule.DEVICE_FAULT: "device fault",
+        Rule.METER_STUCK: "main meter stuck",
+        Rule.DOOR_SILENT: "no visits in opening hours",
+    },
+}
+WORDS: dict[Language, dict[str, str]] = {
+    "zh": {"firing": "告警", "resolved": "已恢复", "repeat": "仍在告警", "since": "自",
+           "stations": "个驿站"},
+    "en": {"firing": "FIRING", "resolved": "RESOLVED", "repeat": "STILL FIRING", "since": "since",
+           "stations": "stations"},
+}  # fmt: skip
+
+
+class Renderer:
+    def __init__(self, registry: Registry, language: Language) -> None:
+        self.registry = registry
+        self.language = language
+
+    def station_name(self, station: str) -> str:
+        spec = self.registry.stations.get(station)
+        return spec.name if spec else station
+
+    def _time(self, station: str, ms: int) -> str:
+        spec = self.registry.stations.get(station)
+        tz = ZoneInfo((spec.timezone if spec else None) or self.registry.timezone)
+        return datetime.fromtimestamp(ms / 1000, UTC).astimezone(tz).strftime("%m-%d %H:%M")
+
+    def alert_line(self, alert: Alert) -> str:
+        words = WORDS[self.language]
+        what = RULE_TEXT[self.language][alert.rule]
+        where = f" {alert.device}" if alert.device else ""
+        detail = f" ({alert.detail})" if alert.detail else ""
+        when = alert.resolved_ms if alert.resolved_ms is not None else alert.since_ms
+        since = "" if alert.resolved_ms is not None else f"{words['since']} "
+        return f"{what}{where}{detail}, {since}{self._time(alert.station, when)}"
+
+    def title(self, notice: Notice) -> str:
+        words = WORDS[self.language]
+        state = (
+            words["repeat" if notice.repeat else "firing"] if notice.firing else words["resolved"]
+        )
+        return f"[{state}] {self.station_name(notice.station)}"
+
+    def lines(self, notice: Notice) -> list[str]:
+        words = WORDS[self.language]
+        out = [f"- {self.alert_line(a)}" for a in notice.firing]
+        out += [f"- {words['resolved']}: {self.alert_line(a)}" for a in notice.resolved]
+        return out
+
+    def text(self, notices: Sequence[Notice]) -> tuple[str, str]:
+        """(title, plain text body) of one message carrying one or many station notices."""
+        if len(notices) == 1:
+            return self.title(notices[0]), "\n".join(self.lines(notices[0]))
+        words = WORDS[self.language]
+        firing = sum(1 for n in notices if n.firing)
+        title = (
+            f"[{words['firing']}] {firing} {words['stations']}"
+            if firing
+            else (f"[{words['resolved']}] {len(notices)} {words['stations']}")
+        )
+        body = "\n".join(f"{self.title(n)}\n" + "\n".join(self.lines(n)) for n in notices)
+        return title, body
+
+    def markdown(self, notices: Sequence[Notice]) -> tuple[str, str]:
+        title, _ = self.text(notices)
+        parts = [f"### {title}"] if len(notices) > 1 else []
+        for n in notices:
+            parts.append(f"**{self.title(n)}**")
+            parts.extend(self.lines(n))
+        return title, "\n".join(parts)

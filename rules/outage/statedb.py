@@ -1,0 +1,128 @@
+"""The rules' local state (SQLite): alerts, group timers and silences.
+
+A restart reloads the alerts with what was already notified, so it neither
+sends a notice twice nor forgets to send a resolution. Silences are written
+here by `waystation silence` and read by the running service every pass.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from rules.outage.alerts import Alert, AlertBook, AlertState, Group
+from rules.outage.detect import Rule
+
+__all__ = ["RulesState", "Silence"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS alerts (
+    key TEXT PRIMARY KEY, rule TEXT NOT NULL, station TEXT NOT NULL, device TEXT,
+    since_ms INTEGER NOT NULL, state TEXT NOT NULL, detail TEXT NOT NULL,
+    fired_ms INTEGER, resolved_ms INTEGER,
+    notified INTEGER NOT NULL, inhibited INTEGER NOT NULL, silenced INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS groups (
+    station TEXT PRIMARY KEY, changed_ms INTEGER, last_sent_ms INTEGER
+);
+CREATE TABLE IF NOT EXISTS silences (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, station TEXT NOT NULL,
+    start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, reason TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class Silence:
+    id: int
+    station: str
+    start_ms: int
+    end_ms: int
+    reason: str
+
+
+class RulesState:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def load_book(self) -> AlertBook:
+        book = AlertBook()
+        with self._lock:
+            for row in self._db.execute("SELECT * FROM alerts"):
+                key, rule, station, device, since, state, detail, fired, resolved, n, i, s = row
+                book.alerts[key] = Alert(
+                    key, Rule(rule), station, device, since, AlertState(state), detail,
+                    fired, resolved, bool(n), bool(i), bool(s),
+                )  # fmt: skip
+            for station, changed, sent in self._db.execute("SELECT * FROM groups"):
+                book.groups[station] = Group(changed, sent)
+        return book
+
+    def save(self, book: AlertBook) -> None:
+        """Write what changed since the last save, in one transaction."""
+        if not book.changed and not book.removed and not book.groups_changed:
+            return
+        rows = [
+            (a.key, a.rule.value, a.station, a.device, a.since_ms, a.state.value, a.detail,
+             a.fired_ms, a.resolved_ms, int(a.notified), int(a.inhibited), int(a.silenced))
+            for key in book.changed
+            if (a := book.alerts.get(key)) is not None
+        ]  # fmt: skip
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO alerts VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows
+            )
+            self._db.executemany("DELETE FROM alerts WHERE key = ?", [(k,) for k in book.removed])
+            self._db.execute("DELETE FROM groups")
+            self._db.executemany(
+                "INSERT INTO groups VALUES (?,?,?)",
+                [(s, g.changed_ms, g.last_sent_ms) for s, g in book.groups.items()],
+            )
+            self._db.execute("COMMIT")
+        book.changed.clear()
+        book.removed.clear()
+        book.groups_changed = False
+
+    def add_silence(self, station: str, start_ms: int, end_ms: int, reason: str) -> int:
+        if end_ms <= start_ms:
+            raise ValueError("a silence must end after it starts")
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT INTO silences (station, start_ms, end_ms, reason) VALUES (?,?,?,?)",
+                (station, start_ms, end_ms, reason),
+            )
+        return int(cur.lastrowid or 0)
+
+    def remove_silence(self, silence_id: int) -> bool:
+        with self._lock:
+            cur = self._db.execute("DELETE FROM silences WHERE id = ?", (silence_id,))
+        return cur.rowcount > 0
+
+    def silences(self, now_ms: int | None = None) -> list[Silence]:
+        """All silences not yet over (at `now_ms`), or every one."""
+        query = "SELECT * FROM silences"
+        args: tuple[int, ...] = ()
+        if now_ms is not None:
+            query += " WHERE end_ms > ?"
+            args = (now_ms,)
+        with self._lock:
+            return [Silence(*row) for row in self._db.execute(query + " ORDER BY id", args)]
+
+    def silenced_stations(self, now_ms: int) -> set[str]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT station FROM silences WHERE start_ms <= ? AND end_ms > ?", (now_ms, now_ms)
+            )
+            return {station for (station,) in rows}
