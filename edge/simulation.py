@@ -114,8 +114,13 @@ class StationSimulation:
 
     # --- fault injection -----------------------------------------------------------
 
-    def set_dispenser_cold(self, device_id: str, *, cold: bool) -> None:
+    def set_dispenser_cold(
+        self, device_id: str, *, cold: bool, temp_c: float | None = None
+    ) -> None:
+        """Break (or mend) the heater; `temp_c` skips the cooling-down to that temperature."""
         self._dispensers[device_id].cold = cold
+        if temp_c is not None:
+            self._dispensers[device_id].temp_c = temp_c
 
     # --- physics -------------------------------------------------------------------
 

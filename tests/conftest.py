@@ -16,6 +16,8 @@ import pytest
 
 from tests.helpers import station_registry
 from tests.load import reap_ingest_processes
+from tests.rules_peers import HookServer, SmtpPeer
+from tests.tls import make_ca_and_cert
 from waystation.localservers import InfluxServer, MosquittoServer
 from waystation.registry import Registry
 from waystation.settings import MqttSettings
@@ -81,3 +83,16 @@ def deadletter_file(tmp_path: Path) -> Path:
 def _no_leftover_workers() -> Iterator[None]:
     yield
     reap_ingest_processes()
+
+
+@pytest.fixture
+def hooks() -> Iterator[HookServer]:
+    with HookServer() as server:
+        yield server
+
+
+@pytest.fixture
+def smtp(tmp_path: Path) -> Iterator[tuple[SmtpPeer, Path]]:
+    ca, cert, key = make_ca_and_cert(tmp_path)
+    with SmtpPeer(cert, key) as peer:
+        yield peer, ca

@@ -44,7 +44,7 @@ def station_data(station: str, model: str = "enterprise_incubated") -> dict[str,
 
 
 def wait_for(
-    predicate: Callable[[], bool], what: str, timeout_s: float = DEFAULT_TIMEOUT_S
+    predicate: Callable[[], object], what: str, timeout_s: float = DEFAULT_TIMEOUT_S
 ) -> None:
     """Poll `predicate` until true; fail naming `what` at the deadline. No bare sleeps."""
     deadline = time.monotonic() + timeout_s

@@ -7,7 +7,6 @@ through `--mqtt-ca` (WAYSTATION_MQTT_CA).
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -17,38 +16,19 @@ import pytest
 from edge.agent import EdgeAgent
 from edge.config import AgentConfig
 from tests.helpers import MqttSpy, station_registry, wait_for
+from tests.tls import make_ca_and_cert, run
 from waystation.localservers import MosquittoServer
 from waystation.settings import MqttSettings
 
 pytestmark = pytest.mark.integration
 
 
-def _run(*args: str | Path) -> None:
-    subprocess.run([str(a) for a in args], check=True, capture_output=True)
-
-
-def make_ca_and_cert(d: Path) -> tuple[Path, Path, Path]:
-    """A CA, and a server certificate it signed for 127.0.0.1."""
-    ca_key, ca, key, csr, cert = (
-        d / n for n in ("ca.key", "ca.crt", "srv.key", "srv.csr", "srv.crt")
-    )
-    _run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=waystation test CA", "-keyout", ca_key, "-out", ca)  # fmt: skip
-    _run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-         "-keyout", key, "-out", csr)  # fmt: skip
-    ext = d / "san.ext"
-    ext.write_text("subjectAltName=IP:127.0.0.1\n")
-    _run("openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
-         "-days", "2", "-extfile", ext, "-out", cert)  # fmt: skip
-    return ca, cert, key
-
-
 @pytest.fixture
 def secure_broker(tmp_path: Path) -> Iterator[tuple[MosquittoServer, Path]]:
     ca, cert, key = make_ca_and_cert(tmp_path)
     passwd = tmp_path / "passwd"
-    _run("mosquitto_passwd", "-b", "-c", passwd, "st-tls-gw", "s3cret")
-    _run("mosquitto_passwd", "-b", passwd, "reader", "r3ad")
+    run("mosquitto_passwd", "-b", "-c", passwd, "st-tls-gw", "s3cret")
+    run("mosquitto_passwd", "-b", passwd, "reader", "r3ad")
     for f in (passwd, key):
         f.chmod(0o600)
     broker = MosquittoServer(

@@ -39,16 +39,18 @@ class RulesConfigError(ValueError):
     """The rules settings file is invalid; the message names the field."""
 
 
-_RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$")
+_RATE_RE = re.compile(
+    r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)?\s*(s|sec|second|m|min|minute|h|hour)\s*$"
+)
 _PER = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
 
 
-def parse_rate(value: Any) -> tuple[float, float]:
-    """`20/min` → (20 messages, per 60 s)."""
+def parse_rate(value: Any) -> tuple[int, float]:
+    """`20/min` → (20 messages, per 60 s); `3/10s` → (3, per 10 s)."""
     m = _RATE_RE.match(str(value))
-    if not m or float(m.group(1)) <= 0:
-        raise ValueError(f"{value!r} is not a rate like 20/min or 5/s")
-    return float(m.group(1)), float(_PER[m.group(2)])
+    if not m or float(m.group(1)) < 1 or float(m.group(2) or 1) <= 0:
+        raise ValueError(f"{value!r} is not a rate like 20/min, 5/s or 3/10s")
+    return int(float(m.group(1))), float(m.group(2) or 1) * _PER[m.group(3)]
 
 
 class _Strict(BaseModel):

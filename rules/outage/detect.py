@@ -98,7 +98,8 @@ class _Detector:
             if whole:
                 stations_down.add(station)
                 last = max(since for seen, since in down if seen.kind is Kind.GATEWAY or not agents)
-                self.add(Condition(Rule.STATION_DOWN, station, None, last, f"{len(down)} devices"))
+                detail = f"{len(down)}/{len(members)} devices down"
+                self.add(Condition(Rule.STATION_DOWN, station, None, last, detail))
             for seen, since in down:
                 rule = Rule.AGENT_OFFLINE if seen.kind is Kind.GATEWAY else Rule.DEVICE_SILENT
                 detail = "offline" if seen.offline_since_ms is not None else "silent"

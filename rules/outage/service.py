@@ -80,8 +80,9 @@ class RulesService:
         self.invalid_messages = 0
         self.passes = 0
         th = config.thresholds
+        self.started_ms = self._now_ms()
         self.obs = Observations.from_registry(
-            registry, th.silent_intervals, th.dispenser_min_temp_c, self._now_ms()
+            registry, th.silent_intervals, th.dispenser_min_temp_c, self.started_ms
         )
         self.book = AlertBook()
         self._client = new_client(mqtt_settings, client_id)

@@ -1,4 +1,4 @@
-"""One sender thread per channel: a queue, a token-bucket rate limit, retries, digests.
+"""One sender thread per channel: a queue, a rate limit, retries, digests.
 
 While a channel waits for its rate limit, notices keep queueing; the next
 message then carries all of them (up to `max_batch` stations). So an alert
@@ -24,6 +24,7 @@ __all__ = ["ChannelSender", "Delivery", "DeliveryError", "RateLimiter", "SenderS
 log = logging.getLogger("waystation.rules.channels")
 
 MAX_BACKOFF_S = 30.0
+SAFETY_S = 0.25
 
 
 class DeliveryError(Exception):
@@ -40,26 +41,27 @@ class Delivery(Protocol):
 
 
 class RateLimiter:
-    """A token bucket: `count` messages per `period_s`, a burst of up to `count`."""
+    """At most `count` messages in any `period_s` (a sliding window, as the platforms count)."""
 
     def __init__(
-        self, count: float, period_s: float, clock: Callable[[], float] = time.monotonic
+        self, count: int, period_s: float, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self.capacity = count
-        self.per_s = count / period_s
-        self.tokens = count
+        self.count = count
+        self.period_s = period_s
         self.clock = clock
-        self.stamp = clock()
+        self.sent: deque[float] = deque()
 
     def wait_s(self) -> float:
-        """Seconds until a token is free (0 if one is)."""
+        """Seconds until another message may go (0 if it may now)."""
         now = self.clock()
-        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.per_s)
-        self.stamp = now
-        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.per_s
+        # The platform counts arrivals: a little margin covers network jitter.
+        period = self.period_s + SAFETY_S
+        while self.sent and now - self.sent[0] >= period:
+            self.sent.popleft()
+        return 0.0 if len(self.sent) < self.count else self.sent[0] + period - now
 
     def take(self) -> None:
-        self.tokens -= 1
+        self.sent.append(self.clock())
 
 
 @dataclass

@@ -1,0 +1,84 @@
+"""Shared by the rules tests: a two-agent station, its agents, the settings file, the notices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from tests.rules_peers import EdgeProcess, Hook, HookServer, SmtpPeer
+from waystation.registry import Registry, parse_registry
+
+DINGTALK_SECRET = "SEC-dingtalk-test-secret"
+FEISHU_SECRET = "feishu-test-secret"
+
+# Agent 1 reads the meter and the dispenser, agent 2 the rest.
+AGENT1 = {"meter": {"kind": "meter", "utility": "electricity"}, "disp": {"kind": "water_dispenser"}}
+AGENT2 = {"locker": {"kind": "charging_locker"}, "door": {"kind": "door_counter"}}
+
+
+def two_agent_station(station: str) -> Registry:
+    return parse_registry(two_agent_station_data(station))
+
+
+def two_agent_station_data(station: str) -> dict[str, object]:
+    """The registry of one station whose devices two agents share, as in stations.yaml."""
+    devices: dict[str, object] = {
+        f"{station}-{name}": spec | {"interval": "0.5s"} for name, spec in (AGENT1 | AGENT2).items()
+    }
+    devices[f"{station}-gw1"] = {"kind": "gateway", "interval": "0.5s"}
+    devices[f"{station}-gw2"] = {"kind": "gateway", "interval": "0.5s"}
+    return {"version": 1, "stations": {
+        station: {"name": f"达川·测试驿站 {station}", "model": "industry_managed",
+                  "devices": devices},
+    }}  # fmt: skip
+
+
+def rules_file(
+    tmp_path: Path, hooks: HookServer, smtp: tuple[SmtpPeer, Path] | None = None
+) -> Path:
+    """The settings file an operator would write, secrets from the environment."""
+    channels: list[dict[str, object]] = [
+        {"type": "webhook", "url": hooks.url("/hook")},
+        {"type": "wecom", "url": hooks.url("/wecom?key=k")},
+        {"type": "dingtalk", "url": hooks.url("/dingtalk?access_token=t"),
+         "secret": "${TEST_DINGTALK_SECRET}"},
+        {"type": "feishu", "url": hooks.url("/feishu"), "secret": "${TEST_FEISHU_SECRET}"},
+        {"type": "webhook", "name": "slow", "url": hooks.url("/slow"), "rate": "3/10s"},
+        {"type": "mqtt"},
+        {"type": "log"},
+    ]  # fmt: skip
+    if smtp is not None:
+        peer, ca = smtp
+        channels.append({
+            "type": "email", "host": "127.0.0.1", "port": peer.port, "ca_file": str(ca),
+            "sender": "alerts@waystation.test", "to": ["oncall@waystation.test"],
+        })  # fmt: skip
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump({
+        "language": "zh",
+        "thresholds": {"station_window": "1s", "dispenser_cold_for": "2s"},
+        "timing": {"group_interval": "2s", "scan_every": "0.5s"},
+        "channels": channels,
+    }), encoding="utf-8")  # fmt: skip
+    return path
+
+
+def firing(hooks: HookServer, rule: str) -> list[Hook]:
+    return [h for h in hooks.on("/hook") for n in h.body["notices"]
+            for a in n["firing"] if a["rule"] == rule]  # fmt: skip
+
+
+def resolved(hooks: HookServer, rule: str) -> list[Hook]:
+    return [h for h in hooks.on("/hook") for n in h.body["notices"]
+            for a in n["resolved"] if a["rule"] == rule]  # fmt: skip
+
+
+def agents(tmp_path: Path, broker: str, station: str) -> tuple[EdgeProcess, EdgeProcess]:
+    def devices(names: dict[str, dict[str, str]]) -> dict[str, dict[str, object]]:
+        return {f"{station}-{n}": dict(spec) for n, spec in names.items()}
+
+    return (
+        EdgeProcess(tmp_path / "a1", broker, station, f"{station}-gw1", devices(AGENT1)),
+        EdgeProcess(tmp_path / "a2", broker, station, f"{station}-gw2", devices(AGENT2)),
+    )

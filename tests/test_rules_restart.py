@@ -1,0 +1,128 @@
+"""The rules service killed and restarted: no duplicate notice, no lost resolution, no false alarm.
+
+`waystation rules` runs as a child process and is stopped with SIGKILL; its
+state file, the broker's retained agent statuses and InfluxDB are all it has
+when it comes back.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.helpers import MqttSpy, wait_for
+from tests.rules_helpers import (
+    DINGTALK_SECRET,
+    FEISHU_SECRET,
+    agents,
+    firing,
+    resolved,
+    rules_file,
+    two_agent_station_data,
+)
+from tests.rules_peers import HookServer, RulesProcess
+from waystation.localservers import InfluxServer, MosquittoServer
+from waystation.settings import MqttSettings
+from waystation.store import InfluxStore
+
+pytestmark = pytest.mark.integration
+
+
+def rules_process(
+    tmp_path: Path, mosquitto: MosquittoServer, influxdb: InfluxServer, store: InfluxStore,
+    hooks: HookServer, station: str, uid: str,
+) -> RulesProcess:  # fmt: skip
+    registry = tmp_path / "stations.yaml"
+    registry.write_text(
+        yaml.safe_dump(two_agent_station_data(station), allow_unicode=True),
+        encoding="utf-8",
+    )  # fmt: skip
+    return RulesProcess(tmp_path, [
+        "--mqtt", mosquitto.url, "--influx", influxdb.url, "--database", store.database,
+        "--registry", str(registry), "--rules-config", str(rules_file(tmp_path, hooks)),
+        "--state", str(tmp_path / "state.db"), "--client-id", f"rules-{uid}",
+    ])  # fmt: skip
+
+
+def reporting(settings: MqttSettings, station: str, uid: str) -> None:
+    """Wait until every device of the station has published."""
+    with MqttSpy(settings, f"watch-{uid}", [f"stations/{station}/+/telemetry"]) as spy:
+        wait_for(lambda: len({m.topic for m in spy.messages}) == 6, "all six devices reporting", 20)
+
+
+@pytest.fixture(autouse=True)
+def _secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEST_DINGTALK_SECRET", DINGTALK_SECRET)
+    monkeypatch.setenv("TEST_FEISHU_SECRET", FEISHU_SECRET)
+
+
+def test_killed_during_an_outage_it_neither_repeats_nor_forgets(
+    tmp_path: Path,
+    mosquitto: MosquittoServer,
+    influxdb: InfluxServer,
+    store: InfluxStore,
+    mqtt_settings: MqttSettings,
+    uid: str,
+    hooks: HookServer,
+) -> None:
+    station = f"s{uid}"
+    rules = rules_process(tmp_path, mosquitto, influxdb, store, hooks, station, uid)
+    a1, a2 = agents(tmp_path, mosquitto.url, station)
+    try:
+        a1.start()
+        a2.start()
+        rules.start()
+        reporting(mqtt_settings, station, uid)
+        time.sleep(3)  # calm passes
+        assert hooks.on("/hook") == []
+        a1.kill9()
+        a2.kill9()
+        wait_for(lambda: firing(hooks, "station_down"), "the station-down notice", 10)
+        rules.kill9()
+        rules.start()
+        time.sleep(6)  # the restarted service has run many passes
+        assert len(firing(hooks, "station_down")) == 1, "notified again after the restart"
+        assert len(hooks.on("/hook")) == 1
+        a1.start()
+        a2.start()
+        wait_for(lambda: resolved(hooks, "station_down"), "the resolution after the restart", 20)
+        assert len(resolved(hooks, "station_down")) == 1
+    finally:
+        for p in (a1, a2, rules):
+            p.kill9()
+
+
+def test_restarted_in_calm_no_false_alert_and_an_outage_meanwhile_is_caught(
+    tmp_path: Path,
+    mosquitto: MosquittoServer,
+    influxdb: InfluxServer,
+    store: InfluxStore,
+    mqtt_settings: MqttSettings,
+    uid: str,
+    hooks: HookServer,
+) -> None:
+    station = f"s{uid}"
+    rules = rules_process(tmp_path, mosquitto, influxdb, store, hooks, station, uid)
+    a1, a2 = agents(tmp_path, mosquitto.url, station)
+    try:
+        a1.start()
+        a2.start()
+        rules.start()
+        reporting(mqtt_settings, station, uid)
+        time.sleep(2)
+        rules.kill9()
+        time.sleep(3)  # longer than every device's timeout (1.5 s)
+        rules.start()
+        time.sleep(6)
+        assert hooks.on("/hook") == [], "a restart in calm raised an alert"
+        rules.kill9()
+        a1.kill9()  # the outage happens while nobody watches
+        a2.kill9()
+        rules.start()
+        wait_for(lambda: firing(hooks, "station_down"), "the outage found on start", 10)
+    finally:
+        for p in (a1, a2, rules):
+            p.kill9()
