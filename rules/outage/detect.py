@@ -64,19 +64,20 @@ class _Detector:
         self.th = th
         self.now_ms = now_ms
         self.out: dict[str, Condition] = {}
-        self._open: dict[str, int | None] = {}
+        self._open: dict[tuple[str, str | None], int | None] = {}
 
     def add(self, cond: Condition) -> None:
         self.out[cond.key] = cond
 
     def open_since_ms(self, station: str) -> int | None:
         """When the station's current opening began, or None while it is closed."""
-        if station not in self._open:
-            tz = ZoneInfo(self.registry.stations[station].timezone or self.registry.timezone)
-            local = datetime.fromtimestamp(self.now_ms / 1000, UTC).astimezone(tz)
-            since = self.registry.stations[station].open_since(local)
-            self._open[station] = None if since is None else int(since.timestamp() * 1000)
-        return self._open[station]
+        spec = self.registry.stations[station]
+        key = (spec.timezone or self.registry.timezone, spec.opening_hours)
+        if key not in self._open:  # stations share a few zones and hours: computed once each
+            local = datetime.fromtimestamp(self.now_ms / 1000, UTC).astimezone(ZoneInfo(key[0]))
+            since = spec.open_since(local)
+            self._open[key] = None if since is None else int(since.timestamp() * 1000)
+        return self._open[key]
 
     def liveness(self) -> set[str]:
         """Device and agent conditions, or one station condition; the stations that are down."""
@@ -143,30 +144,32 @@ class _Detector:
     def registers(self, down: set[str]) -> None:
         stuck_for = int(self.th.meter_stuck_for.total_seconds() * 1000)
         door_for = int(self.th.door_silent_for.total_seconds() * 1000)
+        now = self.now_ms
         for seen in self.obs.watched:
-            if seen.register_changed_ms is None or self.obs.down(seen, self.now_ms) is not None:
-                continue
+            changed = seen.register_changed_ms
+            if changed is None or seen.offline_since_ms is not None or now > seen.deadline_ms:
+                continue  # no register yet, or the device is down (its own alert covers it)
             if seen.main_meter:
+                if now - changed < stuck_for:
+                    continue
                 grown = self.obs.station_loads_kwh(seen.station) - seen.loads_at_change
-                if self.now_ms - seen.register_changed_ms >= stuck_for and (
-                    grown >= self.th.meter_stuck_min_kwh
-                ):
+                if grown >= self.th.meter_stuck_min_kwh:
                     self.add(
                         Condition(
                             Rule.METER_STUCK,
                             seen.station,
                             seen.device,
-                            seen.register_changed_ms + stuck_for,
+                            changed + stuck_for,
                             f"loads +{grown:.2f} kWh",
                             inhibited=seen.station in down,
                         )
                     )
-            elif seen.kind is Kind.DOOR_COUNTER:
+            elif seen.kind is Kind.DOOR_COUNTER and now - changed >= door_for:
                 opened = self.open_since_ms(seen.station)
                 if opened is None:
                     continue
-                quiet_from = max(seen.register_changed_ms, opened)
-                if self.now_ms - quiet_from >= door_for:
+                quiet_from = max(changed, opened)
+                if now - quiet_from >= door_for:
                     self.add(
                         Condition(
                             Rule.DOOR_SILENT,
