@@ -237,6 +237,11 @@ def test_storm_across_stations_is_grouped_within_the_rate_limit(
     with service, MqttSpy(mqtt_settings, f"pub-{uid}", []) as pub:
         assert service.wait_subscribed()
         time.sleep(2)  # past the first pass: calm
+        # Garbage first: skipped and counted, and the service goes on.
+        pub.publish(f"stations/{stations[0]}/{stations[0]}-gw/status", b"\xff{not json")
+        pub.publish(f"stations/{stations[0]}/{stations[0]}-door/telemetry", b'{"v": 9}')
+        pub.publish(f"stations/{stations[0]}/{stations[0]}-door/bogus", b"{}")
+        wait_for(lambda: service.invalid_messages == 3, "the bad messages counted")
         for s in stations:  # forty agents' wills at once, as in a district power cut
             pub.publish(f"stations/{s}/{s}-gw/status",
                         json.dumps({"v": 1, "ts": int(time.time() * 1000), "state": "offline",

@@ -66,6 +66,9 @@ def _add_rules_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--rules-config", type=Path, help="thresholds, timing, channels (YAML)")
     p.add_argument(
+        "--sample-config", action="store_true", help="print an example rules config and exit"
+    )
+    p.add_argument(
         "--state",
         type=Path,
         default=Path("rules-state.db"),
@@ -408,6 +411,9 @@ def _cmd_rules(args: argparse.Namespace) -> int:
     from rules.outage.service import RulesService  # noqa: PLC0415
     from waystation.store import InfluxStore  # noqa: PLC0415
 
+    if args.sample_config:
+        print(files("rules.outage").joinpath("sample-rules.yaml").read_text("utf-8"), end="")
+        return EXIT_OK
     s = _settings(args)
     registry = load_registry(_required(s, "registry"))
     try:
