@@ -14,7 +14,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["DEADLETTER_TOPIC", "DeadLetterSink"]
+from ingest.decode import DeadLetter
+from waystation.lineprotocol import encode_line
+
+__all__ = ["DEADLETTER_TOPIC", "DeadLetterSink", "deadletter_line"]
 
 log = logging.getLogger(__name__)
 
@@ -70,3 +73,13 @@ class DeadLetterSink:
                 self._path.replace(self._path.with_suffix(self._path.suffix + ".1"))
             with self._path.open("a", encoding="utf-8") as f:
                 f.write(line + "\n")
+
+
+def deadletter_line(letter: DeadLetter, topic: str, received_ms: int) -> str:
+    """A `deadletter` point: the code as tag (a bounded set), topic and reason as fields."""
+    return encode_line(
+        "deadletter",
+        {"code": letter.code},
+        {"count": 1, "topic": topic[:200], "reason": letter.reason[:500]},
+        received_ms,
+    )

@@ -32,7 +32,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from ingest.deadletter import DeadLetterSink
+from ingest.deadletter import DeadLetterSink, deadletter_line
 from ingest.decode import DeadLetter, Decoder, TimeWindow
 from ingest.inbox import Inbox
 from ingest.metrics import IngestStats, render_prometheus
@@ -255,6 +255,10 @@ class IngestWorker:
             result = self._decoder.decode(msg.topic, msg.payload, now_ms)
             if isinstance(result, DeadLetter):
                 self.deadletters.record(result.code, result.reason, msg.topic, msg.payload, now_ms)
+                # Counted in InfluxDB too, for the device-health dashboard.
+                msg.lines = [deadletter_line(result, msg.topic, now_ms)]
+                msg.newest_ts_ms = now_ms
+                to_write.append(msg)
             else:
                 msg.lines = result.lines
                 msg.newest_ts_ms = result.newest_ts_ms

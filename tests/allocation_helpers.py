@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
+from edge.agent import EdgeAgent
+from edge.config import AgentConfig
 from rules.allocation.compute import (
     StationResult,
     allocate_station,
@@ -16,7 +19,9 @@ from rules.allocation.registers import HOUR_MS, Window
 from rules.allocation.report import measure_station, month_window
 from rules.allocation.source import Readings
 from rules.allocation.tariff import shipped_tariffs
+from tests.helpers import wait_for
 from waystation.registry import Registry, parse_registry
+from waystation.settings import MqttSettings
 
 PARTIES = {
     "dachuan-union": {"name": "达川区总工会", "type": "union"},
@@ -106,3 +111,16 @@ def allocate(
     version = shipped_tariffs()["sichuan-general-commercial"].version_for(month)
     usages = measure_station(station_registers(registry, station), data, window, station)
     return allocate_station(registry, station, usages, version, slot_periods(window, tz, version))
+
+
+def backfill_month(
+    registry: Registry, station: str, settings: MqttSettings, outbox: Path, days: float
+) -> int:
+    """Publish `days` of the station's simulated history; the number of readings acked."""
+    config = AgentConfig.from_registry(registry, station, outbox=outbox)
+    agent = EdgeAgent(
+        config, settings, backfill=timedelta(days=days), backfill_step=timedelta(minutes=10)
+    )
+    with agent:
+        wait_for(lambda: agent.outbox.depth == 0, f"{station}'s month to be published", 120)
+    return agent.stats.readings_acked

@@ -8,7 +8,7 @@ read back with the csv module and openpyxl, and checked against the raw readings
 from __future__ import annotations
 
 import csv
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,34 +16,19 @@ import openpyxl
 import pytest
 import yaml
 
-from edge.agent import EdgeAgent
-from edge.config import AgentConfig
 from ingest.worker import IngestConfig, IngestWorker
 from rules.allocation.report import month_window, previous_month
-from tests.allocation_helpers import PARTIES, station_entry
+from tests.allocation_helpers import PARTIES, backfill_month, station_entry
 from tests.helpers import wait_for
 from waystation.cli import main
 from waystation.localservers import InfluxServer
-from waystation.registry import Registry, parse_registry
+from waystation.registry import parse_registry
 from waystation.settings import MqttSettings
 from waystation.store import InfluxStore
 
 pytestmark = pytest.mark.integration
 
 D = Decimal
-
-
-def backfill_month(
-    registry: Registry, station: str, settings: MqttSettings, outbox: Path, days: float
-) -> int:
-    """Publish `days` of the station's simulated history; the number of readings acked."""
-    config = AgentConfig.from_registry(registry, station, outbox=outbox)
-    agent = EdgeAgent(
-        config, settings, backfill=timedelta(days=days), backfill_step=timedelta(minutes=10)
-    )
-    with agent:
-        wait_for(lambda: agent.outbox.depth == 0, f"{station}'s month to be published", 120)
-    return agent.stats.readings_acked
 
 
 def interpolate(store: InfluxStore, device: str, at_ms: int) -> float:

@@ -26,7 +26,7 @@ from rules.allocation.registers import Usage, Window, measure
 from rules.allocation.source import Readings, fetch_readings
 from rules.allocation.tariff import Period, Tariff, TariffError
 from waystation.lineprotocol import encode_line
-from waystation.registry import Registry
+from waystation.registry import Registry, Utility
 from waystation.store import InfluxStore
 
 __all__ = [
@@ -246,7 +246,13 @@ def write_allocation(store: InfluxStore, report: MonthReport, registry: Registry
         stamp = month_window(report.month, registry.station_timezone(station.station)).start_ms
         for util in station.utilities:
             for line in util.lines:
-                tou = {f"{p}_kwh": float(q) for p, q in line.tou.items()}
+                # Every period of electricity, 0 where the month has none: a panel summing
+                # critical-peak energy shows 0 for October, not "no data".
+                tou = (
+                    {f"{p}_kwh": float(line.tou.get(p, 0)) for p in Period}
+                    if util.utility is Utility.ELECTRICITY
+                    else {}
+                )
                 lines.append(
                     encode_line(
                         "allocation",

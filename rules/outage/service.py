@@ -123,7 +123,30 @@ class RulesService:
             max_instances=1,
             coalesce=True,
         )
+        self.scheduler.add_job(
+            self.record_stations,
+            "interval",
+            hours=1,
+            id="stations",
+            next_run_time=datetime.now(UTC),
+        )
         self.scheduler.start()
+
+    def record_stations(self) -> None:
+        """`station_info` (name, model, position) for the district map, refreshed hourly."""
+        if self.store is None:
+            return
+        now = self._now_ms()
+        lines = []
+        for station_id, spec in self.registry.stations.items():
+            fields: dict[str, str | float] = {"name": spec.name, "model": spec.model.value}
+            if spec.location is not None:
+                fields |= {"lat": spec.location.lat, "lon": spec.location.lon}
+            lines.append(encode_line("station_info", {"station": station_id}, fields, now))
+        try:
+            self.store.write_lines(lines)
+        except StoreError as exc:
+            log.warning("station_info not written (%s); next hour", exc)
 
     def wait_subscribed(self, timeout_s: float = 10.0) -> bool:
         return self._subscribed.wait(timeout_s)

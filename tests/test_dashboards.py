@@ -1,0 +1,147 @@
+"""The dashboards: committed JSON equals what the code generates, and every query returns rows.
+
+Grafana cannot run here, so the dashboards are proven the way Grafana would
+use them: each panel's, annotation's and variable's InfluxQL, with Grafana's
+macros expanded ($timeFilter, $__interval, the template variables), is run
+against the real InfluxDB after simulated stations went through the whole
+pipeline (edge agents backfilling history, ingest, the rules service, the
+monthly report).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dashboards.boards import DASHBOARDS
+from dashboards.generate import JSON_DIR, render
+from edge.agent import EdgeAgent
+from edge.config import AgentConfig
+from ingest.worker import IngestConfig, IngestWorker
+from rules.allocation.report import month_window, previous_month, run_report, write_allocation
+from rules.allocation.tariff import shipped_tariffs
+from rules.outage.config import RulesConfig, Thresholds
+from rules.outage.service import RulesService
+from tests.allocation_helpers import PARTIES, backfill_month, station_entry
+from tests.helpers import MqttSpy, wait_for
+from waystation.registry import parse_registry
+from waystation.settings import MqttSettings
+from waystation.store import InfluxStore
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_committed_json_is_what_the_code_generates(name: str) -> None:
+    committed = (JSON_DIR / f"{name}.json").read_text(encoding="utf-8")
+    assert committed == render(name), (
+        f"dashboards/json/{name}.json is stale: run `./dev waystation dashboards build`"
+    )
+
+
+def queries(board: dict[str, Any]) -> list[tuple[str, str]]:
+    """(where, InfluxQL) of every panel target, annotation and query variable."""
+    out = [
+        (f"panel {p['title']!r}", t["query"])
+        for p in board["panels"]
+        for t in p.get("targets") or []
+    ]
+    out += [(f"annotation {a['name']!r}", a["query"]) for a in board["annotations"]["list"]]
+    out += [
+        (f"variable {v['name']!r}", v["query"])
+        for v in board["templating"]["list"]
+        if v["type"] == "query"
+    ]
+    return out
+
+
+def time_range(board: dict[str, Any], now: datetime) -> tuple[int, int]:
+    start = board["time"]["from"]
+    if start == "now/d":
+        begin = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    else:
+        m = re.fullmatch(r"now-(\d+)([hd])", start)
+        assert m, start
+        begin = now - timedelta(**{"hours" if m[2] == "h" else "days": int(m[1])})
+    return int(begin.timestamp() * 1000), int(now.timestamp() * 1000)
+
+
+def expand(query: str, span: tuple[int, int], variables: dict[str, list[str]]) -> str:
+    """Grafana's macros as its InfluxDB data source expands them."""
+    start, end = span
+    interval_s = max(60, (end - start) // 1000 // 1000)  # about 1,000 points, at least 1m
+    query = query.replace("$timeFilter", f"time >= {start}ms and time <= {end}ms")
+    query = query.replace("$__interval", f"{interval_s}s")
+    for name, values in variables.items():
+        # A multi-value variable in a regex becomes (a|b|c).
+        query = query.replace(f"${name}", "(" + "|".join(re.escape(v) for v in values) + ")")
+    return query
+
+
+@pytest.mark.integration
+def test_every_query_returns_rows_after_the_pipeline(
+    mqtt_settings: MqttSettings, store: InfluxStore, uid: str, tmp_path: Path
+) -> None:
+    ent, com = f"e{uid}", f"c{uid}"
+    data = {
+        "version": 1,
+        "tariff": "sichuan-general-commercial",
+        "parties": PARTIES,
+        "stations": {
+            ent: station_entry(ent, "enterprise_incubated", location={"lat": 31.2, "lon": 107.5}),
+            com: station_entry(com, "community_integrated", location={"lat": 31.1, "lon": 107.4}),
+        },
+    }
+    registry = parse_registry(data)
+    now = datetime.now(UTC)
+    month = previous_month(now.date())
+    window = month_window(month, registry.station_timezone(ent))
+    days = (now.timestamp() * 1000 - window.start_ms) / 86_400_000 + 3
+
+    rules_config = RulesConfig(thresholds=Thresholds(station_window=timedelta(seconds=1)))
+    ingest = IngestConfig(client_id=f"ingest-{uid}", topic_filter="stations/+/+/+")
+    rules = RulesService(
+        mqtt_settings, registry, rules_config, tmp_path / "rules.db", store=store,
+        client_id=f"rules-{uid}",
+    )  # fmt: skip
+    with IngestWorker(mqtt_settings, store, registry, ingest) as worker, rules:
+        assert worker.wait_subscribed()
+        published = sum(
+            backfill_month(registry, s, mqtt_settings, tmp_path / f"{s}.db", days)
+            for s in (ent, com)
+        )
+        # A live agent of one station, stopped: its status goes offline and the rules alert.
+        config = AgentConfig.from_registry(
+            registry, com, outbox=tmp_path / "live.db", interval=timedelta(seconds=0.5)
+        )
+        with EdgeAgent(config, mqtt_settings):
+            wait_for(lambda: rules.obs.devices[f"{com}-gw"].last_seen_ms > rules.started_ms,
+                     "the live agent seen by the rules")  # fmt: skip
+        with MqttSpy(mqtt_settings, f"bad-{uid}", []) as spy:
+            spy.publish(f"stations/{ent}/{ent}-door/telemetry", b"{not json")  # a dead letter
+        wait_for(lambda: any(a.rule == "station_down" and a.state.value == "firing"
+                             for a in rules.book.alerts.values()), "the station alert")  # fmt: skip
+        wait_for(lambda: worker.stats.points_written >= published + 1, "ingest to catch up", 60)
+        time.sleep(1)  # the dead letter's and the status's writes
+    report = run_report(registry, shipped_tariffs(), store, month)
+    assert write_allocation(store, report, registry) > 0
+
+    variables = {
+        "station": [ent, com],
+        "device": [f"{ent}-meter", f"{ent}-disp", f"{com}-door"],
+    }
+    empty = []
+    now = datetime.now(UTC)
+    for name in sorted(DASHBOARDS):
+        board = json.loads(render(name))
+        span = time_range(board, now)
+        for where, query in queries(board):
+            expanded = expand(query, span, variables)
+            result = store.query(expanded)
+            if not any(series.values for series in result):
+                empty.append(f"{name}: {where}: {expanded}")
+    assert empty == [], "queries without rows:\n" + "\n".join(empty)
