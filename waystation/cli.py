@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -95,6 +96,62 @@ def _add_rules_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     remove = silence.add_parser("remove", help="end a silence")
     remove.add_argument("id", type=int)
     p.set_defaults(func=_cmd_silence)
+
+
+def _add_dashboards_parser(sub: Any) -> None:
+    p = sub.add_parser("dashboards", help="Grafana dashboards: write the JSON, or push to Grafana")
+    action = p.add_subparsers(dest="action", required=True)
+    build = action.add_parser("build", help="write the dashboards' JSON (default dashboards/json)")
+    build.add_argument("--out", type=Path, help="directory")
+    push = action.add_parser("push", help="create or update the dashboards in a running Grafana")
+    push.add_argument(
+        "--grafana",
+        default=os.environ.get("WAYSTATION_GRAFANA", "http://127.0.0.1:3000"),
+        help="Grafana's URL [$WAYSTATION_GRAFANA; default http://127.0.0.1:3000]",
+    )
+    push.add_argument(
+        "--grafana-token",
+        default=os.environ.get("WAYSTATION_GRAFANA_TOKEN"),
+        help="service-account token, or user:password [$WAYSTATION_GRAFANA_TOKEN]",
+    )
+    push.add_argument("--folder", default="Waystation", help="folder (created if missing)")
+    push.add_argument("--datasource", help="uid of the InfluxDB data source to select")
+    push.add_argument("--overwrite", action="store_true", help="replace dashboards that exist")
+    push.add_argument(
+        "--dashboard", action="append", dest="names", help="only this one; repeatable"
+    )
+    p.set_defaults(func=_cmd_dashboards)
+
+
+def _add_report_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "report",
+        parents=[common],
+        help="monthly utility allocation by party: CSV + XLSX, and InfluxDB `allocation`",
+    )
+    when = p.add_mutually_exclusive_group(required=True)
+    when.add_argument("--month", help="the month to allocate, like 2026-10")
+    when.add_argument(
+        "--schedule",
+        action="store_true",
+        help="keep running and allocate the month before on the 1st of each month at 02:00",
+    )
+    p.add_argument(
+        "--out", type=Path, default=Path("reports"), help="directory (default ./reports)"
+    )
+    p.add_argument(
+        "--tariffs",
+        type=Path,
+        action="append",
+        help="tariff file or directory; repeatable (default: the shipped example tariff)",
+    )
+    p.add_argument(
+        "--station", action="append", dest="stations", help="only this station; repeatable"
+    )
+    p.add_argument(
+        "--no-influx", action="store_true", help="do not write the `allocation` measurement"
+    )
+    p.set_defaults(func=_cmd_report)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -217,35 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_broker_config)
 
     _add_rules_parsers(sub, common)
+    _add_dashboards_parser(sub)
 
-    p = sub.add_parser(
-        "report",
-        parents=[common],
-        help="monthly utility allocation by party: CSV + XLSX, and InfluxDB `allocation`",
-    )
-    when = p.add_mutually_exclusive_group(required=True)
-    when.add_argument("--month", help="the month to allocate, like 2026-10")
-    when.add_argument(
-        "--schedule",
-        action="store_true",
-        help="keep running and allocate the month before on the 1st of each month at 02:00",
-    )
-    p.add_argument(
-        "--out", type=Path, default=Path("reports"), help="directory (default ./reports)"
-    )
-    p.add_argument(
-        "--tariffs",
-        type=Path,
-        action="append",
-        help="tariff file or directory; repeatable (default: the shipped example tariff)",
-    )
-    p.add_argument(
-        "--station", action="append", dest="stations", help="only this station; repeatable"
-    )
-    p.add_argument(
-        "--no-influx", action="store_true", help="do not write the `allocation` measurement"
-    )
-    p.set_defaults(func=_cmd_report)
+    _add_report_parser(sub, common)
 
     p = sub.add_parser("check-config", parents=[common], help="validate the registry and settings")
     p.set_defaults(func=_cmd_check_config)
@@ -447,6 +478,35 @@ def _cmd_silence(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"waystation silence: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    return EXIT_OK
+
+
+def _cmd_dashboards(args: argparse.Namespace) -> int:
+    from dashboards.boards import DASHBOARDS  # noqa: PLC0415 - server extra
+    from dashboards.generate import JSON_DIR, generate  # noqa: PLC0415
+    from dashboards.push import PushError, push  # noqa: PLC0415
+
+    if args.action == "build":
+        for path in generate(args.out or JSON_DIR):
+            print(path)
+        return EXIT_OK
+    unknown = sorted(set(args.names or ()) - set(DASHBOARDS))
+    if unknown:
+        print(f"waystation dashboards: no dashboard {', '.join(unknown)} "
+              f"(have {', '.join(DASHBOARDS)})", file=sys.stderr)  # fmt: skip
+        return EXIT_CONFIG
+    token = args.grafana_token
+    credential: str | tuple[str, str] | None = (
+        tuple(token.split(":", 1)) if token and ":" in token else token
+    )
+    try:
+        urls = push(args.grafana, credential, folder=args.folder, datasource_uid=args.datasource,
+                    overwrite=args.overwrite, names=args.names)  # fmt: skip
+    except PushError as exc:
+        print(f"waystation dashboards push: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    for url in urls:
+        print(url)
     return EXIT_OK
 
 
