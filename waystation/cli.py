@@ -276,6 +276,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_rules_parsers(sub, common)
     _add_dashboards_parser(sub)
 
+    p = sub.add_parser(
+        "influx-setup",
+        parents=[common],
+        help="prepare InfluxDB 2.x: bucket, retention, DBRP mapping, least-privilege tokens",
+    )
+    p.add_argument("--org", default="waystation")
+    p.add_argument("--bucket", default="waystation")
+    p.add_argument("--retention", type=_duration, default=timedelta(days=800))
+    p.add_argument("--out", type=Path, default=Path("influx-tokens"), help="token files here")
+    p.add_argument("--file-mode", default="600", help="octal mode of the token files (default 600)")
+    p.set_defaults(func=_cmd_influx_setup)
+
     _add_report_parser(sub, common)
 
     p = sub.add_parser("check-config", parents=[common], help="validate the registry and settings")
@@ -507,6 +519,23 @@ def _cmd_dashboards(args: argparse.Namespace) -> int:
         return EXIT_FAILURE
     for url in urls:
         print(url)
+    return EXIT_OK
+
+
+def _cmd_influx_setup(args: argparse.Namespace) -> int:
+    from waystation.influxsetup import InfluxSetup, SetupError, setup_influxdb  # noqa: PLC0415
+
+    s = _settings(args)
+    token = _required(s, "influx_token")  # the admin (operator) token
+    setup = InfluxSetup(_required(s, "influx"), token, args.org, args.bucket,
+                        _required(s, "database"), args.retention, args.out,
+                        int(args.file_mode, 8))  # fmt: skip
+    try:
+        for line in setup_influxdb(setup):
+            print(line)
+    except (SetupError, OSError) as exc:
+        print(f"waystation influx-setup: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     return EXIT_OK
 
 
