@@ -111,6 +111,7 @@ class StationSimulation:
         self._meter_offset = {
             d: self._rng.uniform(100, 5000) for d, s in devices.items() if s.kind is Kind.METER
         }
+        self._resets: dict[str, datetime] = {}
 
     # --- fault injection -----------------------------------------------------------
 
@@ -122,6 +123,18 @@ class StationSimulation:
         if temp_c is not None:
             self._dispensers[device_id].temp_c = temp_c
 
+    def schedule_meter_reset(self, device_id: str, at: datetime) -> None:
+        """At `at`, the meter's register drops to zero, as after a reset or a firmware update."""
+        self._resets[device_id] = at
+
+    def _apply_resets(self) -> None:
+        for device_id, at in list(self._resets.items()):
+            if self.now >= at:
+                value = next(iter(self.data(device_id).values()))
+                water = self.devices[device_id].utility is Utility.WATER
+                self._meter_offset[device_id] -= value * 10 if water else value
+                del self._resets[device_id]
+
     # --- physics -------------------------------------------------------------------
 
     def advance_to(self, t: datetime) -> None:
@@ -132,6 +145,8 @@ class StationSimulation:
             dt = min(STEP_S, (t - self.now).total_seconds())
             self._step(self.now, dt)
             self.now += timedelta(seconds=dt)
+            if self._resets:
+                self._apply_resets()
 
     def _poisson(self, mean: float) -> int:
         # Knuth's method is fine for the small means of one step.

@@ -154,6 +154,29 @@ def _add_report_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(func=_cmd_report)
 
 
+def _add_demo_parser(sub: Any) -> None:
+    p = sub.add_parser("demo", help="a simulated district's whole story through the real pipeline")
+    p.add_argument("--log-level", default="ERROR", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument(
+        "--duration",
+        type=_duration,
+        default=timedelta(seconds=10),
+        help="how long to stay live after the faults (default 10s)",
+    )
+    p.add_argument(
+        "--interval",
+        type=_duration,
+        help="reading interval of every simulated device live (default 1s)",
+    )
+    p.add_argument(
+        "--short", action="store_true", help="coarser history and shorter waits (the tests' mode)"
+    )
+    p.add_argument(
+        "--workdir", type=Path, help="keep servers' data here (default: a temp dir, removed)"
+    )
+    p.set_defaults(func=_cmd_demo)
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = _common()
     parser = argparse.ArgumentParser(
@@ -163,24 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"waystation {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("demo", help="simulated stations through real Mosquitto and InfluxDB")
-    p.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    p.add_argument(
-        "--duration",
-        type=_duration,
-        default=timedelta(seconds=20),
-        help="how long to run live (default 20s)",
-    )
-    p.add_argument(
-        "--interval",
-        type=_duration,
-        default=timedelta(seconds=1),
-        help="reading interval of every simulated device (default 1s)",
-    )
-    p.add_argument(
-        "--workdir", type=Path, help="keep servers' data here (default: a temp dir, removed)"
-    )
-    p.set_defaults(func=_cmd_demo)
+    _add_demo_parser(sub)
 
     p = sub.add_parser("edge", parents=[common], help="run the edge agent of one station")
     which = p.add_mutually_exclusive_group(required=True)
@@ -577,7 +583,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from waystation.demo import run_demo  # noqa: PLC0415 - server extra
 
-    return run_demo(duration=args.duration, interval=args.interval, workdir=args.workdir)
+    run_demo(duration=args.duration, interval=args.interval, workdir=args.workdir, short=args.short)
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,57 @@
+"""The demo's whole story in its short mode, with its outputs checked."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import openpyxl
+import pytest
+from rich.console import Console
+
+from waystation.demo import run_demo
+from waystation.demo.story import COLD, POWER_CUT, RESET
+
+pytestmark = pytest.mark.integration
+
+
+def test_short_demo_tells_the_story(tmp_path: Path) -> None:
+    out = io.StringIO()
+    result = run_demo(
+        duration=timedelta(0), workdir=tmp_path, short=True, console=Console(file=out, width=150)
+    )
+    printed = out.getvalue()
+
+    # Faults injected live: each alert fired once and resolved, at the right station only.
+    assert result.fired == {"station_down": {POWER_CUT}, "dispenser_cold": {COLD}}
+    assert result.resolved == {"station_down": {POWER_CUT}, "dispenser_cold": {COLD}}
+    assert "驿站整体离线" in printed
+    assert "饮水机水温不足" in printed
+
+    # The past month's export: every station, parties summing to each station's bill.
+    rows = list(csv.DictReader(result.csv.read_text("utf-8-sig").splitlines()))
+    stations = {r["站点编号 station"] for r in rows}
+    assert len(stations) == 5
+    totals = {(s.station, u.utility.value): u.cost for s in result.report.stations
+              for u in s.utilities}  # fmt: skip
+    for (station, utility), total in totals.items():
+        parties = [D(r["费用(元) cost_cny"]) for r in rows
+                   if r["站点编号 station"] == station and r["能源 utility"] == utility]  # fmt: skip
+        assert sum(parties) == total
+        assert total > 0
+    union = sum(D(r["费用(元) cost_cny"]) for r in rows if r["承担方编号 party"] == "dachuan-union")
+    assert result.report.union_saving == sum(totals.values()) - union
+    assert f"union saving 工会节省 ¥{result.report.union_saving:.2f}" in printed
+
+    # The meter reset in the simulated history is found and named.
+    book = openpyxl.load_workbook(result.xlsx)
+    findings = list(book["发现 findings"].iter_rows(min_row=2, values_only=True))
+    assert [(f[0], f[2]) for f in findings] == [(RESET, "counter_reset")]
+    assert (tmp_path / "reports").is_dir()
+
+
+def D(text: str) -> Decimal:  # noqa: N802 - reads like the Decimal it makes
+    return Decimal(text)
