@@ -17,7 +17,7 @@ def test_check_config_accepts_the_sample(
     path = tmp_path / "stations.yaml"
     path.write_text(sample, encoding="utf-8")
     assert main(["check-config", "--registry", str(path)]) == 0
-    assert "4 stations, 23 devices" in capsys.readouterr().out
+    assert "5 stations, 29 devices" in capsys.readouterr().out
 
 
 def test_check_config_rejects_a_broken_registry(
@@ -64,8 +64,8 @@ def test_broker_config_writes_the_three_files(
     registry.write_text(capsys.readouterr().out, encoding="utf-8")
     out = tmp_path / "broker"
     assert main(["broker-config", "--registry", str(registry), "--out", str(out)]) == 0
-    assert "23 devices" in capsys.readouterr().out
+    assert "29 devices" in capsys.readouterr().out
     acl = (out / "acl").read_text()
     assert "user r01-gw-01\ntopic write stations/dachuan-rider-01/#" in acl
     assert "user r01-disp-01\ntopic write stations/dachuan-rider-01/r01-disp-01/#" in acl
-    assert len((out / "passwd").read_text().splitlines()) == 23 + 2  # devices + services
+    assert len((out / "passwd").read_text().splitlines()) == 29 + 2  # devices + services

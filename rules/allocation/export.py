@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zipfile
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -174,17 +175,28 @@ def write_xlsx(report: MonthReport, path: Path) -> Path:
     wb.properties.modified = stamp
     buf = io.BytesIO()
     wb.save(buf)
-    path.write_bytes(_fixed_zip_times(buf.getvalue()))
+    path.write_bytes(_reproducible(buf.getvalue(), stamp))
     return path
 
 
-def _fixed_zip_times(data: bytes) -> bytes:
-    """The same archive with every entry dated 1980-01-01, so a re-run writes identical bytes."""
+_MODIFIED = re.compile(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)")
+
+
+def _reproducible(data: bytes, stamp: datetime) -> bytes:
+    """The same workbook with every date fixed, so a re-run writes identical bytes.
+
+    openpyxl stamps the document's `modified` with the time of saving whatever
+    it was told, and the archive's entries with the time of writing.
+    """
+    modified = stamp.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
         for info in src.infolist():
+            content = src.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                content = _MODIFIED.sub(rb"\g<1>" + modified + rb"\g<2>", content)
             fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
             fixed.compress_type = zipfile.ZIP_DEFLATED
             fixed.external_attr = info.external_attr
-            dst.writestr(fixed, src.read(info.filename))
+            dst.writestr(fixed, content)
     return out.getvalue()
