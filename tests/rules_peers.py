@@ -119,7 +119,30 @@ class SmtpPeer:
         self.controller.stop()
 
 
-class EdgeProcess:
+class _Child:
+    """A `waystation` command in a child process, to be SIGKILLed and started again."""
+
+    args: list[str]
+    log: Path
+    _proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Self:
+        with self.log.open("ab") as log:
+            self._proc = subprocess.Popen(
+                self.args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        return self
+
+    def kill9(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGKILL)
+            self._proc.wait()
+
+
+class EdgeProcess(_Child):
     """`waystation edge --agent-config` for some of a station's devices, all simulated."""
 
     def __init__(
@@ -152,43 +175,11 @@ class EdgeProcess:
         self.args = [sys.executable, "-m", "waystation.cli", "edge", "--mqtt", mqtt_url,
                      "--agent-config", str(self.config), "--log-level", "WARNING"]  # fmt: skip
         self.log = workdir / f"{agent_device}.log"
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> EdgeProcess:
-        with self.log.open("ab") as log:
-            self._proc = subprocess.Popen(
-                self.args,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-        return self
-
-    def kill9(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGKILL)
-            self._proc.wait()
 
 
-class RulesProcess:
+class RulesProcess(_Child):
     """`waystation rules` in a child process, to be killed with SIGKILL and started again."""
 
     def __init__(self, workdir: Path, args: list[str]) -> None:
         self.args = [sys.executable, "-m", "waystation.cli", "rules", *args]
         self.log = workdir / "rules.log"
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> RulesProcess:
-        with self.log.open("ab") as log:
-            self._proc = subprocess.Popen(
-                self.args,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-        return self
-
-    def kill9(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGKILL)
-            self._proc.wait()

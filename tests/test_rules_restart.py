@@ -8,6 +8,7 @@ when it comes back.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from tests.rules_helpers import (
     rules_file,
     two_agent_station_data,
 )
-from tests.rules_peers import HookServer, RulesProcess
+from tests.rules_peers import EdgeProcess, HookServer, RulesProcess
 from waystation.localservers import InfluxServer, MosquittoServer
 from waystation.settings import MqttSettings
 from waystation.store import InfluxStore
@@ -59,7 +60,8 @@ def _secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEST_FEISHU_SECRET", FEISHU_SECRET)
 
 
-def test_killed_during_an_outage_it_neither_repeats_nor_forgets(
+@pytest.fixture
+def running(
     tmp_path: Path,
     mosquitto: MosquittoServer,
     influxdb: InfluxServer,
@@ -67,7 +69,8 @@ def test_killed_during_an_outage_it_neither_repeats_nor_forgets(
     mqtt_settings: MqttSettings,
     uid: str,
     hooks: HookServer,
-) -> None:
+) -> Iterator[tuple[RulesProcess, EdgeProcess, EdgeProcess]]:
+    """A two-agent station reporting, watched by `waystation rules`; all killed afterwards."""
     station = f"s{uid}"
     rules = rules_process(tmp_path, mosquitto, influxdb, store, hooks, station, uid)
     a1, a2 = agents(tmp_path, mosquitto.url, station)
@@ -76,53 +79,44 @@ def test_killed_during_an_outage_it_neither_repeats_nor_forgets(
         a2.start()
         rules.start()
         reporting(mqtt_settings, station, uid)
-        time.sleep(3)  # calm passes
-        assert hooks.on("/hook") == []
-        a1.kill9()
-        a2.kill9()
-        wait_for(lambda: firing(hooks, "station_down"), "the station-down notice", 10)
-        rules.kill9()
-        rules.start()
-        time.sleep(6)  # the restarted service has run many passes
-        assert len(firing(hooks, "station_down")) == 1, "notified again after the restart"
-        assert len(hooks.on("/hook")) == 1
-        a1.start()
-        a2.start()
-        wait_for(lambda: resolved(hooks, "station_down"), "the resolution after the restart", 20)
-        assert len(resolved(hooks, "station_down")) == 1
+        yield rules, a1, a2
     finally:
         for p in (a1, a2, rules):
             p.kill9()
+
+
+def test_killed_during_an_outage_it_neither_repeats_nor_forgets(
+    running: tuple[RulesProcess, EdgeProcess, EdgeProcess], hooks: HookServer
+) -> None:
+    rules, a1, a2 = running
+    time.sleep(3)  # calm passes
+    assert hooks.on("/hook") == []
+    a1.kill9()
+    a2.kill9()
+    wait_for(lambda: firing(hooks, "station_down"), "the station-down notice", 10)
+    rules.kill9()
+    rules.start()
+    time.sleep(6)  # the restarted service has run many passes
+    assert len(firing(hooks, "station_down")) == 1, "notified again after the restart"
+    assert len(hooks.on("/hook")) == 1
+    a1.start()
+    a2.start()
+    wait_for(lambda: resolved(hooks, "station_down"), "the resolution after the restart", 20)
+    assert len(resolved(hooks, "station_down")) == 1
 
 
 def test_restarted_in_calm_no_false_alert_and_an_outage_meanwhile_is_caught(
-    tmp_path: Path,
-    mosquitto: MosquittoServer,
-    influxdb: InfluxServer,
-    store: InfluxStore,
-    mqtt_settings: MqttSettings,
-    uid: str,
-    hooks: HookServer,
+    running: tuple[RulesProcess, EdgeProcess, EdgeProcess], hooks: HookServer
 ) -> None:
-    station = f"s{uid}"
-    rules = rules_process(tmp_path, mosquitto, influxdb, store, hooks, station, uid)
-    a1, a2 = agents(tmp_path, mosquitto.url, station)
-    try:
-        a1.start()
-        a2.start()
-        rules.start()
-        reporting(mqtt_settings, station, uid)
-        time.sleep(2)
-        rules.kill9()
-        time.sleep(3)  # longer than every device's timeout (1.5 s)
-        rules.start()
-        time.sleep(6)
-        assert hooks.on("/hook") == [], "a restart in calm raised an alert"
-        rules.kill9()
-        a1.kill9()  # the outage happens while nobody watches
-        a2.kill9()
-        rules.start()
-        wait_for(lambda: firing(hooks, "station_down"), "the outage found on start", 10)
-    finally:
-        for p in (a1, a2, rules):
-            p.kill9()
+    rules, a1, a2 = running
+    time.sleep(2)
+    rules.kill9()
+    time.sleep(3)  # longer than every device's timeout (1.5 s)
+    rules.start()
+    time.sleep(6)
+    assert hooks.on("/hook") == [], "a restart in calm raised an alert"
+    rules.kill9()
+    a1.kill9()  # the outage happens while nobody watches
+    a2.kill9()
+    rules.start()
+    wait_for(lambda: firing(hooks, "station_down"), "the outage found on start", 10)

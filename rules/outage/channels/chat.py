@@ -144,7 +144,9 @@ class WeComDelivery:
         _check_code(answer, "errcode")
 
 
-class DingTalkDelivery:
+class _SignedRobot:
+    """A robot whose messages carry a signature of the time and the group's secret."""
+
     def __init__(
         self,
         url: str,
@@ -158,6 +160,8 @@ class DingTalkDelivery:
         self.renderer = renderer
         self.clock = clock
 
+
+class DingTalkDelivery(_SignedRobot):
     def send(self, notices: Sequence[Notice]) -> None:
         title, md = self.renderer.markdown(notices)
         url = self.http.url
@@ -171,20 +175,7 @@ class DingTalkDelivery:
         _check_code(answer, "errcode")
 
 
-class FeishuDelivery:
-    def __init__(
-        self,
-        url: str,
-        secret: str | None,
-        renderer: Renderer,
-        timeout_s: float,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.http = _Http(url, timeout_s)
-        self.secret = secret
-        self.renderer = renderer
-        self.clock = clock
-
+class FeishuDelivery(_SignedRobot):
     def send(self, notices: Sequence[Notice]) -> None:
         title, text = self.renderer.text(notices)
         body: dict[str, Any] = {"msg_type": "text", "content": {"text": f"{title}\n{text}"}}
