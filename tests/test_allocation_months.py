@@ -185,3 +185,15 @@ def test_loads_above_the_main_meter_are_a_finding_not_a_negative_bill() -> None:
     assert all(line.cost >= 0 for line in elec.lines)
     assert sum(line.cost for line in elec.lines) == elec.cost
     assert costs(result, Utility.ELECTRICITY) == {"dachuan-union": D("229.90"), "xiaoge": D(0)}
+
+
+def test_a_main_meter_without_any_reading_falls_back_to_the_measured_loads() -> None:
+    reg = district(d=station_entry("d", "department_guided"))
+    window = month_window(OCT, reg.station_timezone("d"))
+    data = readings(reg, "d", window, _main_meter(lambda _h: None))
+    result = allocate(reg, "d", OCT, data)
+    codes = [f.code for f in result.findings]
+    assert Code.NO_DATA in codes
+    assert Code.NO_MAIN_METER in codes
+    # The bill is the dispenser and the locker: 229.896 + 114.948 = 344.844 → 344.84, the union's.
+    assert costs(result, Utility.ELECTRICITY) == {"dachuan-union": D("344.84")}

@@ -212,6 +212,9 @@ class _StationAllocator:
             sums[period] = sums.get(period, 0.0) + used
         return {p: _qty(v) for p, v in sums.items()}, _qty(usage.estimated)
 
+    def _silent_all_month(self, reg: Register) -> bool:
+        return any(f.code is Code.NO_DATA for f in self.usages[(reg.device, reg.field)].findings)
+
     def residual_shares(self) -> dict[str, Decimal]:
         residual = self.policy.residual
         if residual.by is not ResidualBasis.VISITS:
@@ -238,6 +241,8 @@ class _StationAllocator:
         loads = [r for r in registers if r.utility is utility and not r.main]
         if not mains and not loads:
             return None
+        if mains and all(self._silent_all_month(r) for r in mains):
+            mains = []  # a dead main meter must not zero the bill: fall back to the loads
         comps = []
         for reg in loads:
             tou, est = self.tou(reg)

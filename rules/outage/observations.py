@@ -9,7 +9,7 @@ and a reading never moves a device's clock backwards.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -168,6 +168,3 @@ class Observations:
         if seen.offline_since_ms is not None:
             return seen.offline_since_ms
         return seen.deadline_ms if now_ms > seen.deadline_ms else None
-
-    def members(self, station: str) -> Iterable[DeviceSeen]:
-        return self.stations.get(station, ())
