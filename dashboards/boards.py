@@ -10,16 +10,19 @@ with `non_negative_difference`, so a counter reset shows as a gap, not a dip.
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import (
-    dashboard as db,
-)
-from grafana_foundation_sdk.builders import (
+    common,
     geomap,
     stat,
     statetimeline,
     table,
     timeseries,
 )
+from grafana_foundation_sdk.builders import (
+    dashboard as db,
+)
+from grafana_foundation_sdk.models import common as common_model
 from grafana_foundation_sdk.models import dashboard as model
+from grafana_foundation_sdk.models import geomap as geomap_model
 
 from dashboards.influxql import DATASOURCE, AnnotationInfluxQL, InfluxQL
 
@@ -81,9 +84,26 @@ def _board(uid: str, title: str, *, tags: list[str], time_from: str = "now-24h")
     )
 
 
+def _legend() -> common.VizLegendOptions:
+    return (
+        common.VizLegendOptions()
+        .display_mode(common_model.LegendDisplayMode.LIST)
+        .placement(common_model.LegendPlacement.BOTTOM)
+        .show_legend(True)
+    )
+
+
+def _timeseries() -> timeseries.Panel:
+    return timeseries.Panel().legend(_legend())
+
+
+def _table() -> table.Panel:
+    return table.Panel().show_header(True)
+
+
 def _series(title: str, query: str, unit: str, *, w: int = 12) -> timeseries.Panel:
     return (
-        timeseries.Panel()
+        _timeseries()
         .title(title)
         .datasource(DATASOURCE)
         .with_target(InfluxQL(query).alias("$tag_device"))
@@ -96,6 +116,7 @@ def _series(title: str, query: str, unit: str, *, w: int = 12) -> timeseries.Pan
 def _stat(title: str, query: str, unit: str = "short") -> stat.Panel:
     return (
         stat.Panel()
+        .reduce_options(common.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
         .title(title)
         .datasource(DATASOURCE)
         .with_target(InfluxQL(query))
@@ -126,6 +147,23 @@ def overview() -> db.Dashboard:
     board.with_variable(_stations())
     board.with_panel(
         geomap.Panel()
+        .view(geomap.MapViewConfig().id("fit"))
+        .basemap(common.MapLayerOptions().type("default").name("底图 basemap"))
+        .tooltip(geomap.TooltipOptions().mode(geomap_model.TooltipMode.DETAILS))
+        .layers(
+            [
+                common.MapLayerOptions()
+                .type("markers")
+                .name("stations")
+                .location(
+                    common.FrameGeometrySource()
+                    .mode(common_model.FrameGeometrySourceMode.COORDS)
+                    .latitude("lat")
+                    .longitude("lon")
+                )
+                .tooltip(True)
+            ]
+        )
         .title("驿站地图 stations")
         .datasource(DATASOURCE)
         .with_target(
@@ -183,6 +221,7 @@ def station() -> db.Dashboard:
     board.with_variable(_stations()).with_variable(_devices())
     board.with_panel(
         statetimeline.Panel()
+        .merge_values(True)
         .title("设备状态 device status")
         .datasource(DATASOURCE)
         .with_target(
@@ -216,7 +255,7 @@ def station() -> db.Dashboard:
     )
     board.with_panel(_series("用电 energy", _per_interval("energy_kwh_total", "meter"), "kwatth"))
     board.with_panel(
-        table.Panel()
+        _table()
         .title("最近读数 latest readings of $device")
         .datasource(DATASOURCE)
         .with_target(
@@ -235,7 +274,7 @@ def health() -> db.Dashboard:
     board = _board("waystation-health", "Waystation · 设备健康 device health", tags=["health"])
     board.with_variable(_stations())
     board.with_panel(
-        table.Panel()
+        _table()
         .title("最后上报 last seen")
         .datasource(DATASOURCE)
         .with_target(
@@ -264,7 +303,7 @@ def health() -> db.Dashboard:
         )
     )
     board.with_panel(
-        timeseries.Panel()
+        _timeseries()
         .title("死信 dead letters")
         .datasource(DATASOURCE)
         .with_target(
@@ -284,7 +323,7 @@ def alerts() -> db.Dashboard:
                    time_from="now-7d")  # fmt: skip
     board.with_variable(_stations())
     board.with_panel(
-        timeseries.Panel()
+        _timeseries()
         .title("告警数 firing alerts")
         .datasource(DATASOURCE)
         .with_target(
@@ -297,7 +336,7 @@ def alerts() -> db.Dashboard:
         .span(24)
     )
     board.with_panel(
-        table.Panel()
+        _table()
         .title("告警历史 alert history")
         .datasource(DATASOURCE)
         .with_target(
@@ -329,7 +368,7 @@ def utilities() -> db.Dashboard:
             )
         )
     board.with_panel(
-        table.Panel()
+        _table()
         .title("月度分摊 monthly shares by party")
         .datasource(DATASOURCE)
         .with_target(
@@ -342,7 +381,7 @@ def utilities() -> db.Dashboard:
         .span(24)
     )
     board.with_panel(
-        timeseries.Panel()
+        _timeseries()
         .title("各方费用 cost by party (CNY)")
         .datasource(DATASOURCE)
         .with_target(
