@@ -16,6 +16,7 @@ import pytest
 
 from tests.helpers import station_registry
 from tests.load import reap_ingest_processes
+from tests.rules_helpers import SMTP_PASSWORD
 from tests.rules_peers import HookServer, SmtpPeer
 from tests.tls import make_ca_and_cert
 from waystation.localservers import InfluxServer, MosquittoServer
@@ -94,5 +95,5 @@ def hooks() -> Iterator[HookServer]:
 @pytest.fixture
 def smtp(tmp_path: Path) -> Iterator[tuple[SmtpPeer, Path]]:
     ca, cert, key = make_ca_and_cert(tmp_path)
-    with SmtpPeer(cert, key) as peer:
+    with SmtpPeer(cert, key, login=("alerts", SMTP_PASSWORD)) as peer:
         yield peer, ca

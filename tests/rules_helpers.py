@@ -11,6 +11,7 @@ from waystation.registry import Registry, parse_registry
 
 DINGTALK_SECRET = "SEC-dingtalk-test-secret"
 FEISHU_SECRET = "feishu-test-secret"
+SMTP_PASSWORD = "smtp-test-password"
 
 # Agent 1 reads the meter and the dispenser, agent 2 the rest.
 AGENT1 = {"meter": {"kind": "meter", "utility": "electricity"}, "disp": {"kind": "water_dispenser"}}
@@ -53,6 +54,7 @@ def rules_file(
         channels.append({
             "type": "email", "host": "127.0.0.1", "port": peer.port, "ca_file": str(ca),
             "sender": "alerts@waystation.test", "to": ["oncall@waystation.test"],
+            "username": "alerts", "password": "${TEST_SMTP_PASSWORD}",
         })  # fmt: skip
     path = tmp_path / "rules.yaml"
     path.write_text(yaml.safe_dump({

@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import Envelope, Session
+from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
 from waystation.localservers import free_port
 
@@ -96,19 +96,34 @@ class _Inbox:
 
 
 class SmtpPeer:
-    """An SMTP server on loopback that only takes mail after STARTTLS."""
+    """An SMTP server on loopback that takes mail only after STARTTLS and a login."""
 
-    def __init__(self, cert: Path, key: Path) -> None:
+    def __init__(self, cert: Path, key: Path, login: tuple[str, str]) -> None:
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(cert, key)
         self.inbox = _Inbox()
         self.port = free_port()
+        self.logins: list[str] = []
+
+        def authenticator(
+            _server: Any, _session: Any, _envelope: Any, _mechanism: str, data: Any
+        ) -> AuthResult:
+            ok = (
+                isinstance(data, LoginPassword)
+                and (data.login.decode(), data.password.decode()) == login
+            )
+            if ok:
+                self.logins.append(data.login.decode())
+            return AuthResult(success=ok)
+
         self.controller = Controller(
             self.inbox,
             hostname="127.0.0.1",
             port=self.port,
             tls_context=tls,
             require_starttls=True,
+            auth_required=True,
+            authenticator=authenticator,
         )
 
     def __enter__(self) -> Self:

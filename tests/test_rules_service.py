@@ -29,6 +29,7 @@ from tests.rules_helpers import (
     AGENT2,
     DINGTALK_SECRET,
     FEISHU_SECRET,
+    SMTP_PASSWORD,
     agents,
     firing,
     resolved,
@@ -85,6 +86,7 @@ def test_agent_death_is_notified_in_two_seconds_and_its_return_resolves(
 ) -> None:
     monkeypatch.setenv("TEST_DINGTALK_SECRET", DINGTALK_SECRET)
     monkeypatch.setenv("TEST_FEISHU_SECRET", FEISHU_SECRET)
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", SMTP_PASSWORD)
     config = load_rules_config(rules_file(tmp_path, hooks, smtp))
     station = f"s{uid}"
     registry = two_agent_station(station)
@@ -115,6 +117,7 @@ def test_agent_death_is_notified_in_two_seconds_and_its_return_resolves(
             assert "采集网关离线" in hooks.on("/wecom")[0].body["markdown"]["content"]
             peer, _ = smtp
             wait_for(lambda: peer.inbox.messages, "the e-mail")
+            assert peer.logins == ["alerts"]  # logged in, after STARTTLS
             assert f"达川·测试驿站 {station}" in str(peer.inbox.messages[0]["Subject"])
             with MqttSpy(mqtt_settings, f"spy-{uid}", [f"alerts/{station}/#"]) as spy:
                 wait_for(lambda: spy.on("/agent_offline"), "the retained alert topic")
