@@ -84,6 +84,10 @@ def steady(rate: float, start: float = 1000.0) -> Shape:
     return lambda h: start + rate * h
 
 
+def _silent(_hour: float) -> float | None:
+    return None
+
+
 def readings(
     registry: Registry,
     station: str,
@@ -96,7 +100,9 @@ def readings(
     out: Readings = {}
     for reg in station_registers(registry, station):
         suffix = reg.device.removeprefix(f"{station}-")
-        shape = shapes.get((suffix, reg.field), steady(RATES[(suffix, reg.field)]))
+        key = (suffix, reg.field)
+        # A meter's period registers have no readings unless the test gives them.
+        shape = shapes.get(key) or (steady(RATES[key]) if key in RATES else _silent)
         points = [(window.start_ms + h * HOUR_MS, shape(h)) for h in hours]
         out[(reg.device, reg.field)] = [(t, v) for t, v in points if v is not None]
     return out

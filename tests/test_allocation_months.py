@@ -27,7 +27,7 @@ from rules.allocation.compute import StationResult, UtilityResult
 from rules.allocation.findings import Code
 from rules.allocation.report import month_window
 from tests.allocation_helpers import Shape, allocate, district, readings, station_entry, steady
-from waystation.registry import Utility
+from waystation.registry import Registry, Utility
 
 OCT = date(2026, 10, 1)
 JUL = date(2026, 7, 1)
@@ -197,3 +197,46 @@ def test_a_main_meter_without_any_reading_falls_back_to_the_measured_loads() -> 
     assert Code.NO_MAIN_METER in codes
     # The bill is the dispenser and the locker: 229.896 + 114.948 = 344.844 → 344.84, the union's.
     assert costs(result, Utility.ELECTRICITY) == {"dachuan-union": D("344.84")}
+
+
+def _tou_meter_station() -> Registry:
+    entry = station_entry("t", "enterprise_incubated")
+    entry["devices"]["t-meter"]["tou_registers"] = True
+    return district(t=entry)
+
+
+def _periods(peak: float, flat: float, valley: float) -> dict[tuple[str, str], Shape]:
+    """The meter's own period registers, each growing evenly over the month."""
+    return {
+        ("meter", "energy_kwh_peak_total"): steady(peak / 744, start=10),
+        ("meter", "energy_kwh_flat_total"): steady(flat / 744, start=20),
+        ("meter", "energy_kwh_valley_total"): steady(valley / 744, start=30),
+    }
+
+
+def test_a_meter_with_its_own_period_registers_is_billed_by_them() -> None:
+    reg = _tou_meter_station()
+    window = month_window(OCT, reg.station_timezone("t"))
+    # The meter counted 400 kWh peak, 500 flat, 588 valley: 1488 in all, as its total says.
+    data = readings(reg, "t", window, _periods(400, 500, 588))
+    result = allocate(reg, "t", OCT, data)
+    elec = util(result, Utility.ELECTRICITY)
+    # 400 × 0.989 + 500 × 0.618 + 588 × 0.247 = 395.6 + 309 + 145.236 = 849.836 → 849.84
+    assert elec.cost == D("849.84")
+    assert elec.tou == {"peak": D(400), "flat": D(500), "valley": D(588)}
+    assert [f.code for f in result.findings] == [Code.METER_TOU]
+
+
+def test_period_registers_that_disagree_with_the_total_are_reported() -> None:
+    reg = _tou_meter_station()
+    window = month_window(OCT, reg.station_timezone("t"))
+    data = readings(reg, "t", window, _periods(400, 500, 500))  # 1400 against a total of 1488
+    result = allocate(reg, "t", OCT, data)
+    assert Code.METER_TOU_MISMATCH in [f.code for f in result.findings]
+
+
+def test_a_meter_without_period_readings_falls_back_to_the_hourly_split() -> None:
+    reg = _tou_meter_station()
+    result = allocate(reg, "t", OCT)  # no period registers in the data
+    assert util(result, Utility.ELECTRICITY).cost == D("919.58")
+    assert result.findings == []

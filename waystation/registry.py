@@ -119,6 +119,9 @@ class DeviceSpec(_Strict):
     max_rate: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     # Silent for longer than this is an outage; default a few reporting intervals.
     timeout: DurationField | None = None
+    # An electricity meter that keeps its own time-of-use registers (DL/T 645 尖峰平谷):
+    # the monthly split by period then comes from them, as on the utility's bill.
+    tou_registers: bool = False
 
     @model_validator(mode="after")
     def _meter_fields(self) -> DeviceSpec:
@@ -129,6 +132,8 @@ class DeviceSpec(_Strict):
                 object.__setattr__(self, "role", Role.MAIN)
         elif self.utility is not None or self.role is not None:
             raise ValueError(f"`utility` and `role` apply to meters, not to a {self.kind}")
+        if self.tou_registers and self.utility is not Utility.ELECTRICITY:
+            raise ValueError("`tou_registers` apply to electricity meters")
         return self
 
 

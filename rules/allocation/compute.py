@@ -10,7 +10,7 @@ amounts add up to the station's, and rounding to the fen loses nothing.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -53,6 +53,7 @@ class Register:
     utility: Utility | None  # None: visits
     main: bool = False
     scale: Decimal = Decimal(1)  # to the utility's unit (litres → m³)
+    period: Period | None = None  # one of a meter's own time-of-use registers
 
 
 # Plausible growth per hour by default (kWh, m³, litres, visits).
@@ -90,6 +91,11 @@ def station_registers(registry: Registry, station_id: str) -> list[Register]:
                     "energy_kwh_total" if spec.utility is Utility.ELECTRICITY else "water_m3_total"
                 )
                 out.append(_register(device, spec, field_name, spec.utility))
+                if spec.tou_registers:
+                    total = out[-1]
+                    out.extend(
+                        replace(total, field=f"energy_kwh_{p}_total", period=p) for p in Period
+                    )
             case Kind.WATER_DISPENSER:
                 out.append(_register(device, spec, "energy_kwh_total", Utility.ELECTRICITY))
                 out.append(_register(device, spec, "water_l_total", Utility.WATER))
@@ -200,7 +206,11 @@ class _StationAllocator:
         self.version = version
         self.periods = periods
         self.result = StationResult(station, self.spec.name)
-        for usage in usages.values():
+        for (_device, field_name), usage in usages.items():
+            if _is_period_register(field_name) and any(
+                f.code is Code.NO_DATA for f in usage.findings
+            ):
+                continue  # a meter that does not report its period registers: nothing to say
             self.result.findings.extend(usage.findings)
 
     def tou(self, reg: Register) -> tuple[dict[str, Decimal], Decimal]:
@@ -211,6 +221,32 @@ class _StationAllocator:
         for period, used in zip(self.periods, usage.slots, strict=True):
             sums[period] = sums.get(period, 0.0) + used
         return {p: _qty(v) for p, v in sums.items()}, _qty(usage.estimated)
+
+    def meter_tou(
+        self, main: Register, registers: list[Register], derived: dict[str, Decimal]
+    ) -> dict[str, Decimal]:
+        """The main meter's own period registers, when it keeps them; else the derived split."""
+        own = [r for r in registers if r.device == main.device and r.period is not None]
+        measured = {r.period: r for r in own if not self._silent_all_month(r)}
+        if not measured:
+            return derived
+        prices = self.version.electricity.prices
+        tou: dict[str, Decimal] = dict.fromkeys(derived, Decimal(0))
+        for period, reg in measured.items():
+            quantity = _qty(self.usages[(reg.device, reg.field)].total)
+            # A period the tariff does not price this month is billed as flat.
+            key = period if period in prices and period in derived else Period.FLAT
+            tou[key] = tou.get(key, Decimal(0)) + quantity
+        total = sum(derived.values(), Decimal(0))
+        gap = abs(sum(tou.values(), Decimal(0)) - total)
+        self.note(Code.METER_TOU, "periods from the meter's own registers", main.device)
+        if gap > max(Decimal("0.5"), total * Decimal("0.01")):
+            self.note(
+                Code.METER_TOU_MISMATCH,
+                f"the period registers add up to {gap:.3f} kWh away from the total register",
+                main.device,
+            )
+        return tou
 
     def _silent_all_month(self, reg: Register) -> bool:
         return any(f.code is Code.NO_DATA for f in self.usages[(reg.device, reg.field)].findings)
@@ -237,7 +273,7 @@ class _StationAllocator:
         return self.version.electricity.prices[Period(period)]
 
     def components(self, utility: Utility, registers: list[Register]) -> list[_Component] | None:
-        mains = [r for r in registers if r.utility is utility and r.main]
+        mains = [r for r in registers if r.utility is utility and r.main and r.period is None]
         loads = [r for r in registers if r.utility is utility and not r.main]
         if not mains and not loads:
             return None
@@ -253,6 +289,7 @@ class _StationAllocator:
         main_est = Decimal(0)
         for reg in mains:
             tou, est = self.tou(reg)
+            tou = self.meter_tou(reg, registers, tou)
             main_est += est
             for p, q in tou.items():
                 main_tou[p] = main_tou.get(p, Decimal(0)) + q
@@ -377,6 +414,10 @@ class _StationAllocator:
             else Decimal(0),
             notes="; ".join(notes),
         )
+
+
+def _is_period_register(field_name: str) -> bool:
+    return field_name in {f"energy_kwh_{p}_total" for p in Period}
 
 
 def _sum_tou(comps: list[_Component]) -> dict[str, Decimal]:

@@ -24,6 +24,8 @@ class Code(StrEnum):
     NO_MAIN_METER = "no_main_meter"  # the station's total is the sum of its measured loads
     RESIDUAL_NEGATIVE = "residual_negative"  # measured loads exceed the main meter
     NO_VISITS = "no_visits"  # residual by visits, but no visits counted: equal shares
+    METER_TOU = "meter_tou"  # the periods come from the meter's own time-of-use registers
+    METER_TOU_MISMATCH = "meter_tou_mismatch"  # its period registers disagree with its total
 
 
 CODE_LABELS_ZH = {
@@ -38,6 +40,8 @@ CODE_LABELS_ZH = {
     Code.NO_MAIN_METER: "无总表(按分表合计)",
     Code.RESIDUAL_NEGATIVE: "分表合计超过总表",
     Code.NO_VISITS: "无到访计数(平均分摊)",
+    Code.METER_TOU: "按电表分时寄存器计费",
+    Code.METER_TOU_MISMATCH: "分时寄存器与总电量不符",
 }
 
 
