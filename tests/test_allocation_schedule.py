@@ -11,10 +11,14 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from rules.allocation.command import ReportJob
 from rules.allocation.report import previous_month
-from rules.allocation.schedule import add_monthly_job
+from rules.allocation.schedule import JOB_ID, add_monthly_job
 from rules.allocation.tariff import shipped_tariffs
+from rules.outage.command import serve
+from rules.outage.config import RulesConfig
+from rules.outage.service import RulesService
 from tests.allocation_helpers import district, station_entry
 from tests.helpers import wait_for
+from waystation.settings import MqttSettings
 from waystation.store import InfluxStore
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -61,3 +65,22 @@ def test_scheduled_run_writes_the_export(store: InfluxStore, tmp_path: Path) -> 
     # Nothing was measured (an empty database): zero quantities, and the findings say why.
     assert ",a,驿站 a,xiaoge," in text
     assert "无数据" in text
+
+
+@pytest.mark.integration
+def test_the_rules_service_carries_the_monthly_job(
+    store: InfluxStore, tmp_path: Path, mqtt_settings: MqttSettings
+) -> None:
+    registry = district(a=station_entry("a", "enterprise_incubated"))
+    service = RulesService(mqtt_settings, registry, RulesConfig(), tmp_path / "rules.db")
+    seen: list[datetime | None] = []
+
+    def look() -> None:  # what `waystation rules` waits in, until a signal
+        job = service.scheduler.get_job(JOB_ID)
+        seen.append(None if job is None else job.next_run_time)
+
+    serve(service, registry, store, tmp_path / "reports", look)
+    [next_run] = seen
+    assert next_run is not None
+    local = next_run.astimezone(SHANGHAI)
+    assert (local.day, local.hour, local.minute) == (1, 2, 0)
