@@ -99,11 +99,12 @@ class _Detector:
             if whole:
                 stations_down.add(station)
                 last = max(since for seen, since in down if seen.kind is Kind.GATEWAY or not agents)
-                detail = (
-                    f"{len(down)}/{len(members)} devices down"
-                    if len(down) == len(members)
-                    else f"all {len(agents)} agent(s) offline"
-                )
+                if len(down) == len(members):
+                    detail = f"{len(down)}/{len(members)} devices down"
+                elif len(agents) == 1:
+                    detail = "its agent is offline"
+                else:
+                    detail = f"all {len(agents)} agents offline"
                 self.add(Condition(Rule.STATION_DOWN, station, None, last, detail))
             for seen, since in down:
                 rule = Rule.AGENT_OFFLINE if seen.kind is Kind.GATEWAY else Rule.DEVICE_SILENT

@@ -105,9 +105,10 @@ def run_demo(
             return story.run(duration)
     finally:
         if keep:
-            console.print(f"Data kept in {root}")
+            console.print(f"Servers stopped; data, exports and state kept in {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
+            console.print("Servers stopped and scratch data removed (--workdir DIR keeps them).")
 
 
 @contextmanager
