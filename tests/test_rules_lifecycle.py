@@ -122,3 +122,17 @@ def test_new_alert_in_a_notified_group_waits_group_interval() -> None:
     assert step(book, [a, b], T0 + WAIT + INTERVAL - 1) == []
     [notice] = step(book, [a, b], T0 + WAIT + INTERVAL)
     assert {x.device for x in notice.firing} == {"d1", "d2"}
+
+
+def test_a_flap_inside_the_group_interval_is_not_a_resolution_and_a_new_alert() -> None:
+    book = AlertBook()
+    c = cond(Rule.AGENT_OFFLINE)
+    step(book, [c], T0)
+    [first] = step(book, [c], T0 + WAIT)
+    assert first.firing
+    step(book, [], T0 + 5_000)  # resolved, but its notice waits for the group interval
+    step(book, [c], T0 + 6_000)  # and back before it went out
+    [update] = step(book, [c], T0 + WAIT + INTERVAL)
+    assert [a.key for a in update.firing] == [c.key]
+    assert update.resolved == ()
+    assert book.alerts[c.key].fired_ms == T0  # the same alert, not a new one from 6 s

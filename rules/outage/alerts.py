@@ -106,7 +106,12 @@ class AlertBook:
         out: list[Transition] = []
         for key, cond in conditions.items():
             alert = self.alerts.get(key)
-            if alert is None or alert.state is AlertState.RESOLVED:
+            if alert is not None and alert.state is AlertState.RESOLVED and alert.notified:
+                # Back before its resolution went out: it never stopped, as far as anyone was told.
+                alert.state = AlertState.FIRING
+                alert.resolved_ms = None
+                self.changed.add(key)
+            elif alert is None or alert.state is AlertState.RESOLVED:
                 alert = Alert(key, cond.rule, cond.station, cond.device, cond.since_ms)
                 self.alerts[key] = alert
                 self.changed.add(key)
