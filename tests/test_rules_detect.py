@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from rules.outage.alerts import Alert, AlertBook, AlertState
 from rules.outage.config import Thresholds
 from rules.outage.detect import Condition, Rule, detect
 from rules.outage.observations import Observations
+from rules.outage.restore import restore_beliefs
 from tests.helpers import station_data
 from waystation.registry import Registry, parse_registry
 
@@ -162,3 +164,27 @@ def test_opening_hours_across_midnight() -> None:
     assert spec.open_since(datetime(2026, 11, 25, 12, tzinfo=SHANGHAI)) is None
     always = registry(None).stations["s"]
     assert always.open_since(late) == late - timedelta(days=1)
+
+
+def _firing(rule: Rule, device: str | None, since: int) -> AlertBook:
+    book = AlertBook()
+    key = f"{rule}:s:{device or '*'}"
+    book.alerts[key] = Alert(key, rule, "s", device, since, AlertState.FIRING)
+    return book
+
+
+def test_restored_alerts_hold_until_fresh_messages_clear_them() -> None:
+    reg = registry()
+    obs = observe(reg, NOON)  # a restart at noon: every device counted as just seen
+    restore_beliefs(obs, _firing(Rule.DEVICE_SILENT, "s-door", NOON - 60 * MIN), TH)
+    assert {c.rule for c in detect(obs, reg, TH, NOON).values()} == {Rule.DEVICE_SILENT}
+    obs.reading("s-door", NOON + MIN, {"in_total": 1, "out_total": 0})  # it reports again
+    assert detect(obs, reg, TH, NOON + MIN) == {}
+
+    obs = observe(reg, NOON)
+    restore_beliefs(obs, _firing(Rule.STATION_DOWN, None, NOON - 60 * MIN), TH)
+    assert Rule.STATION_DOWN in {c.rule for c in detect(obs, reg, TH, NOON).values()}
+    # The agent says it is back and its devices report; none of them sends a status.
+    obs.status("s-gw", online=True, now_ms=NOON + MIN)
+    feed_all(obs, NOON + MIN)
+    assert detect(obs, reg, TH, NOON + MIN) == {}

@@ -34,8 +34,15 @@ from rules.outage.config import RulesConfig
 from rules.outage.detect import Rule, detect
 from rules.outage.messages import Renderer
 from rules.outage.observations import Observations
+from rules.outage.restore import restore_beliefs
 from rules.outage.statedb import RulesState
-from waystation.contract import Channel, ContractError, parse_event, parse_readings, parse_status
+from waystation.contract import (
+    Channel,
+    ContractError,
+    parse_event,
+    parse_readings,
+    parse_status,
+)
 from waystation.contract import parse_topic as parse_contract_topic
 from waystation.lineprotocol import encode_line
 from waystation.mqttclient import new_client
@@ -107,7 +114,8 @@ class RulesService:
     def start(self) -> None:
         self.book = self.state.load_book()
         self._warm_up()
-        self._restore_beliefs()
+        with self._lock:
+            restore_beliefs(self.obs, self.book, self.config.thresholds)
         for sender in self.senders:
             sender.start()
         s = self._mqtt_settings
@@ -189,36 +197,6 @@ class RulesService:
         with self._lock:
             self.obs.warm(last)
         log.info("warm-up: last-seen times of %d devices from InfluxDB", len(last))
-
-    def _restore_beliefs(self) -> None:
-        """What the firing alerts say about devices, until fresh messages say otherwise."""
-        cold_for = _ms(self.config.thresholds.dispenser_cold_for)
-        stuck_for = _ms(self.config.thresholds.meter_stuck_for)
-        door_for = _ms(self.config.thresholds.door_silent_for)
-        with self._lock:
-            for alert in self.book.alerts.values():
-                if alert.state is not AlertState.FIRING:
-                    continue
-                members = self.obs.stations.get(alert.station, [])
-                seen = self.obs.devices.get(alert.device or "")
-                match alert.rule:
-                    case Rule.STATION_DOWN:
-                        for member in members:
-                            member.offline_since_ms = member.offline_since_ms or alert.since_ms
-                    case Rule.AGENT_OFFLINE | Rule.DEVICE_SILENT if seen is not None:
-                        seen.offline_since_ms = seen.offline_since_ms or alert.since_ms
-                    case Rule.DISPENSER_COLD if seen is not None:
-                        seen.cold_since_ms = alert.since_ms - cold_for
-                        self.obs.cold.add(seen.device)
-                    case Rule.DEVICE_FAULT if seen is not None:
-                        seen.fault = alert.detail or "fault"
-                        self.obs.faulty.add(seen.device)
-                    case Rule.METER_STUCK if seen is not None:
-                        seen.register_changed_ms = alert.since_ms - stuck_for
-                    case Rule.DOOR_SILENT if seen is not None:
-                        seen.register_changed_ms = alert.since_ms - door_for
-                    case _:
-                        pass
 
     # --- MQTT (paho's thread: parse and record, nothing more) ----------------------------
 
