@@ -29,6 +29,7 @@ from rules.allocation.registers import HOUR_MS
 from rules.allocation.report import month_window, run_report
 from rules.allocation.tariff import shipped_tariffs
 from tests.allocation_helpers import PARTIES
+from tests.helpers import station_devices
 from waystation.localservers import InfluxServer
 from waystation.registry import Registry, parse_registry
 from waystation.store import InfluxStore
@@ -47,14 +48,6 @@ REGISTERS = [
 
 
 def registry(stations: int) -> Registry:
-    devices = {
-        "meter": {"kind": "meter", "utility": "electricity"},
-        "water": {"kind": "meter", "utility": "water"},
-        "disp": {"kind": "water_dispenser"},
-        "locker": {"kind": "charging_locker"},
-        "door": {"kind": "door_counter"},
-        "gw": {"kind": "gateway"},
-    }
     models = ["enterprise_incubated", "department_guided", "industry_managed"]
     return parse_registry({
         "version": 1,
@@ -65,7 +58,7 @@ def registry(stations: int) -> Registry:
                 "name": f"驿站 {n}",
                 "model": models[n % 3],
                 "operator": "sanitation-union" if n % 3 == 2 else "xiaoge",
-                "devices": {f"st{n:05d}-{k}": v for k, v in devices.items()},
+                "devices": station_devices(f"st{n:05d}"),
             }
             for n in range(stations)
         },

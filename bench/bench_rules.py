@@ -25,31 +25,22 @@ from rules.outage.config import RulesConfig, Thresholds, Timing, WebhookChannel
 from rules.outage.detect import detect
 from rules.outage.observations import Observations
 from rules.outage.service import RulesService
-from tests.helpers import wait_for
+from tests.helpers import STATION_DEVICES, station_devices, wait_for
 from tests.rules_peers import EdgeProcess, HookServer
 from waystation.localservers import MosquittoServer
 from waystation.registry import Registry, parse_registry
 from waystation.settings import MqttSettings
 
-KINDS = {
-    "meter": {"kind": "meter", "utility": "electricity"},
-    "water": {"kind": "meter", "utility": "water"},
-    "disp": {"kind": "water_dispenser"},
-    "locker": {"kind": "charging_locker"},
-    "door": {"kind": "door_counter"},
-    "gw": {"kind": "gateway"},
-}
-
 
 def district(devices: int) -> Registry:
-    stations = max(1, devices // len(KINDS))
+    stations = max(1, devices // len(STATION_DEVICES))
     return parse_registry({
         "version": 1,
         "stations": {
             f"st{n:06d}": {
                 "name": f"驿站 {n}",
                 "model": "industry_managed",
-                "devices": {f"st{n:06d}-{k}": v for k, v in KINDS.items()},
+                "devices": station_devices(f"st{n:06d}"),
             }
             for n in range(stations)
         },

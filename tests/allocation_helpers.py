@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from rules.allocation.registers import HOUR_MS, Window
 from rules.allocation.report import measure_station, month_window
 from rules.allocation.source import Readings
 from rules.allocation.tariff import shipped_tariffs
-from tests.helpers import wait_for
+from tests.helpers import station_devices, wait_for
 from waystation.registry import Registry, parse_registry
 from waystation.settings import MqttSettings
 
@@ -53,15 +53,8 @@ def station_entry(station: str, model: str, **extra: Any) -> dict[str, Any]:
         "name": f"驿站 {station}",
         "model": model,
         "operator": OPERATORS[model],
-        "devices": {
-            f"{station}-meter": {"kind": "meter", "utility": "electricity"},
-            f"{station}-water": {"kind": "meter", "utility": "water"},
-            f"{station}-disp": {"kind": "water_dispenser"},
-            f"{station}-locker": {"kind": "charging_locker"},
-            f"{station}-door": {"kind": "door_counter"},
-            f"{station}-door2": {"kind": "door_counter"},
-            f"{station}-gw": {"kind": "gateway"},
-        },
+        # Every kind, and a second door counter for residuals shared by visits.
+        "devices": station_devices(station) | {f"{station}-door2": {"kind": "door_counter"}},
         **extra,
     }
 
@@ -130,3 +123,21 @@ def backfill_month(
     with agent:
         wait_for(lambda: agent.outbox.depth == 0, f"{station}'s month to be published", 120)
     return agent.stats.readings_acked
+
+
+def two_station_district(ent: str, com: str) -> dict[str, Any]:
+    """An enterprise-incubated and a community-integrated station, ready to allocate and map."""
+    return {
+        "version": 1,
+        "tariff": "sichuan-general-commercial",
+        "parties": PARTIES,
+        "stations": {
+            ent: station_entry(ent, "enterprise_incubated", location={"lat": 31.2, "lon": 107.5}),
+            com: station_entry(com, "community_integrated", location={"lat": 31.1, "lon": 107.4}),
+        },
+    }
+
+
+def days_of_history(window: Window, now: datetime) -> float:
+    """From three days before the month to now: its boundaries have readings either side."""
+    return (now.timestamp() * 1000 - window.start_ms) / 86_400_000 + 3

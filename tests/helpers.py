@@ -20,6 +20,22 @@ from waystation.settings import MqttSettings
 DEFAULT_TIMEOUT_S = 15.0
 
 
+# A station with a device of every kind, by id suffix: the tests' and benchmarks' layout.
+STATION_DEVICES: dict[str, dict[str, str]] = {
+    "meter": {"kind": "meter", "utility": "electricity"},
+    "water": {"kind": "meter", "utility": "water"},
+    "disp": {"kind": "water_dispenser"},
+    "locker": {"kind": "charging_locker"},
+    "door": {"kind": "door_counter"},
+    "gw": {"kind": "gateway"},
+}
+
+
+def station_devices(station: str) -> dict[str, dict[str, str]]:
+    """STATION_DEVICES with ids that carry the station id (`{station}-meter`, …)."""
+    return {f"{station}-{suffix}": dict(spec) for suffix, spec in STATION_DEVICES.items()}
+
+
 def station_registry(station: str, model: str = "enterprise_incubated") -> Registry:
     """One station with a device of every kind; device ids carry the station id."""
     return parse_registry({"version": 1, "stations": station_data(station, model)})
@@ -31,14 +47,7 @@ def station_data(station: str, model: str = "enterprise_incubated") -> dict[str,
         station: {
             "name": f"测试驿站 {station}",
             "model": model,
-            "devices": {
-                f"{station}-meter": {"kind": "meter", "utility": "electricity"},
-                f"{station}-water": {"kind": "meter", "utility": "water"},
-                f"{station}-disp": {"kind": "water_dispenser"},
-                f"{station}-locker": {"kind": "charging_locker"},
-                f"{station}-door": {"kind": "door_counter"},
-                f"{station}-gw": {"kind": "gateway"},
-            },
+            "devices": station_devices(station),
         }
     }
 

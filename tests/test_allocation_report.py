@@ -19,7 +19,13 @@ import yaml
 
 from ingest.worker import IngestConfig, IngestWorker
 from rules.allocation.report import month_window, previous_month
-from tests.allocation_helpers import PARTIES, backfill_month, station_entry
+from tests.allocation_helpers import (
+    PARTIES,
+    backfill_month,
+    days_of_history,
+    station_entry,
+    two_station_district,
+)
 from tests.helpers import wait_for
 from waystation.cli import main
 from waystation.localservers import InfluxServer
@@ -83,23 +89,14 @@ def test_a_month_through_the_pipeline_to_csv_xlsx_and_influxdb(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     ent, com = f"e{uid}", f"c{uid}"
-    data = {
-        "version": 1,
-        "tariff": "sichuan-general-commercial",
-        "parties": PARTIES,
-        "stations": {
-            ent: station_entry(ent, "enterprise_incubated"),
-            com: station_entry(com, "community_integrated"),
-        },
-    }
+    data = two_station_district(ent, com)
     (tmp_path / "stations.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), "utf-8")
     registry = parse_registry(data)
     now = datetime.now(UTC)
     month = previous_month(now.date())
     tz = registry.station_timezone(ent)
     window = month_window(month, tz)
-    # From three days before the month to now: the boundaries have readings either side.
-    days = (now.timestamp() * 1000 - window.start_ms) / 86_400_000 + 3
+    days = days_of_history(window, now)
 
     ingest = IngestConfig(client_id=f"ingest-{uid}", topic_filter="stations/+/+/+")
     with IngestWorker(mqtt_settings, store, registry, ingest) as worker:

@@ -28,7 +28,11 @@ from rules.allocation.report import month_window, previous_month, run_report, wr
 from rules.allocation.tariff import shipped_tariffs
 from rules.outage.config import RulesConfig, Thresholds
 from rules.outage.service import RulesService
-from tests.allocation_helpers import PARTIES, backfill_month, station_entry
+from tests.allocation_helpers import (
+    backfill_month,
+    days_of_history,
+    two_station_district,
+)
 from tests.helpers import MqttSpy, wait_for
 from waystation.registry import parse_registry
 from waystation.settings import MqttSettings
@@ -87,20 +91,12 @@ def test_every_query_returns_rows_after_the_pipeline(
     mqtt_settings: MqttSettings, store: InfluxStore, uid: str, tmp_path: Path
 ) -> None:
     ent, com = f"e{uid}", f"c{uid}"
-    data = {
-        "version": 1,
-        "tariff": "sichuan-general-commercial",
-        "parties": PARTIES,
-        "stations": {
-            ent: station_entry(ent, "enterprise_incubated", location={"lat": 31.2, "lon": 107.5}),
-            com: station_entry(com, "community_integrated", location={"lat": 31.1, "lon": 107.4}),
-        },
-    }
+    data = two_station_district(ent, com)
     registry = parse_registry(data)
     now = datetime.now(UTC)
     month = previous_month(now.date())
     window = month_window(month, registry.station_timezone(ent))
-    days = (now.timestamp() * 1000 - window.start_ms) / 86_400_000 + 3
+    days = days_of_history(window, now)
 
     rules_config = RulesConfig(thresholds=Thresholds(station_window=timedelta(seconds=1)))
     ingest = IngestConfig(client_id=f"ingest-{uid}", topic_filter="stations/+/+/+")
