@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from waystation import __version__
@@ -29,6 +29,9 @@ from waystation.settings import (
     load_config_file,
     resolve,
 )
+
+if TYPE_CHECKING:
+    from waystation.store import InfluxStore
 
 __all__ = ["main"]
 
@@ -320,6 +323,16 @@ def _mqtt_settings(settings: dict[str, str | None]) -> MqttSettings:
     return MqttSettings.from_url(_required(settings, "mqtt"), settings["mqtt_ca"])
 
 
+def _store(settings: dict[str, str | None]) -> InfluxStore:
+    """The InfluxDB the settings name (server commands only: imported there)."""
+    from waystation.store import InfluxStore  # noqa: PLC0415 - server extra
+
+    return InfluxStore(
+        _required(settings, "influx"), _required(settings, "database"),
+        token=settings["influx_token"],
+    )  # fmt: skip
+
+
 def _wait_for_signal(until: Callable[[], bool] = lambda: False) -> None:
     """Block until SIGINT/SIGTERM (or `until()` is true)."""
     stop = threading.Event()
@@ -411,11 +424,11 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     from ingest.decode import TimeWindow  # noqa: PLC0415 - server extra
     from ingest.health import HealthServer  # noqa: PLC0415
     from ingest.worker import IngestConfig, IngestWorker  # noqa: PLC0415
-    from waystation.store import InfluxStore, QueryError, StoreUnavailable  # noqa: PLC0415
+    from waystation.store import QueryError, StoreUnavailable  # noqa: PLC0415
 
     s = _settings(args)
     registry = load_registry(_required(s, "registry"))
-    store = InfluxStore(_required(s, "influx"), _required(s, "database"), token=s["influx_token"])
+    store = _store(s)
     try:
         store.create_database()  # InfluxDB 1.x; on 2.x the DBRP mapping exists already
     except (QueryError, StoreUnavailable) as exc:
@@ -458,7 +471,6 @@ def _cmd_rules(args: argparse.Namespace) -> int:
     from rules.outage.command import serve  # noqa: PLC0415 - server extra
     from rules.outage.config import RulesConfigError, load_rules_config  # noqa: PLC0415
     from rules.outage.service import RulesService  # noqa: PLC0415
-    from waystation.store import InfluxStore  # noqa: PLC0415
 
     if args.sample_config:
         print(files("rules.outage").joinpath("sample-rules.yaml").read_text("utf-8"), end="")
@@ -470,7 +482,7 @@ def _cmd_rules(args: argparse.Namespace) -> int:
     except RulesConfigError as exc:
         print(f"waystation rules: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    store = InfluxStore(_required(s, "influx"), _required(s, "database"), token=s["influx_token"])
+    store = _store(s)
     service = RulesService(
         _mqtt_settings(s), registry, config, args.state, store=store, client_id=args.client_id
     )
@@ -552,16 +564,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from rules.allocation.command import ReportJob, print_summary, run_scheduled  # noqa: PLC0415
     from rules.allocation.report import AllocationError, parse_month  # noqa: PLC0415
     from rules.allocation.tariff import TariffError, load_tariffs, shipped_tariffs  # noqa: PLC0415
-    from waystation.store import InfluxStore, StoreError  # noqa: PLC0415
+    from waystation.store import StoreError  # noqa: PLC0415
 
     s = _settings(args)
     registry = load_registry(_required(s, "registry"))
     console = Console(stderr=True)
     try:
         tariffs = load_tariffs(args.tariffs) if args.tariffs else shipped_tariffs()
-        store = InfluxStore(
-            _required(s, "influx"), _required(s, "database"), token=s["influx_token"]
-        )
+        store = _store(s)
         job = ReportJob(
             registry, tariffs, store, args.out, args.stations, not args.no_influx, console
         )
