@@ -166,6 +166,7 @@ class EdgeAgent:
             d: DeviceSpec(
                 kind=s.kind,
                 utility=(s.utility or Utility.ELECTRICITY) if s.kind is Kind.METER else None,
+                role=s.role,
             )
             for d, s in simulated.items()
         }

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, NamedTuple, Self
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -27,17 +26,26 @@ from edge.drivers import DRIVER_KINDS, DriverConfig
 from edge.drivers.modbus.config import ModbusConfig
 from edge.drivers.pulse.config import PulseConfig
 from edge.drivers.simulator.config import SimulatorConfig
+from waystation.configerror import ConfigError, Invalid, Text
+from waystation.configfile import Document, document_from_data, load_document, validate
 from waystation.contract import ID_PATTERN, MAX_BATCH_READINGS, Kind, data_fields
-from waystation.registry import DurationField, Registry, Utility
-from waystation.validation import describe_errors
+from waystation.registry import DurationField, Registry, Role, Utility, check_timezone
 
-__all__ = ["AgentConfig", "AgentConfigError", "DeviceConfig", "OutboxConfig", "load_agent_config"]
+__all__ = [
+    "AgentConfig",
+    "AgentConfigError",
+    "AgentDocument",
+    "DeviceConfig",
+    "OutboxConfig",
+    "load_agent_config",
+    "read_agent_config",
+]
 
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 DEFAULT_OUTBOX = Path("/var/lib/waystation-edge/outbox.db")
 
 
-class AgentConfigError(ValueError):
+class AgentConfigError(ConfigError):
     """The agent config is unreadable or invalid; the message names device and field."""
 
 
@@ -57,36 +65,47 @@ class DeviceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: Kind
     utility: Utility | None = None  # meters: what they measure (the simulator needs it)
+    role: Role | None = None  # meters: main (the station's supply) or sub (the simulator needs it)
     interval: DurationField = timedelta(seconds=60)
     driver: DriverConfig = Field(default_factory=SimulatorConfig)
 
     @model_validator(mode="after")
     def _driver_fits_kind(self) -> Self:
-        if self.utility is not None and self.kind is not Kind.METER:
-            raise ValueError(f"`utility` applies to meters, not to a {self.kind}")
         if self.kind is Kind.GATEWAY:
-            raise ValueError(
-                "the gateway is the agent itself: name it `agent_device`, not a device"
-            )
+            raise Invalid(
+                Text("the gateway is the agent itself: name it `agent_device`, not a device",
+                     "网关就是代理程序本身：写在 `agent_device`，不要列为设备"),
+            )  # fmt: skip
+        if (self.utility is not None or self.role is not None) and self.kind is not Kind.METER:
+            raise Invalid(
+                Text(f"`utility` and `role` apply to meters, not to a {self.kind}",
+                     f"`utility` 和 `role` 只用于电表/水表，不用于 {self.kind}"),
+            )  # fmt: skip
         if self.kind not in DRIVER_KINDS[self.driver.type]:
             kinds = ", ".join(sorted(DRIVER_KINDS[self.driver.type]))
-            raise ValueError(f"a {self.driver.type} driver reads {kinds}, not {self.kind}")
+            raise Invalid(
+                Text(f"a {self.driver.type} driver reads {kinds}, not {self.kind}",
+                     f"{self.driver.type} 驱动只能读 {kinds}，不能读 {self.kind}"),
+            )  # fmt: skip
         if isinstance(self.driver, ModbusConfig | PulseConfig):
-            mapped = set(
-                self.driver.registers
-                if isinstance(self.driver, ModbusConfig)
-                else self.driver.counters
-            )
-            fields = data_fields(self.kind)
-            unknown = sorted(mapped - set(fields))
-            missing = sorted(f for f, required in fields.items() if required and f not in mapped)
-            if unknown:
-                raise ValueError(
-                    f"a {self.kind} has no field(s) {unknown}; it has {sorted(fields)}"
-                )
-            if missing and self.kind is not Kind.METER:
-                raise ValueError(f"the map lacks required field(s) {missing} of a {self.kind}")
+            self._check_map(self.driver)
         return self
+
+    def _check_map(self, driver: ModbusConfig | PulseConfig) -> None:
+        mapped = set(driver.registers if isinstance(driver, ModbusConfig) else driver.counters)
+        fields = data_fields(self.kind)
+        unknown = sorted(mapped - set(fields))
+        missing = sorted(f for f, required in fields.items() if required and f not in mapped)
+        if unknown:
+            raise Invalid(
+                Text(f"a {self.kind} has no field(s) {unknown}; it has {sorted(fields)}",
+                     f"{self.kind} 没有字段 {unknown}；它的字段是 {sorted(fields)}"),
+            )  # fmt: skip
+        if missing and self.kind is not Kind.METER:
+            raise Invalid(
+                Text(f"the map lacks required field(s) {missing} of a {self.kind}",
+                     f"映射缺少 {self.kind} 的必需字段 {missing}"),
+            )  # fmt: skip
 
 
 class AgentConfig(BaseModel):
@@ -99,12 +118,26 @@ class AgentConfig(BaseModel):
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     devices: dict[Id, DeviceConfig] = Field(min_length=1)
 
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        return check_timezone(value)
+
     @model_validator(mode="after")
     def _agent_not_a_device(self) -> Self:
         if self.agent_device in self.devices:
-            raise ValueError(
-                f"{self.agent_device!r} is the agent itself; list only the devices it reads"
-            )
+            raise Invalid(
+                problems=[
+                    (
+                        ("devices", self.agent_device),
+                        Invalid(
+                            Text(f"{self.agent_device!r} is the agent itself; list only the "
+                                 "devices it reads", f"{self.agent_device!r} 是代理程序本身，"
+                                 "设备列表里只写它读取的设备"),
+                        ),
+                    )
+                ]
+            )  # fmt: skip
         return self
 
     @classmethod
@@ -114,13 +147,17 @@ class AgentConfig(BaseModel):
         """Simulated devices for a station of the registry (the demo, and trying things out)."""
         station = registry.stations.get(station_id)
         if station is None:
-            raise AgentConfigError(f"station {station_id!r} is not in the registry")
+            raise AgentConfigError(
+                Text(f"station {station_id!r} is not in the registry",
+                     f"站点 {station_id!r} 不在站点登记文件中")
+            )  # fmt: skip
         gateways = [d for d, s in station.devices.items() if s.kind is Kind.GATEWAY]
         if len(gateways) != 1:
             raise AgentConfigError(
-                f"station {station_id!r} needs exactly one `kind: gateway` device for the agent "
-                f"(found {len(gateways)})"
-            )
+                Text(f"station {station_id!r} needs exactly one `kind: gateway` device for the "
+                     f"agent (found {len(gateways)})", f"站点 {station_id!r} 需要恰好一个 "
+                     f"`kind: gateway` 设备作为代理程序（现有 {len(gateways)} 个）")
+            )  # fmt: skip
         return cls(
             station=station_id,
             agent_device=gateways[0],
@@ -128,41 +165,42 @@ class AgentConfig(BaseModel):
             timezone=station.timezone or registry.timezone,
             outbox=OutboxConfig(path=outbox),
             devices={
-                d: DeviceConfig(kind=s.kind, utility=s.utility, interval=interval or s.interval)
+                d: DeviceConfig(
+                    kind=s.kind, utility=s.utility, role=s.role, interval=interval or s.interval
+                )
                 for d, s in station.devices.items()
                 if s.kind is not Kind.GATEWAY
             },
         )
 
 
-def _where(loc: tuple[int | str, ...]) -> str:
-    parts = [str(p) for p in loc]
-    if len(parts) >= 2 and parts[0] == "devices":
-        # drop pydantic's union tag (the driver type) from the location
-        rest = [p for p in parts[2:] if p not in DRIVER_KINDS]
-        return f"device {parts[1]!r}" + (f": {'.'.join(rest)}" if rest else "")
-    return ".".join(parts) or "config"
+class AgentDocument(NamedTuple):
+    config: AgentConfig
+    document: Document
+
+
+_MISSING = Text(
+    "name the agent's config with --agent-config FILE (`waystation edge --sample-config` "
+    "prints one)",
+    "用 --agent-config 文件 指定代理配置（`waystation edge --sample-config` 可打印示例）",
+)
 
 
 def parse_agent_config(data: Any, source: str) -> AgentConfig:
-    if not isinstance(data, dict):
-        raise AgentConfigError(
-            f"{source}: expected a mapping with station, agent_device and devices"
-        )
+    return validate(AgentConfig, document_from_data(data, source), error=AgentConfigError)
+
+
+def read_agent_config(path: Path) -> AgentDocument:
+    """The agent config and its document (for locating cross-checks' problems)."""
     try:
-        return AgentConfig.model_validate(data)
-    except ValidationError as exc:
-        raise AgentConfigError(describe_errors(source, exc, _where)) from exc
+        document = load_document(path, missing=_MISSING)
+    except ConfigError as exc:
+        raise AgentConfigError(exc.problems) from None
+    return AgentDocument(validate(AgentConfig, document, error=AgentConfigError), document)
 
 
 def load_agent_config(path: Path) -> AgentConfig:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise AgentConfigError(f"{path}: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise AgentConfigError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_agent_config(data, str(path))
+    return read_agent_config(path).config
 
 
 SAMPLE = """\

@@ -56,49 +56,61 @@ def test_defaults_and_durations(tmp_path: Path) -> None:
         (
             "version: 1\nstations:\n  st-a:\n    name: A\n    model: franchise\n    devices:\n"
             "      a-gw: {kind: gateway}\n",
-            ["station 'st-a': model", "community_integrated"],
+            [":5:12 station 'st-a': model", "community_integrated"],
         ),
         (
             "version: 1\nstations:\n  st-a:\n    name: A\n    model: industry_managed\n    devices:\n"
             "      a-m: {kind: meter}\n",
-            ["station 'st-a', device 'a-m'", "utility"],
+            [":7:12 station 'st-a', device 'a-m'", "utility: electricity", "电表"],
         ),
         (
             "version: 1\nstations:\n  st-a:\n    name: A\n    model: industry_managed\n    devices:\n"
             "      a-d: {kind: door_counter, utility: water}\n",
-            ["device 'a-d'", "apply to meters"],
+            [":7:12 station 'st-a', device 'a-d'", "apply to meters", "只用于电表"],
         ),
         (
             "version: 1\nstations:\n  st-a:\n    name: A\n    model: industry_managed\n    devices:\n"
             "      a-d: {kind: door_counter, interval: often}\n",
-            ["device 'a-d': interval", "not a duration"],
+            [":7:43 station 'st-a', device 'a-d': interval", "not a duration", "不是时长"],
         ),
         (
             "version: 1\nstations:\n  st-a:\n    name: A\n    model: industry_managed\n    devices:\n"
             "      Bad_Id: {kind: gateway}\n",
-            ["station 'st-a', device 'Bad_Id'", "pattern"],
+            [":7:7 station 'st-a', device 'Bad_Id'", "not a valid id", "lower-case"],
         ),
         (
             "version: 1\nstations:\n  st-a:\n    name: A\n    model: industry_managed\n    devices:\n"
             "      a-d: {kind: door_counter, colour: red}\n",
-            ["device 'a-d': colour", "Extra inputs"],
+            [
+                ":7:33 station 'st-a', device 'a-d': colour",
+                "unknown key 'colour'",
+                "未知的键",
+                "interval, max_rate",
+            ],
         ),
         (
             "version: 1\nstations:\n  st-a:\n    name: A\n    model: industry_managed\n"
             "    timezone: Mars/Olympus\n    devices:\n      a-d: {kind: gateway}\n",
-            ["station 'st-a': timezone", "Mars/Olympus"],
+            [":6:15 station 'st-a': timezone", "Mars/Olympus", "Asia/Shanghai"],
         ),
-        ("version: 2\nstations:\n" + GOOD_STATION, ["version", "not supported"]),
+        (
+            "version: 2\nstations:\n" + GOOD_STATION,
+            [":1:10 version", "not supported", "version: 1"],
+        ),
         (
             "version: 1\nstations:\n" + GOOD_STATION + GOOD_STATION.replace("st-a", "st-b"),
-            ["device id 'a-meter'", "'st-a' and 'st-b'"],
+            [
+                ":13:7 station 'st-b', device 'a-meter'",
+                "also used by station 'st-a'",
+                ":14:7 station 'st-b', device 'a-gw'",
+            ],
         ),
         (
             "version: 1\nstations:\n" + GOOD_STATION + GOOD_STATION,
-            ["line 9", "'st-a' appears twice"],
+            [":9:3 station 'st-a'", "appears twice (lines 3 and 9)", "出现了两次"],
         ),
-        ("version: 1\nstations: [\n", ["not valid YAML"]),
-        ("- just a list\n", ["must be a mapping"]),
+        ("version: 1\nstations: [\n", [":3:1", "not valid YAML", "YAML 格式错误"]),
+        ("- just a list\n", ["key: value` lines at the top"]),
     ],
 )
 def test_errors_name_file_station_device_and_field(

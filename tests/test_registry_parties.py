@@ -20,9 +20,12 @@ def load(station: dict[str, Any], **top: Any) -> Any:
     [
         (
             {"operator": "ghost"},
-            "station 's': operator 'ghost' is not among the registry's parties",
+            "station 's': operator\n.*operator 'ghost' 不在.*\n.*is not among the registry's parties",
         ),
-        ({"policy": {"loads": "ghost"}}, "policy loads names 'ghost'"),
+        (
+            {"policy": {"loads": "ghost"}},
+            "station 's': policy.loads\n.*\n    'ghost' is neither a role",
+        ),
         ({"policy": {"devices": {"s-door": "union"}}}, "'s-door' is not a measured load"),
         (
             {"policy": {"residual": {"by": "visits", "shares": {"union": "s-meter"}}}},
@@ -36,7 +39,10 @@ def load(station: dict[str, Any], **top: Any) -> Any:
             {"policy": {"residual": {"by": "floor_area", "shares": {"union": "s-door"}}}},
             "needs numeric weights",
         ),
-        ({"policy": {"residual": {"shares": {"union": 0}}}}, "greater than 0"),
+        (
+            {"policy": {"residual": {"shares": {"union": 0}}}},
+            "station 's': policy.residual.shares.union\n.*\n    0 must be > 0",
+        ),
         ({"policy": {"residual": {"shares": {}}}}, "at least one party"),
     ],
 )
@@ -55,7 +61,7 @@ def test_operator_is_needed_when_the_policy_names_it() -> None:
 def test_union_must_be_named_when_there_are_two() -> None:
     parties = PARTIES | {"other-union": {"name": "另一工会", "type": "union"}}
     entry = station_entry("s", "industry_managed")
-    with pytest.raises(RegistryError, match="name its `union`"):
+    with pytest.raises(RegistryError, match="must name its `union`"):
         parse_registry({"version": 1, "parties": parties, "stations": {"s": entry}})
     entry["union"] = "other-union"
     registry = parse_registry({"version": 1, "parties": parties, "stations": {"s": entry}})

@@ -23,8 +23,13 @@ def test_the_sample_config_loads_once_its_secrets_are_set(
     assert main(["rules", "--sample-config"]) == 0
     sample = tmp_path / "rules.yaml"
     sample.write_text(capsys.readouterr().out, encoding="utf-8")
-    with pytest.raises(RulesConfigError, match="not set: DINGTALK_SECRET, DINGTALK_TOKEN"):
+    with pytest.raises(RulesConfigError) as info:
         load_rules_config(sample)
+    message = str(info.value)
+    assert "7 处错误 error(s)" in message
+    assert "rules.yaml:21:10 channel 1: url\n    环境变量 DINGTALK_TOKEN 没有设置" in message
+    assert "rules.yaml:22:13 channel 1: secret" in message
+    assert "environment variable DINGTALK_SECRET is not set" in message
     for name in ("DINGTALK_TOKEN", "DINGTALK_SECRET", "WECOM_KEY", "FEISHU_HOOK",
                  "FEISHU_SECRET", "SMTP_USER", "SMTP_PASSWORD"):  # fmt: skip
         monkeypatch.setenv(name, f"value-of-{name}")
@@ -39,12 +44,29 @@ def test_the_sample_config_loads_once_its_secrets_are_set(
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("channels: [{type: pager, url: x}]", "does not match any of the expected tags"),
-        ("channels: [{type: dingtalk, url: x, rate: lots}]", "not a rate"),
-        ("thresholds: {silent_intervals: 1}", "greater than 1"),
-        ("timing: {group_wait: soon}", "not a duration"),
-        ("language: fr", "Input should be 'zh' or 'en'"),
-        ("channels: [{type: email, host: h, sender: s, to: []}]", "at least 1 item"),
+        (
+            "channels: [{type: pager, url: x}]",
+            ":1:19 channel 1: type\n.*\n    'pager' is not one of: webhook, wecom",
+        ),
+        (
+            "channels: [{type: dingtalk, url: x, rate: lots}]",
+            ":1:34 channel 1: url\n.*\n    'x' is not a URL",
+        ),
+        (
+            "channels: [{type: dingtalk, url: 'https://oapi.dingtalk.com/robot/send', rate: lots}]",
+            "channel 1: rate\n.*\n    'lots' is not a rate",
+        ),
+        ("thresholds: {silent_intervals: 1}", "thresholds.silent_intervals\n.*\n    1 must be > 1"),
+        ("timing: {group_wait: soon}", ":1:22 timing.group_wait\n.*\n    'soon' is not a duration"),
+        (
+            "timing: {pending_for: {device_silnet: 5m}}",
+            ":1:24 timing.pending_for.device_silnet\n    没有名为 'device_silnet' 的规则\n.*\n    修正: 是不是 'device_silent'",
+        ),
+        ("language: fr", "language\n.*\n    'fr' is not one of: zh, en"),
+        (
+            "channels: [{type: email, host: h, sender: s, to: []}]",
+            "channel 1: to\n    至少需要 1 项",
+        ),
     ],
 )
 def test_bad_settings_are_named(tmp_path: Path, text: str, message: str) -> None:

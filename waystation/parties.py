@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from waystation.configerror import Invalid, Text
 from waystation.contract import ID_PATTERN
 
 __all__ = [
@@ -64,9 +65,16 @@ PositiveWeight = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
 Shares = Id | dict[Id, PositiveWeight]
 
 
+_NO_SHARES = Invalid(
+    Text("shares need at least one party", "分摊至少要有一个承担方"),
+    Text("name a role (union, operator) or a party, or weights like {union: 1, operator: 3}",
+         "写一个角色（union、operator）或承担方，或权重，如 {union: 1, operator: 3}"),
+)  # fmt: skip
+
+
 def _non_empty(value: Shares) -> Shares:
     if isinstance(value, dict) and not value:
-        raise ValueError("shares need at least one party")
+        raise _NO_SHARES
     return value
 
 
@@ -90,11 +98,21 @@ class ResidualSpec(_Strict):
             isinstance(v, str) for v in self.shares.values()
         )
         if isinstance(self.shares, dict) and not self.shares:
-            raise ValueError("shares need at least one party")
+            raise _NO_SHARES
         if self.by is ResidualBasis.VISITS and not counted:
-            raise ValueError("residual by visits maps each party to its door counter")
+            raise Invalid(
+                Text("residual by visits maps each party to its door counter",
+                     "按客流分摊时，每个承担方要对应它的客流计数器"),
+                Text("write shares like {union: c01-door-01, operator: c01-door-02}",
+                     "写成 {union: c01-door-01, operator: c01-door-02} 这样"),
+            )  # fmt: skip
         if self.by is not ResidualBasis.VISITS and isinstance(self.shares, dict) and counted:
-            raise ValueError(f"residual by {self.by} needs numeric weights")
+            raise Invalid(
+                Text(f"residual by {self.by} needs numeric weights",
+                     f"按 {self.by} 分摊需要数字权重"),
+                Text("write shares like {union: 40, operator: 160}",
+                     "写成 {union: 40, operator: 160} 这样"),
+            )  # fmt: skip
         return self
 
     def weights(self) -> dict[str, Decimal]:

@@ -8,15 +8,15 @@ validating; `load_registry` reads the file, the models only check it.
 
 from __future__ import annotations
 
+import difflib
 import re
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -24,11 +24,12 @@ from pydantic import (
     Field,
     PrivateAttr,
     StringConstraints,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
+from waystation.configerror import ConfigError, Invalid, Text
+from waystation.configfile import Document, document_from_data, load_document, validate
 from waystation.contract import ID_PATTERN, Kind
 from waystation.parties import (
     ROLES,
@@ -38,20 +39,23 @@ from waystation.parties import (
     Shares,
     default_policy,
 )
-from waystation.validation import describe_errors
 
 __all__ = [
     "DeviceSpec",
     "DurationField",
     "OperatingModel",
     "Registry",
+    "RegistryDocument",
     "RegistryError",
     "Role",
     "StationSpec",
     "Utility",
+    "check_timezone",
     "load_registry",
     "parse_duration",
     "parse_opening_hours",
+    "parse_registry",
+    "read_registry",
 ]
 
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
@@ -59,7 +63,7 @@ Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 DEFAULT_INTERVAL = timedelta(seconds=60)
 
 
-class RegistryError(ValueError):
+class RegistryError(ConfigError):
     """The registry file is unreadable or invalid; the message names file, station and field."""
 
 
@@ -84,20 +88,37 @@ _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+def _not_a_duration(value: Any) -> Invalid:
+    return Invalid(
+        Text(
+            f"{value!r} is not a duration like 60s, 5m, 1h or 2d",
+            f"{value!r} 不是时长，应写成 60s、5m、1h 或 2d 这样",
+        ),
+        Text(
+            "write a number and a unit: ms, s, m (minutes), h or d",
+            "写一个数字加单位：ms、s、m（分钟）、h 或 d",
+        ),
+        code="bad_duration",
+    )
+
+
 def parse_duration(value: Any) -> timedelta:
     """`90s`, `5m`, `1.5h`, `2d`, or a number of seconds."""
     if isinstance(value, timedelta):
         return value
     if isinstance(value, bool):
-        raise ValueError("a duration is a number of seconds or a string like 60s, 5m, 1h")
+        raise _not_a_duration(value)
     if isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str) and (m := _DURATION_RE.match(value)):
         seconds = float(m.group(1)) * _DURATION_UNITS[m.group(2)]
     else:
-        raise ValueError(f"{value!r} is not a duration like 60s, 5m, 1h or 2d")
+        raise _not_a_duration(value)
     if seconds <= 0:
-        raise ValueError(f"duration {value!r} must be positive")
+        raise Invalid(
+            Text(f"duration {value!r} must be positive", f"时长 {value!r} 必须大于零"),
+            code="bad_duration",
+        )
     return timedelta(seconds=seconds)
 
 
@@ -127,14 +148,51 @@ class DeviceSpec(_Strict):
     def _meter_fields(self) -> DeviceSpec:
         if self.kind is Kind.METER:
             if self.utility is None:
-                raise ValueError("a meter needs `utility: electricity` or `utility: water`")
+                raise Invalid(
+                    Text(
+                        "a meter needs `utility: electricity` or `utility: water`",
+                        "电表/水表需要写明 `utility: electricity` 或 `utility: water`",
+                    ),
+                    code="missing",
+                )
             if self.role is None:
                 object.__setattr__(self, "role", Role.MAIN)
         elif self.utility is not None or self.role is not None:
-            raise ValueError(f"`utility` and `role` apply to meters, not to a {self.kind}")
+            raise Invalid(
+                Text(
+                    f"`utility` and `role` apply to meters, not to a {self.kind}",
+                    f"`utility` 和 `role` 只用于电表/水表，不用于 {self.kind}",
+                ),
+                Text("remove them from this device", "从这个设备上删掉它们"),
+            )
         if self.tou_registers and self.utility is not Utility.ELECTRICITY:
-            raise ValueError("`tou_registers` apply to electricity meters")
+            raise Invalid(
+                Text("`tou_registers` apply to electricity meters", "`tou_registers` 只用于电表"),
+            )
+        if self.timeout is not None and self.timeout < self.interval:
+            too_short = Invalid(
+                Text(
+                    f"timeout {_span(self.timeout)} is shorter than the reporting interval "
+                    f"{_span(self.interval)}: the device would always count as silent",
+                    f"超时 {_span(self.timeout)} 比上报间隔 {_span(self.interval)} 还短："
+                    "设备会一直被当作失联",
+                ),
+                Text(
+                    "make `timeout` a few intervals long (the default is three)",
+                    "把 `timeout` 设为上报间隔的几倍（默认三倍）",
+                ),
+                code="timeout_below_interval",
+            )
+            raise Invalid(problems=[(("timeout",), too_short)])
         return self
+
+
+def _span(value: timedelta) -> str:
+    seconds = value.total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
 
 
 class Location(_Strict):
@@ -148,12 +206,20 @@ _HOURS_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 def parse_opening_hours(value: str) -> tuple[int, int]:
     """`07:00-22:00` → minutes of the day (420, 1320); `22:00-06:00` wraps midnight."""
     m = _HOURS_RE.match(value)
-    if not m:
-        raise ValueError(f"{value!r} is not opening hours like 07:00-22:00")
-    start = int(m.group(1)) * 60 + int(m.group(2))
-    end = int(m.group(3)) * 60 + int(m.group(4))
+    start = int(m.group(1)) * 60 + int(m.group(2)) if m else -1
+    end = int(m.group(3)) * 60 + int(m.group(4)) if m else -1
     if not (0 <= start < 1440 and 0 < end <= 1440) or start == end:
-        raise ValueError(f"{value!r} is not opening hours like 07:00-22:00")
+        raise Invalid(
+            Text(
+                f"{value!r} is not opening hours like 07:00-22:00",
+                f"{value!r} 不是营业时间，应写成 07:00-22:00 这样",
+            ),
+            Text(
+                "local times, start-end; 22:00-06:00 runs past midnight; leave it out for "
+                "always open",
+                "写当地时间“开始-结束”；22:00-06:00 表示跨过午夜；全天开放就不写",
+            ),
+        )
     return start, end
 
 
@@ -175,7 +241,7 @@ class StationSpec(_Strict):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, value: str | None) -> str | None:
-        return None if value is None else _check_timezone(value)
+        return None if value is None else check_timezone(value)
 
     @field_validator("opening_hours")
     @classmethod
@@ -200,13 +266,15 @@ class StationSpec(_Strict):
         return None
 
 
-def _check_timezone(value: str) -> str:
+def check_timezone(value: str) -> str:
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(
-            f"unknown time zone {value!r} (use an IANA name like Asia/Shanghai)"
-        ) from exc
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Invalid(
+            Text(f"unknown time zone {value!r}", f"未知的时区 {value!r}"),
+            Text("use an IANA name like Asia/Shanghai", "请用 IANA 时区名，如 Asia/Shanghai"),
+            code="bad_timezone",
+        ) from None
     return value
 
 
@@ -224,36 +292,62 @@ class Registry(_Strict):
     @classmethod
     def _version(cls, value: int) -> int:
         if value != 1:
-            raise ValueError(f"registry version {value} is not supported (this release reads 1)")
+            raise Invalid(
+                Text(
+                    f"registry version {value} is not supported (this release reads 1)",
+                    f"不支持第 {value} 版的站点登记文件（本版本只读第 1 版）",
+                ),
+                Text("write `version: 1`", "写 `version: 1`"),
+            )
         return value
 
     @field_validator("timezone")
     @classmethod
     def _tz(cls, value: str) -> str:
-        return _check_timezone(value)
+        return check_timezone(value)
 
     @model_validator(mode="after")
     def _unique_devices(self) -> Registry:
         seen: dict[str, str] = {}
+        problems: list[tuple[tuple[str | int, ...], Invalid]] = []
         for station_id, station in self.stations.items():
             for device_id in station.devices:
                 if device_id in seen:
-                    raise ValueError(
-                        f"device id {device_id!r} is used by stations {seen[device_id]!r} "
-                        f"and {station_id!r}; a device id is unique across the registry"
+                    problems.append(
+                        (
+                            ("stations", station_id, "devices", device_id),
+                            Invalid(
+                                Text(
+                                    f"device id {device_id!r} is also used by station "
+                                    f"{seen[device_id]!r}",
+                                    f"设备编号 {device_id!r} 已被站点 {seen[device_id]!r} 使用",
+                                ),
+                                Text(
+                                    "a device id is unique across the registry: rename one",
+                                    "设备编号在整个登记文件中必须唯一：请改掉其中一个",
+                                ),
+                                code="duplicate_device",
+                            ),
+                        )
                     )
-                seen[device_id] = station_id
+                else:
+                    seen[device_id] = station_id
+        if problems:
+            raise Invalid(problems=problems)
         return self
 
     @model_validator(mode="after")
     def _allocation_references(self) -> Registry:
         if not self.parties:
             return self  # allocation not configured; telemetry needs none of it
+        problems: list[Located] = []
         for station_id, station in self.stations.items():
-            try:
-                _check_station_policy(self, station)
-            except ValueError as exc:
-                raise ValueError(f"station {station_id!r}: {exc}") from None
+            problems += [
+                (("stations", station_id, *path), invalid)
+                for path, invalid in _station_problems(self, station)
+            ]
+        if problems:
+            raise Invalid(problems=problems)
         return self
 
     def model_post_init(self, _context: Any, /) -> None:
@@ -297,97 +391,155 @@ class Registry(_Strict):
         return sum(len(s.devices) for s in self.stations.values())
 
 
-def _check_roles(registry: Registry, station: StationSpec) -> None:
+Located = tuple[tuple[str | int, ...], Invalid]
+
+
+def _party_problems(registry: Registry, station: StationSpec) -> list[Located]:
+    out: list[Located] = []
+    parties = ", ".join(registry.parties)
     for role, party in (("union", station.union), ("operator", station.operator)):
         if party is not None and party not in registry.parties:
-            raise ValueError(f"{role} {party!r} is not among the registry's parties")
+            out.append(
+                (
+                    (role,),
+                    Invalid(
+                        Text(
+                            f"{role} {party!r} is not among the registry's parties",
+                            f"{role} {party!r} 不在登记文件的 parties 中",
+                        ),
+                        _suggest_party(party, registry)
+                        or Text(f"name one of: {parties}", f"请写其中之一：{parties}"),
+                        code="unknown_party",
+                    ),
+                )
+            )
     if station.union is None and registry._only_union() is None:  # noqa: SLF001
-        raise ValueError("name its `union` (the registry has not exactly one union party)")
+        out.append(
+            (
+                (),
+                Invalid(
+                    Text(
+                        "the registry has not exactly one union party, so this station "
+                        "must name its `union`",
+                        "登记文件里的工会不止一个（或没有），这个站点必须写明 `union`",
+                    ),
+                    Text("add `union: <party id>`", "加上 `union: <承担方编号>`"),
+                    code="missing",
+                ),
+            )
+        )
+    return out
 
 
-def _check_station_policy(registry: Registry, station: StationSpec) -> None:
-    _check_roles(registry, station)
+def _suggest_party(name: str, registry: Registry) -> Text | None:
+    close = difflib.get_close_matches(name, [*ROLES, *registry.parties], n=1, cutoff=0.6)
+    return Text(f"did you mean {close[0]!r}?", f"是不是 {close[0]!r}？") if close else None
+
+
+def _station_problems(registry: Registry, station: StationSpec) -> list[Located]:
+    """Every party, role and device a station's allocation policy names, checked."""
+    out = _party_problems(registry, station)
+    own = station.policy is not None
     policy = station.policy or registry.policies.get(station.model) or default_policy(station.model)
+    base: tuple[str | int, ...] = ("policy",) if own else ()
 
-    def check_names(shares: Shares, what: str) -> None:
+    def check_names(shares: Shares, where: tuple[str | int, ...]) -> None:
         for name in [shares] if isinstance(shares, str) else shares:
             if name == "operator" and station.operator is None:
-                raise ValueError(f"{what} names `operator`, but the station has none")
-            if name not in ROLES and name not in registry.parties:
-                raise ValueError(f"{what} names {name!r}, which is neither a role nor a party")
+                out.append(
+                    (
+                        (*base, *where),
+                        Invalid(
+                            Text(
+                                "the policy names `operator`, but the station has none",
+                                "分摊规则用到了 `operator`，但这个站点没有写 `operator`",
+                            ),
+                            Text(
+                                "add `operator: <party id>` to the station",
+                                "给站点加上 `operator: <承担方编号>`",
+                            ),
+                            code="missing",
+                        ),
+                    )
+                )
+            elif name not in ROLES and name not in registry.parties:
+                out.append(
+                    (
+                        (*base, *where),
+                        Invalid(
+                            Text(
+                                f"{name!r} is neither a role (union, operator) nor a party",
+                                f"{name!r} 既不是角色（union、operator），也不是承担方",
+                            ),
+                            _suggest_party(name, registry),
+                            code="unknown_party",
+                        ),
+                    )
+                )
 
-    check_names(policy.loads, "policy loads")
+    check_names(policy.loads, ("loads",))
     for device_id, shares in policy.devices.items():
         spec = station.devices.get(device_id)
         if spec is None or spec.kind in (Kind.DOOR_COUNTER, Kind.GATEWAY):
-            raise ValueError(f"policy devices: {device_id!r} is not a measured load here")
-        check_names(shares, f"policy devices.{device_id}")
+            out.append(
+                (
+                    (*base, "devices", device_id),
+                    Invalid(
+                        Text(
+                            f"{device_id!r} is not a measured load of this station (a dispenser, "
+                            "locker or meter)",
+                            f"{device_id!r} 不是本站的计量负载（饮水机、充电柜或电表）",
+                        ),
+                        code="not_a_load",
+                    ),
+                )
+            )
+        else:
+            check_names(shares, ("devices", device_id))
     counters = policy.residual.counters()
     for counter in counters.values():
         spec = station.devices.get(counter)
         if spec is None or spec.kind is not Kind.DOOR_COUNTER:
-            raise ValueError(f"residual shares: {counter!r} is not a door counter of this station")
-    check_names(dict.fromkeys(counters, Decimal(1)) or policy.residual.weights(), "residual shares")
+            out.append(
+                (
+                    (*base, "residual", "shares"),
+                    Invalid(
+                        Text(
+                            f"{counter!r} is not a door counter of this station",
+                            f"{counter!r} 不是本站的客流计数器",
+                        ),
+                        code="not_a_counter",
+                    ),
+                )
+            )
+    weights = dict.fromkeys(counters, Decimal(1)) or policy.residual.weights()
+    check_names(weights, ("residual", "shares"))
+    return out
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """PyYAML keeps the last of two equal keys; a registry must not lose a station that way."""
+class RegistryDocument(NamedTuple):
+    registry: Registry
+    document: Document
 
 
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    mapping: dict[Any, Any] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node)
-        if key in mapping:
-            line = key_node.start_mark.line + 1
-            raise RegistryError(f"line {line}: key {key!r} appears twice")
-        mapping[key] = loader.construct_object(value_node)
-    return mapping
-
-
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping,
+_MISSING = Text(
+    "name the registry with --registry FILE or WAYSTATION_REGISTRY (default ./stations.yaml)",
+    "用 --registry 文件 或环境变量 WAYSTATION_REGISTRY 指定站点登记文件（默认 ./stations.yaml）",
 )
 
 
-def _where(loc: tuple[int | str, ...]) -> str:
-    """Turn pydantic's location into `station 'x', device 'y': field`."""
-    parts = list(loc)
-    words: list[str] = []
-    if len(parts) >= 2 and parts[0] == "stations":
-        words.append(f"station {parts[1]!r}")
-        parts = parts[2:]
-        if len(parts) >= 2 and parts[0] == "devices":
-            words.append(f"device {parts[1]!r}")
-            parts = parts[2:]
-    field = ".".join(str(p) for p in parts)
-    return ", ".join(words) + (f": {field}" if field else "") if words else field or "registry"
-
-
 def parse_registry(data: Any, source: str = "<registry>") -> Registry:
-    if not isinstance(data, dict):
-        raise RegistryError(f"{source}: the registry must be a mapping with version and stations")
+    return validate(Registry, document_from_data(data, source), error=RegistryError)
+
+
+def read_registry(path: str | Path) -> RegistryDocument:
+    """The registry and its document (for locating cross-checks' problems)."""
     try:
-        return Registry.model_validate(data)
-    except ValidationError as exc:
-        raise RegistryError(describe_errors(source, exc, _where)) from exc
+        document = load_document(path, missing=_MISSING)
+    except ConfigError as exc:
+        raise RegistryError(exc.problems) from None
+    return RegistryDocument(validate(Registry, document, error=RegistryError), document)
 
 
 def load_registry(path: str | Path) -> Registry:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise RegistryError(
-            f"{path}: no such file (set --registry or WAYSTATION_REGISTRY)"
-        ) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RegistryError(f"{path}: cannot read: {exc}") from exc
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-    except RegistryError as exc:
-        raise RegistryError(f"{path}: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise RegistryError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_registry(data, str(path))
+    return read_registry(path).registry

@@ -12,22 +12,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import unquote, urlsplit
 
-import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, create_model
+
+from waystation.configerror import ConfigError, Problem, Text
+from waystation.configfile import load_document, validate
 
 __all__ = [
     "SETTINGS",
     "MqttSettings",
     "MqttVersion",
     "SettingsError",
+    "check_influx_url",
     "load_config_file",
     "resolve",
 ]
 
 
-class SettingsError(ValueError):
+class SettingsError(ConfigError):
     """A setting is missing or malformed; the message says which and where it came from."""
 
 
@@ -56,24 +60,31 @@ SETTINGS: tuple[SettingSpec, ...] = (
 )  # fmt: skip
 
 
+def _text(value: Any) -> Any:
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+_Setting = Annotated[str | None, BeforeValidator(_text)]
+# The `--config` file: any of the settings by name, nothing else.
+SettingsFile: type[BaseModel] = create_model(
+    "SettingsFile",
+    __config__=ConfigDict(extra="forbid", frozen=True),
+    **{spec.name: (_Setting, None) for spec in SETTINGS},  # type: ignore[call-overload]
+)
+
+
 def load_config_file(path: str | Path | None) -> dict[str, Any]:
     if path is None:
         return {}
+    missing = Text("check the path given to --config", "检查 --config 给出的路径")
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise SettingsError(f"config file {path}: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise SettingsError(f"config file {path}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise SettingsError(f"config file {path}: expected a mapping of setting: value")
-    known = {s.name for s in SETTINGS}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise SettingsError(
-            f"config file {path}: unknown setting(s) {unknown}; known: {sorted(known)}"
-        )
-    return data
+        document = load_document(path, missing=missing)
+    except ConfigError as exc:
+        raise SettingsError(exc.problems) from None
+    if document.data is None:
+        return {}
+    settings = validate(SettingsFile, document, error=SettingsError)
+    return {k: v for k, v in settings.model_dump().items() if v is not None}
 
 
 def resolve(
@@ -110,14 +121,13 @@ class MqttSettings:
     @classmethod
     def from_url(cls, url: str, ca_file: str | Path | None = None) -> MqttSettings:
         parts = urlsplit(url)
-        if parts.scheme not in ("mqtt", "mqtts"):
-            raise SettingsError(f"broker URL {_redact(url)!r} must start with mqtt:// or mqtts://")
-        if not parts.hostname:
-            raise SettingsError(f"broker URL {_redact(url)!r} has no host")
         try:
             port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
-        except ValueError as exc:
-            raise SettingsError(f"broker URL {_redact(url)!r}: {exc}") from exc
+        except ValueError:
+            port = 0
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname or not port:
+            raise _bad_url("broker", "MQTT 服务器", url, "mqtt://host:1883 (mqtts:// for TLS)",
+                           "--mqtt / WAYSTATION_MQTT")  # fmt: skip
         return cls(
             host=parts.hostname,
             port=port,
@@ -130,6 +140,33 @@ class MqttSettings:
     def __str__(self) -> str:  # safe to log: never the password
         user = f"{self.username}@" if self.username else ""
         return f"{'mqtts' if self.tls else 'mqtt'}://{user}{self.host}:{self.port}"
+
+
+def check_influx_url(url: str) -> str:
+    """The InfluxDB base URL every server command uses: http(s)://host[:port]."""
+    parts = urlsplit(url)
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        raise _bad_url("InfluxDB", "InfluxDB", url, "http://host:8086",
+                       "--influx / WAYSTATION_INFLUX")  # fmt: skip
+    return url
+
+
+def _bad_url(what: str, what_zh: str, url: str, like: str, where: str) -> SettingsError:
+    shown = _redact(url)
+    return SettingsError(
+        Problem(
+            Text(f"{what} URL {shown!r} is not like {like}",
+                 f"{what_zh} 地址 {shown!r} 格式不对，应写成 {like}"),
+            Text(f"give the scheme, host and port in {where}",
+                 f"在 {where} 里写上协议、主机和端口"),
+            where=where,
+            code="bad_url",
+        )
+    )  # fmt: skip
 
 
 def _redact(url: str) -> str:

@@ -7,6 +7,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from waystation.configerror import Invalid, Text
 from waystation.registry import DurationField
 
 
@@ -25,9 +26,18 @@ class LinkConfig(BaseModel):
     @model_validator(mode="after")
     def _endpoint(self) -> Self:
         if self.transport == "tcp" and not self.host:
-            raise ValueError("over TCP the device needs `host`")
+            raise Invalid(
+                Text("over TCP the device needs `host`", "走 TCP 的设备需要写 `host`"),
+                Text("add `host: <address>`, or `transport: rtu` with `serial_port`",
+                     "加上 `host: <地址>`；串口设备写 `transport: rtu` 和 `serial_port`"),
+                code="missing",
+            )  # fmt: skip
         if self.transport == "rtu" and not self.serial_port:
-            raise ValueError("on a serial line the device needs `serial_port` (e.g. /dev/ttyUSB0)")
+            raise Invalid(
+                Text("on a serial line the device needs `serial_port` (e.g. /dev/ttyUSB0)",
+                     "串口设备需要写 `serial_port`（如 /dev/ttyUSB0）"),
+                code="missing",
+            )  # fmt: skip
         return self
 
     def where(self) -> str:

@@ -17,10 +17,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from waystation.validation import describe_errors
+from waystation.configerror import ConfigError, Invalid, Problem, Text
+from waystation.configfile import document_from_data, load_document, validate
 
 __all__ = [
     "ElectricityTariff",
@@ -36,7 +36,7 @@ __all__ = [
 SHIPPED_DIR = Path(__file__).parent / "tariffs"
 
 
-class TariffError(ValueError):
+class TariffError(ConfigError):
     """A tariff file is invalid, or no tariff applies to a month."""
 
 
@@ -58,11 +58,14 @@ Price = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
 def _hours(spec: str) -> list[int]:
     """`10-12` is hours 10 and 11; `23-7` wraps past midnight."""
     m = _RANGE_RE.match(str(spec))
-    if not m:
-        raise ValueError(f"{spec!r} is not an hour range like 10-12 or 23-7")
-    start, end = int(m.group(1)), int(m.group(2))
+    start, end = (int(m.group(1)), int(m.group(2))) if m else (-1, -1)
     if not (0 <= start <= 23 and 0 <= end <= 24) or start == end:
-        raise ValueError(f"{spec!r} is not an hour range within a day")
+        raise Invalid(
+            Text(f"{spec!r} is not an hour range like 10-12 or 23-7 within a day",
+                 f"{spec!r} 不是一天内的小时段，应写成 10-12 或 23-7 这样"),
+            Text("start-end in local hours, end exclusive; separate ranges with ASCII commas",
+                 "写当地时间“起-止”小时（不含止），多个时段用半角逗号隔开"),
+        )  # fmt: skip
     return list(range(start, end)) if start < end else [*range(start, 24), *range(end)]
 
 
@@ -70,9 +73,12 @@ def _months(key: str) -> list[int]:
     try:
         months = [int(part) for part in str(key).split(",")]
     except ValueError:
-        raise ValueError(f"{key!r} is not a list of months like 7,8") from None
+        months = [0]
     if not all(1 <= m <= 12 for m in months):
-        raise ValueError(f"{key!r}: months are 1 to 12")
+        raise Invalid(
+            Text(f"{key!r} is not a list of months like 7,8 (1 to 12)",
+                 f"{key!r} 不是月份列表，应写成 7,8 这样（1 到 12）"),
+        )  # fmt: skip
     return months
 
 
@@ -92,15 +98,17 @@ class ElectricityTariff(_Strict):
     def _tables(self) -> ElectricityTariff:
         base = self._base_table()
         if len(set(base)) < 2:
-            raise ValueError("a time-of-use table has 2 to 4 periods")
+            raise Invalid(
+                Text("a time-of-use table has 2 to 4 periods", "分时电价表要有 2 到 4 个时段")
+            )
         for key in self.months:
             for month in _months(key):
                 missing = set(self.table(month)) - set(self.prices)
                 if missing:
-                    raise ValueError(f"month {month}: no price for {', '.join(sorted(missing))}")
+                    raise _no_price(missing, f"month {month}: ", f"{month} 月：")
         missing = set(base) - set(self.prices)
         if missing:
-            raise ValueError(f"no price for period(s) {', '.join(sorted(missing))}")
+            raise _no_price(missing, "", "")
         return self
 
     def _base_table(self) -> list[Period]:
@@ -109,11 +117,17 @@ class ElectricityTariff(_Strict):
             for spec in ranges:
                 for hour in _hours(spec):
                     if slots[hour] is not None:
-                        raise ValueError(f"hour {hour} is in both {slots[hour]} and {period}")
+                        raise Invalid(
+                            Text(f"hour {hour} is in both {slots[hour]} and {period}",
+                                 f"{hour} 点同时属于 {slots[hour]} 和 {period}"),
+                        )  # fmt: skip
                     slots[hour] = period
         gaps = [h for h, p in enumerate(slots) if p is None]
         if gaps:
-            raise ValueError(f"hours {gaps} belong to no period")
+            raise Invalid(
+                Text(f"hours {gaps} belong to no period", f"{gaps} 点不属于任何时段"),
+                Text("the periods must cover the day exactly once", "各时段合起来要正好覆盖一天"),
+            )  # fmt: skip
         return [p for p in slots if p is not None]
 
     def table(self, month: int) -> tuple[Period, ...]:
@@ -126,6 +140,14 @@ class ElectricityTariff(_Strict):
                         for hour in _hours(spec):
                             slots[hour] = period
         return tuple(slots)
+
+
+def _no_price(missing: set[Period], en: str, zh: str) -> Invalid:
+    periods = ", ".join(sorted(missing))
+    return Invalid(
+        Text(f"{en}no price for period(s) {periods}", f"{zh}时段 {periods} 没有电价"),
+        Text("add them under `prices`", "在 `prices` 下补上它们"),
+    )
 
 
 class WaterTariff(_Strict):
@@ -148,7 +170,11 @@ class TariffVersion(_Strict):
     @classmethod
     def _first_of_month(cls, value: date) -> date:
         if value.day != 1:
-            raise ValueError("a tariff version starts on the first day of a month")
+            raise Invalid(
+                Text("a tariff version starts on the first day of a month",
+                     "电价版本要从某月 1 日开始"),
+                Text(f"write {value:%Y-%m}-01", f"写成 {value:%Y-%m}-01"),
+            )  # fmt: skip
         return value
 
 
@@ -156,6 +182,9 @@ class Tariff(_Strict):
     id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
     name: str
     note: str = ""
+    # The prices are made up (the shipped file): a scheduled bill refuses them, and a report
+    # made with them says so on every row. Remove it once the prices are your bills'.
+    example: bool = False
     currency: str = "CNY"
     versions: list[TariffVersion] = Field(min_length=1)
 
@@ -164,7 +193,7 @@ class Tariff(_Strict):
     def _ordered(cls, value: list[TariffVersion]) -> list[TariffVersion]:
         starts = [v.valid_from for v in value]
         if len(set(starts)) != len(starts):
-            raise ValueError("two versions start on the same day")
+            raise Invalid(Text("two versions start on the same day", "有两个版本在同一天开始"))
         return sorted(value, key=lambda v: v.valid_from)
 
     def version_for(self, month: date) -> TariffVersion:
@@ -172,40 +201,59 @@ class Tariff(_Strict):
         valid = [v for v in self.versions if v.valid_from <= month]
         if not valid:
             raise TariffError(
-                f"tariff {self.id!r} has no version for {month:%Y-%m} "
-                f"(its first starts {self.versions[0].valid_from})"
-            )
+                Text(f"tariff {self.id!r} has no version for {month:%Y-%m} "
+                     f"(its first starts {self.versions[0].valid_from})",
+                     f"电价 {self.id!r} 没有适用于 {month:%Y-%m} 的版本"
+                     f"（最早的版本从 {self.versions[0].valid_from} 开始）")
+            )  # fmt: skip
         return valid[-1]
 
 
-def _where(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(p) for p in loc) or "tariff"
-
-
 def parse_tariff(data: Any, source: str) -> Tariff:
-    try:
-        return Tariff.model_validate(data)
-    except ValidationError as exc:
-        raise TariffError(describe_errors(source, exc, _where)) from exc
+    return validate(Tariff, document_from_data(data, source), error=TariffError)
 
 
 def load_tariffs(paths: list[Path]) -> dict[str, Tariff]:
-    """Read tariff files, or every `*.yaml` in a directory, keyed by tariff id."""
+    """Read tariff files, or every `*.yaml` in a directory, keyed by tariff id.
+
+    Every file is read and every problem of every file reported together.
+    """
     files: list[Path] = []
     for path in paths:
         files.extend(sorted(path.glob("*.yaml")) if path.is_dir() else [path])
     tariffs: dict[str, Tariff] = {}
+    problems: list[Problem] = []
     for file in files:
         try:
-            data = yaml.safe_load(file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise TariffError(f"{file}: cannot read: {exc}") from exc
-        tariff = parse_tariff(data, str(file))
+            tariff = validate(Tariff, load_document(file), error=TariffError)
+        except ConfigError as exc:
+            problems += exc.problems
+            continue
         if tariff.id in tariffs:
-            raise TariffError(f"{file}: tariff id {tariff.id!r} is defined twice")
+            problems.append(
+                Problem(
+                    Text(
+                        f"tariff id {tariff.id!r} is defined twice", f"电价编号 {tariff.id!r} 重复"
+                    ),
+                    Text("give each tariff file its own `id`", "每个电价文件要有自己的 `id`"),
+                    file=str(file),
+                    where="id",
+                    code="duplicate_tariff",
+                )
+            )
         tariffs[tariff.id] = tariff
-    if not tariffs:
-        raise TariffError(f"no tariff files in {', '.join(map(str, paths))}")
+    if not files:
+        problems.append(
+            Problem(
+                Text(
+                    f"no tariff files (*.yaml) in {', '.join(map(str, paths))}",
+                    f"{', '.join(map(str, paths))} 里没有电价文件（*.yaml）",
+                ),
+                code="no_file",
+            )
+        )
+    if problems:
+        raise TariffError(problems)
     return tariffs
 
 

@@ -7,17 +7,26 @@ is an error naming it.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
+from urllib.parse import urlsplit
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from waystation.configerror import ConfigError, Invalid, Text
+from waystation.configfile import (
+    Document,
+    KeyPath,
+    document_from_data,
+    load_document,
+    parse_text,
+    validate,
+)
 from waystation.registry import DurationField
-from waystation.validation import describe_errors
 
 __all__ = [
     "ChannelConfig",
@@ -28,14 +37,17 @@ __all__ = [
     "MqttChannel",
     "RulesConfig",
     "RulesConfigError",
+    "RulesDocument",
     "WeComChannel",
     "WebhookChannel",
+    "default_rules_document",
     "load_rules_config",
     "parse_rate",
+    "read_rules_config",
 ]
 
 
-class RulesConfigError(ValueError):
+class RulesConfigError(ConfigError):
     """The rules settings file is invalid; the message names the field."""
 
 
@@ -49,12 +61,37 @@ def parse_rate(value: Any) -> tuple[int, float]:
     """`20/min` → (20 messages, per 60 s); `3/10s` → (3, per 10 s)."""
     m = _RATE_RE.match(str(value))
     if not m or float(m.group(1)) < 1 or float(m.group(2) or 1) <= 0:
-        raise ValueError(f"{value!r} is not a rate like 20/min, 5/s or 3/10s")
+        raise Invalid(
+            Text(f"{value!r} is not a rate like 20/min, 5/s or 3/10s",
+                 f"{value!r} 不是频率，应写成 20/min、5/s 或 3/10s 这样"),
+        )  # fmt: skip
     return int(float(m.group(1))), float(m.group(2) or 1) * _PER[m.group(3)]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _http_url(value: str) -> str:
+    """A URL the service will call: http(s)://host[:port]/…, checked at start-up."""
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        parts = parts._replace(netloc="")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise Invalid(
+            Text(f"{value!r} is not a URL like https://host/path",
+                 f"{value!r} 不是网址，应写成 https://主机/路径 这样"),
+            Text("copy the whole address from the robot's settings, starting with https://",
+                 "从机器人设置里复制完整地址，以 https:// 开头"),
+            code="bad_url",
+        )  # fmt: skip
+    return value
+
+
+# An address the service calls: checked at start-up, not at the first alert.
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
 
 
 class _Channel(_Strict):
@@ -79,7 +116,7 @@ class WebhookChannel(_Channel):
     """Generic JSON webhook: the alert group as data."""
 
     type: Literal["webhook"]
-    url: str
+    url: HttpUrl
     headers: dict[str, str] = Field(default_factory=dict)
 
 
@@ -87,7 +124,7 @@ class WeComChannel(_Channel):
     """WeCom (企业微信) group robot, markdown; 20 messages a minute per robot."""
 
     type: Literal["wecom"]
-    url: str
+    url: HttpUrl
     rate: str = "20/min"
 
 
@@ -95,7 +132,7 @@ class DingTalkChannel(_Channel):
     """DingTalk (钉钉) custom robot, markdown, signed; 20 messages a minute."""
 
     type: Literal["dingtalk"]
-    url: str
+    url: HttpUrl
     secret: str | None = None
     rate: str = "20/min"
 
@@ -104,7 +141,7 @@ class FeishuChannel(_Channel):
     """Feishu / Lark (飞书) custom bot, signed in the body; 5 a second (100 a minute)."""
 
     type: Literal["feishu"]
-    url: str
+    url: HttpUrl
     secret: str | None = None
     rate: str = "5/s"
 
@@ -170,6 +207,27 @@ class Timing(_Strict):
     # How long a condition must hold before its alert fires, per rule; default 0.
     pending_for: dict[str, DurationField] = Field(default_factory=dict)
 
+    @field_validator("pending_for")
+    @classmethod
+    def _rules(cls, value: dict[str, timedelta]) -> dict[str, timedelta]:
+        from rules.outage.detect import Rule  # noqa: PLC0415 - detect imports this module
+
+        names = [str(r) for r in Rule]
+        unknown = [
+            ((name,), Invalid(
+                Text(f"there is no rule {name!r}", f"没有名为 {name!r} 的规则"),
+                Text(f"did you mean {close[0]!r}?", f"是不是 {close[0]!r}？") if close else
+                Text(f"rules: {', '.join(names)}", f"规则有：{', '.join(names)}"),
+                code="unknown_rule",
+            ))
+            for name in value
+            if name not in names
+            for close in [difflib.get_close_matches(name, names, n=1, cutoff=0.6)]
+        ]  # fmt: skip
+        if unknown:
+            raise Invalid(problems=unknown)
+        return value
+
 
 def _log_only() -> list[ChannelConfig]:
     return [LogChannel(type="log")]
@@ -185,48 +243,85 @@ class RulesConfig(_Strict):
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def _expand(value: Any, missing: set[str]) -> Any:
+def _expand(value: Any, path: KeyPath, missing: list[tuple[KeyPath, str]]) -> Any:
+    """`${NAME}` in any string, from the environment; what is not set is noted with its place."""
     if isinstance(value, str):
 
         def sub(m: re.Match[str]) -> str:
             if m.group(1) not in os.environ:
-                missing.add(m.group(1))
+                missing.append((path, m.group(1)))
                 return ""
             return os.environ[m.group(1)]
 
         return _ENV_RE.sub(sub, value)
     if isinstance(value, list):
-        return [_expand(v, missing) for v in value]
+        return [_expand(v, (*path, i), missing) for i, v in enumerate(value)]
     if isinstance(value, dict):
-        return {k: _expand(v, missing) for k, v in value.items()}
+        return {k: _expand(v, (*path, k), missing) for k, v in value.items()}
     return value
 
 
-def parse_rules_config(data: Any, source: str) -> RulesConfig:
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise RulesConfigError(f"{source}: expected a mapping")
-    missing: set[str] = set()
-    data = _expand(data, missing)
+def _secrets(doc: Document) -> Any:
+    missing: list[tuple[KeyPath, str]] = []
+    data = _expand(doc.data, (), missing)
     if missing:
         raise RulesConfigError(
-            f"{source}: environment variable(s) not set: {', '.join(sorted(missing))}"
+            [
+                doc.problem(
+                    path,
+                    Text(f"environment variable {name} is not set", f"环境变量 {name} 没有设置"),
+                    Text(
+                        f"set {name} in the service's environment (server.env), or write "
+                        "the value here",
+                        f"在服务的环境（server.env）里设置 {name}，或直接写在这里",
+                    ),
+                    code="env_not_set",
+                    on_key=False,
+                )
+                for path, name in missing
+            ]
         )
+    return data
+
+
+class RulesDocument(NamedTuple):
+    config: RulesConfig
+    document: Document
+
+
+_MISSING = Text(
+    "name the rules config with --rules-config FILE (`waystation rules --sample-config` "
+    "prints one)",
+    "用 --rules-config 文件 指定规则配置（`waystation rules --sample-config` 可打印示例）",
+)
+
+
+def _validated(doc: Document) -> RulesConfig:
+    if doc.data is None:
+        return RulesConfig()  # an empty file: the defaults
+    return validate(RulesConfig, doc, error=RulesConfigError, prepare=lambda _: _secrets(doc))
+
+
+def parse_rules_config(data: Any, source: str) -> RulesConfig:
+    return _validated(document_from_data(data, source))
+
+
+def read_rules_config(path: Path) -> RulesDocument:
+    """The rules config and its document (for locating cross-checks' problems)."""
     try:
-        return RulesConfig.model_validate(data)
-    except ValidationError as exc:
-        raise RulesConfigError(
-            describe_errors(source, exc, lambda loc: ".".join(map(str, loc)))
-        ) from exc
+        document = load_document(path, missing=_MISSING)
+    except ConfigError as exc:
+        raise RulesConfigError(exc.problems) from None
+    return RulesDocument(_validated(document), document)
 
 
 def load_rules_config(path: Path | None) -> RulesConfig:
     """The file's settings, or the defaults (log channel only) without a file."""
     if path is None:
         return RulesConfig()
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise RulesConfigError(f"{path}: cannot read: {exc}") from exc
-    return parse_rules_config(data, str(path))
+    return read_rules_config(path).config
+
+
+def default_rules_document() -> RulesDocument:
+    """The defaults, as if from an empty file (what `rules` runs without --rules-config)."""
+    return RulesDocument(RulesConfig(), parse_text("", "<default rules config>"))

@@ -3,9 +3,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from edge.drivers.dlt645.frame import encode_address
 from edge.drivers.link import LinkConfig
+from waystation.configerror import Invalid, Text
 from waystation.registry import DurationField
 
 # Data identifiers (DI) of DL/T 645-2007: forward active energy, total and
@@ -30,6 +32,26 @@ class Dlt645Config(LinkConfig):
     parity: Literal["N", "E", "O"] = "E"
     timeout: DurationField = timedelta(seconds=3)
     # The meter's 12-digit address as printed on its label ("AAAAAAAAAAAA" broadcasts).
-    address: str = Field(default="000000000000", pattern=r"^[0-9A-Fa-f]{12}$")
+    address: str = "000000000000"
     rates: bool = True  # also read the four tariff registers
     rate_fields: tuple[str, str, str, str] = DEFAULT_RATE_FIELDS
+
+    @field_validator("address", mode="before")
+    @classmethod
+    def _address(cls, value: object) -> object:
+        """Whatever the frame codec would refuse is refused here, at start-up."""
+        try:
+            encode_address(str(value) if isinstance(value, str) else "")
+        except ValueError:
+            raise Invalid(
+                Text(
+                    f"{value!r} is not a DL/T 645 meter address: 12 digits as printed on "
+                    "the meter's label (A for a wildcard digit)",
+                    f"{value!r} 不是 DL/T 645 表地址：应为表铭牌上印的 12 位数字（通配位写 A）",
+                ),
+                Text(
+                    'quote it, so leading zeros stay: address: "000012345678"',
+                    '加上引号以保留开头的 0：address: "000012345678"',
+                ),
+            ) from None
+        return value
