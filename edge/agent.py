@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -52,10 +53,10 @@ from waystation.contract import (
     validate_data,
 )
 from waystation.mqttclient import new_client
-from waystation.registry import DeviceSpec, Utility
+from waystation.registry import DeviceSpec, Utility, format_duration
 from waystation.settings import MqttSettings
 
-__all__ = ["AGENT_NAME", "DeviceState", "EdgeAgent"]
+__all__ = ["AGENT_NAME", "BackfillInterrupted", "BackfillTooLarge", "DeviceState", "EdgeAgent"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,18 @@ PUBLISH_TICK_S = 0.05  # the publisher's idle wake-up; it is also woken on every
 EXPIRE_EVERY_S = 60.0
 STOP_DRAIN_S = 5.0  # on an orderly stop, time given to publish what is left
 BACKFILL_CHUNK = 10_000  # readings per outbox transaction while backfilling
+
+
+class BackfillTooLarge(ValueError):
+    """The outbox cannot hold the history asked for: said before anything is simulated."""
+
+
+class BackfillInterrupted(Exception):
+    """Stopped (Ctrl-C, SIGTERM) while simulating history; what was kept is in the message."""
+
+    def __init__(self, message: str, kept: int) -> None:
+        super().__init__(message)
+        self.kept = kept
 
 
 class DeviceState(StrEnum):
@@ -117,9 +130,16 @@ class EdgeAgent:
         if backfill is not None and any(
             not isinstance(d.driver, SimulatorConfig) for d in config.devices.values()
         ):
-            raise ValueError("backfill simulates history: every device must use the simulator")
+            self.outbox.close()
+            raise ValueError(
+                "backfill simulates history: every device must use the simulator | "
+                "回填是模拟历史数据：所有设备都必须用 simulator 驱动"
+            )
+        if backfill is not None:
+            self._check_backfill_fits(backfill, backfill_step)
         self._backfill = backfill
         self._backfill_step = backfill_step
+        self._backfill_stop = threading.Event()
         self._progress = progress
         # With a backfill, the one simulation starts before it, so the live
         # readings continue the simulated history (registers never step back).
@@ -167,6 +187,7 @@ class EdgeAgent:
                 kind=s.kind,
                 utility=(s.utility or Utility.ELECTRICITY) if s.kind is Kind.METER else None,
                 role=s.role,
+                tou_registers=s.tou_registers,
             )
             for d, s in simulated.items()
         }
@@ -234,7 +255,7 @@ class EdgeAgent:
 
     def start(self) -> None:
         if self._backfill is not None:
-            self._run_backfill(self._backfill)
+            self._run_backfill(self._backfill)  # BackfillInterrupted: the outbox is closed
         s = self._mqtt_settings
         self._client.connect_async(s.host, s.port, keepalive=15)
         self._client.loop_start()
@@ -284,28 +305,91 @@ class EdgeAgent:
 
     # --- backfill -----------------------------------------------------------------------------
 
+    def _check_backfill_fits(self, span: timedelta, step: timedelta) -> None:
+        """Refuse, before simulating anything, a history the outbox would drop part of."""
+        needed = int(span / step) * len(self.devices)
+        depth = self.outbox.depth
+        bounds = self.config.outbox
+        if needed + depth <= bounds.max_readings and span < bounds.max_age:
+            return
+        size = max(bounds.max_readings, needed + depth + needed // 10)
+        age = max(bounds.max_age, span + timedelta(days=1))
+        days = f"{math.ceil(age.total_seconds() / 86400)}d"
+        self.outbox.close()
+        span_, step_ = format_duration(span), format_duration(step)
+        most = f"{bounds.max_readings:,} readings and {format_duration(bounds.max_age)}"
+        raise BackfillTooLarge(
+            f"the outbox cannot hold {span_} of history: {needed:,} readings "
+            f"({len(self.devices)} devices every {step_}) on top of the {depth:,} it holds, "
+            f"where it keeps at most {most}; "
+            f"the oldest would be dropped. Size it: --outbox-max-readings {size} "
+            f"--outbox-max-age {days} (or `outbox:` in the agent config), or backfill less "
+            f"(--backfill) or more coarsely (--backfill-step) | "
+            f"发件箱装不下 {span_} 的历史：需要 {needed:,} 条读数（另有已存 {depth:,} 条），"
+            f"而它最多保留 {bounds.max_readings:,} 条、{format_duration(bounds.max_age)}，"
+            "最早的会被丢弃。"
+            f"请加大：--outbox-max-readings {size} --outbox-max-age {days}"
+            "（或代理配置中的 `outbox:`），或缩短 --backfill、加大 --backfill-step"
+        )
+
     def _run_backfill(self, span: timedelta) -> None:
         """Simulate `span` of history into the outbox; the publisher replays it as arrays."""
         assert self.simulation is not None  # noqa: S101 - checked in __init__
         sim = self.simulation.sim
         end = datetime.fromtimestamp(self._clock(), tz=UTC)
-        t = end - span
+        start = t = end - span
         total = int(span / self._backfill_step)
         batch: list[tuple[str, str, int, dict[str, Any]]] = []
-        for n in range(total):
-            sim.advance_to(t)
-            ts = int(t.timestamp() * 1000)
-            batch += [(d, str(s.kind), ts, sim.data(d)) for d, s in self.devices.items()]
-            if len(batch) >= BACKFILL_CHUNK:
-                self.outbox.put_many(batch)
-                batch = []
-                if self._progress is not None:
-                    self._progress(n + 1, total)
-            t += self._backfill_step
-        self.outbox.put_many(batch)
+        before = self.outbox.depth
+        try:
+            for n in range(total):
+                if self._backfill_stop.is_set():
+                    break
+                sim.advance_to(t)
+                ts = int(t.timestamp() * 1000)
+                batch += [(d, str(s.kind), ts, sim.data(d)) for d, s in self.devices.items()]
+                if len(batch) >= BACKFILL_CHUNK:
+                    self.outbox.put_many(batch)
+                    batch = []
+                    if self._progress is not None:
+                        self._progress(n + 1, total)
+                t += self._backfill_step
+            self.outbox.put_many(batch)
+        except KeyboardInterrupt:
+            self._backfill_stop.set()  # no handler installed: Python's own Ctrl-C
+        if self._backfill_stop.is_set():
+            kept = self.outbox.depth - before
+            raise self._interrupted(kept, total * len(self.devices), start, t)
         if self._progress is not None:
             self._progress(total, total)
-        log.info("backfilled %s of %s into the outbox", span, self.station_id)
+        log.info(
+            "backfilled %s of %s: %d readings into the outbox, which holds %d (%d dropped "
+            "so far)", span, self.station_id, total * len(self.devices), self.outbox.depth,
+            self.outbox.dropped_total,
+        )  # fmt: skip
+
+    def interrupt_backfill(self) -> None:
+        """Stop simulating history (from a signal handler): what is stored so far stays."""
+        self._backfill_stop.set()
+
+    def _interrupted(
+        self, kept: int, total: int, start: datetime, reached: datetime
+    ) -> BackfillInterrupted:
+        """What an interrupted backfill kept (whole chunks, in order from the start)."""
+        tz = ZoneInfo(self.config.timezone)
+        self.outbox.close()
+        since = start.astimezone(tz).isoformat(timespec="minutes")
+        until = reached.astimezone(tz).isoformat(timespec="minutes")
+        return BackfillInterrupted(
+            f"backfill interrupted: {kept:,} of {total:,} readings kept in the outbox "
+            f"{self.config.outbox.path} (history from {since}, stopped near {until}); "
+            "nothing was published. Start the agent without --backfill to publish them, "
+            "or again with --backfill to simulate the whole span anew | "
+            f"回填被中断：{total:,} 条中已有 {kept:,} 条存入发件箱 {self.config.outbox.path}"
+            f"（从 {since} 起，停在 {until} 附近），尚未发布。"
+            "不带 --backfill 启动代理即可发布它们，或带 --backfill 重新模拟整段历史",
+            kept,
+        )
 
     # --- pollers ------------------------------------------------------------------------------
 

@@ -66,6 +66,8 @@ class DeviceConfig(BaseModel):
     kind: Kind
     utility: Utility | None = None  # meters: what they measure (the simulator needs it)
     role: Role | None = None  # meters: main (the station's supply) or sub (the simulator needs it)
+    # A simulated electricity meter that also reports 尖峰平谷 registers (as DL/T 645 meters do).
+    tou_registers: bool = False
     interval: DurationField = timedelta(seconds=60)
     driver: DriverConfig = Field(default_factory=SimulatorConfig)
 
@@ -76,10 +78,11 @@ class DeviceConfig(BaseModel):
                 Text("the gateway is the agent itself: name it `agent_device`, not a device",
                      "网关就是代理程序本身：写在 `agent_device`，不要列为设备"),
             )  # fmt: skip
-        if (self.utility is not None or self.role is not None) and self.kind is not Kind.METER:
+        meter_only = self.utility is not None or self.role is not None or self.tou_registers
+        if meter_only and self.kind is not Kind.METER:
             raise Invalid(
-                Text(f"`utility` and `role` apply to meters, not to a {self.kind}",
-                     f"`utility` 和 `role` 只用于电表/水表，不用于 {self.kind}"),
+                Text(f"`utility`, `role` and `tou_registers` apply to meters, not to a {self.kind}",
+                     f"`utility`、`role` 和 `tou_registers` 只用于电表/水表，不用于 {self.kind}"),
             )  # fmt: skip
         if self.kind not in DRIVER_KINDS[self.driver.type]:
             kinds = ", ".join(sorted(DRIVER_KINDS[self.driver.type]))
@@ -166,7 +169,11 @@ class AgentConfig(BaseModel):
             outbox=OutboxConfig(path=outbox),
             devices={
                 d: DeviceConfig(
-                    kind=s.kind, utility=s.utility, role=s.role, interval=interval or s.interval
+                    kind=s.kind,
+                    utility=s.utility,
+                    role=s.role,
+                    tou_registers=s.tou_registers,
+                    interval=interval or s.interval,
                 )
                 for d, s in station.devices.items()
                 if s.kind is not Kind.GATEWAY

@@ -19,9 +19,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from waystation.contract import Kind
-from waystation.registry import DeviceSpec, Utility
+from waystation.registry import DeviceSpec, Role, Utility
 
-__all__ = ["StationSimulation", "visitor_rate_per_hour"]
+__all__ = ["StationSimulation", "meter_period", "visitor_rate_per_hour"]
 
 # Integration step: fine enough for the dispenser's thermostat, coarse enough
 # that a month of backfill for a station takes well under a second.
@@ -39,6 +39,22 @@ CUP_L = 0.35
 LOCKER_SLOTS = 12
 LOCKER_SLOT_KW = 0.18  # an e-bike battery on charge
 WASH_L_PER_VISIT = 4.0  # toilet and hand washing
+# A sub-meter measures part of the station's own use (a partner's rooms, its taps).
+SUB_METER_SHARE = 0.4
+# A meter that keeps time-of-use registers (DL/T 645 rates 1-4: 尖 峰 平 谷) is programmed
+# with the utility's periods: Sichuan's since 2023-06 (SPEC §8), local hours.
+_PEAK_HOURS = {10, 11, 15, 16, 17, 18, 19, 20}
+_FLAT_HOURS = {7, 8, 9, 12, 13, 14, 21, 22}
+_SHARP = {7: {15, 16}, 8: {15, 16}, 1: {19, 20}, 12: {19, 20}}  # month → its critical-peak hours
+
+
+def meter_period(local: datetime) -> str:
+    """The time-of-use period a Sichuan meter counts this local hour in."""
+    if local.hour in _SHARP.get(local.month, ()):
+        return "sharp"
+    if local.hour in _PEAK_HOURS:
+        return "peak"
+    return "flat" if local.hour in _FLAT_HOURS else "valley"
 
 
 def visitor_rate_per_hour(local: datetime) -> float:
@@ -112,6 +128,8 @@ class StationSimulation:
             d: self._rng.uniform(100, 5000) for d, s in devices.items() if s.kind is Kind.METER
         }
         self._resets: dict[str, datetime] = {}
+        # The station's electricity by time-of-use period, for meters that keep those registers.
+        self._period_kwh = dict.fromkeys(("sharp", "peak", "flat", "valley"), 0.0)
 
     # --- fault injection -----------------------------------------------------------
 
@@ -159,6 +177,7 @@ class StationSimulation:
 
     def _step(self, t: datetime, dt: float) -> None:
         local = t.astimezone(self.tz)
+        drawn_before = self._station_kwh + self._sub_load_kwh()
         arrivals = self._poisson(visitor_rate_per_hour(local) * dt / 3600)
         self._visits += arrivals
         self._present = max(0, self._present + arrivals - self._poisson(self._present * dt / 900))
@@ -172,6 +191,8 @@ class StationSimulation:
             if locker.in_use != want and self._rng.random() < dt / 300:
                 locker.in_use += 1 if want > locker.in_use else -1
             locker.energy_kwh += locker.in_use * LOCKER_SLOT_KW * dt / 3600
+        drawn = self._station_kwh + self._sub_load_kwh() - drawn_before
+        self._period_kwh[meter_period(local)] += drawn
 
     def _step_dispenser(self, d: _Dispenser, arrivals: int, dt: float) -> None:
         cups = sum(1 for _ in range(arrivals) if self._rng.random() < 0.6)
@@ -227,16 +248,31 @@ class StationSimulation:
                 "fault_slots": 0,
             }
         if spec.kind is Kind.METER:
-            offset = self._meter_offset[device_id]
-            if spec.utility is Utility.WATER:
-                drawn_l = self._wash_l + sum(d.water_l for d in self._dispensers.values())
-                return {"water_m3_total": round(offset / 10 + drawn_l / 1000, 4)}
-            return {
-                "energy_kwh_total": round(offset + self._station_kwh + self._sub_load_kwh(), 3),
-                "power_w": self._power_w(),
-            }
+            return self._meter(device_id, spec)
         return {
             "uptime_s": round((self.now - self._started).total_seconds(), 1),
             "outbox_depth": outbox_depth,
             "outbox_dropped_total": outbox_dropped,
         }
+
+    def _meter(self, device_id: str, spec: DeviceSpec) -> dict[str, Any]:
+        offset = self._meter_offset[device_id]
+        sub = spec.role is Role.SUB
+        if spec.utility is Utility.WATER:
+            if sub:
+                return {
+                    "water_m3_total": round(offset / 10 + self._wash_l * SUB_METER_SHARE / 1000, 4)
+                }
+            drawn_l = self._wash_l + sum(d.water_l for d in self._dispensers.values())
+            return {"water_m3_total": round(offset / 10 + drawn_l / 1000, 4)}
+        if sub:
+            return {"energy_kwh_total": round(offset + self._station_kwh * SUB_METER_SHARE, 3)}
+        data: dict[str, Any] = {
+            "energy_kwh_total": round(offset + self._station_kwh + self._sub_load_kwh(), 3),
+            "power_w": self._power_w(),
+        }
+        if spec.tou_registers:
+            # The period registers start where the total does, shared out, and grow with it.
+            for period, kwh in self._period_kwh.items():
+                data[f"energy_kwh_{period}_total"] = round(offset / 4 + kwh, 3)
+        return data

@@ -18,7 +18,7 @@ from rules.allocation.compute import (
 from rules.allocation.registers import HOUR_MS, Window
 from rules.allocation.report import measure_station, month_window
 from rules.allocation.source import Readings
-from rules.allocation.tariff import shipped_tariffs
+from rules.allocation.tariff import SHIPPED_DIR, Tariff, load_tariffs, shipped_tariffs
 from tests.helpers import station_devices, wait_for
 from waystation.registry import Registry, parse_registry
 from waystation.settings import MqttSettings
@@ -117,6 +117,9 @@ def backfill_month(
 ) -> int:
     """Publish `days` of the station's simulated history; the number of readings acked."""
     config = AgentConfig.from_registry(registry, station, outbox=outbox)
+    # Sized for the history, as the agent asks: past 45 days the default would drop some.
+    sized = config.outbox.model_copy(update={"max_age": timedelta(days=days + 1)})
+    config = config.model_copy(update={"outbox": sized})
     agent = EdgeAgent(
         config, settings, backfill=timedelta(days=days), backfill_step=timedelta(minutes=10)
     )
@@ -141,3 +144,16 @@ def two_station_district(ent: str, com: str) -> dict[str, Any]:
 def days_of_history(window: Window, now: datetime) -> float:
     """From three days before the month to now: its boundaries have readings either side."""
     return (now.timestamp() * 1000 - window.start_ms) / 86_400_000 + 3
+
+
+def own_tariff_dir(directory: Path) -> Path:
+    """The shipped tariff as an operator adopts it: copied, `example: true` deleted."""
+    shipped = (SHIPPED_DIR / "sichuan-general-commercial.yaml").read_text("utf-8")
+    assert "example: true\n" in shipped
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "ours.yaml").write_text(shipped.replace("example: true\n", ""), "utf-8")
+    return directory
+
+
+def own_tariffs(tmp_path: Path) -> dict[str, Tariff]:
+    return load_tariffs([own_tariff_dir(tmp_path / "tariffs")])

@@ -194,8 +194,14 @@ def test_a_main_meter_without_any_reading_falls_back_to_the_measured_loads() -> 
     result = allocate(reg, "d", OCT, data)
     codes = [f.code for f in result.findings]
     assert Code.NO_DATA in codes
-    assert Code.NO_MAIN_METER in codes
-    # The bill is the dispenser and the locker: 229.896 + 114.948 = 344.844 → 344.84, the union's.
+    # Its own finding, not "no main meter": the meter exists and said nothing.
+    assert Code.NO_MAIN_METER not in codes
+    (silent,) = [f for f in result.findings if f.code is Code.MAIN_METER_SILENT]
+    assert silent.device == "d-meter"
+    assert silent.label_zh == "总表本月无读数(按分表合计)"
+    # The bill is the dispenser and the locker: 229.896 + 114.948 = 344.844 → 344.84, the union's;
+    # the finding says what was billed instead: 0.75 kWh an hour for 744 hours = 558 kWh.
+    assert "billed the measured loads instead, 558.000 kWh" in silent.message
     assert costs(result, Utility.ELECTRICITY) == {"dachuan-union": D("344.84")}
 
 

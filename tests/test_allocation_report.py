@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from tests.allocation_helpers import (
     PARTIES,
     backfill_month,
     days_of_history,
+    own_tariff_dir,
     station_entry,
     two_station_district,
 )
@@ -80,6 +81,58 @@ def check_workbook(
             assert D(str(total[13])) == sum(D(str(r[13])) for r in parts)
 
 
+def check_one_station(
+    tmp_path: Path,
+    influxdb: InfluxServer,
+    store: InfluxStore,
+    month: date,
+    station: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`--station`: its own files; the district's are left as they were."""
+    out = tmp_path / "out"
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    tariffs = str(tmp_path / "tariffs")
+    assert report(tmp_path, influxdb, store, "--month", f"{month:%Y-%m}", "--tariffs", tariffs,
+                  "--station", station, "--no-influx") == 0  # fmt: skip
+    capsys.readouterr()
+    one = out / f"allocation-{month:%Y-%m}-{station}.csv"
+    rows = list(csv.DictReader(one.read_text("utf-8-sig").splitlines()))
+    assert {r["站点编号 station"] for r in rows} == {station}
+    assert (out / f"allocation-{month:%Y-%m}-{station}.xlsx").exists()
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name in before} == before
+
+
+def check_example_prices(
+    tmp_path: Path,
+    influxdb: InfluxServer,
+    store: InfluxStore,
+    month: date,
+    rows: int,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The shipped tariff: the same month at example prices, loudly, and marked as such."""
+    examples = tmp_path / "examples"
+    assert main(["report", "--registry", str(tmp_path / "stations.yaml"), "--influx", influxdb.url,
+                 "--database", store.database, "--out", str(examples),
+                 "--month", f"{month:%Y-%m}"]) == 0  # fmt: skip
+    captured = capsys.readouterr()
+    assert captured.err.count("tariff sichuan-general-commercial holds EXAMPLE prices") == 2
+    assert "警告 WARNING: 电价 sichuan-general-commercial 是示例价格" in captured.err
+    assert "示例价格 example prices: 不是正式账单 not a bill" in captured.out
+    text = (examples / f"allocation-{month:%Y-%m}.csv").read_text("utf-8-sig")
+    marked = list(csv.DictReader(text.splitlines()))
+    assert len(marked) == rows
+    assert all(r["备注 notes"].startswith("示例价格 example prices") for r in marked)
+    book = openpyxl.load_workbook(examples / f"allocation-{month:%Y-%m}.xlsx")
+    assert book.properties.title == "示例价格 example prices"
+    summary = [str(r[0]) for r in book["汇总 summary"].iter_rows(values_only=True) if r[0]]
+    assert summary[-1].startswith("示例价格 example prices: 不是正式账单 not a bill")
+    # Kept out of InfluxDB, where Grafana would show them as the month's costs.
+    [count] = store.query('SELECT count("cost") FROM "allocation"')
+    assert count.values[0][1] == rows
+
+
 def test_a_month_through_the_pipeline_to_csv_xlsx_and_influxdb(
     mqtt_settings: MqttSettings,
     store: InfluxStore,
@@ -106,9 +159,11 @@ def test_a_month_through_the_pipeline_to_csv_xlsx_and_influxdb(
             for station in (ent, com)
         )
         wait_for(lambda: worker.stats.points_written >= published, "ingest to catch up", 60)
-    assert report(tmp_path, influxdb, store, "--month", f"{month:%Y-%m}") == 0
-    printed = capsys.readouterr().out
-    assert "union saving" in printed
+    tariffs = str(own_tariff_dir(tmp_path / "tariffs"))
+    assert report(tmp_path, influxdb, store, "--month", f"{month:%Y-%m}", "--tariffs", tariffs) == 0
+    captured = capsys.readouterr()
+    assert "union saving" in captured.out
+    assert "示例价格" not in captured.out + captured.err  # the operator's own prices
 
     csv_path = tmp_path / "out" / f"allocation-{month:%Y-%m}.csv"
     xlsx_path = tmp_path / "out" / f"allocation-{month:%Y-%m}.xlsx"
@@ -148,10 +203,15 @@ def test_a_month_through_the_pipeline_to_csv_xlsx_and_influxdb(
     # A re-run writes identical files.
     before = csv_path.read_bytes(), xlsx_path.read_bytes()
     time.sleep(1.1)  # a later second: the files must not carry the time they were written
-    assert report(tmp_path, influxdb, store, "--month", f"{month:%Y-%m}") == 0
+    assert report(tmp_path, influxdb, store, "--month", f"{month:%Y-%m}", "--tariffs", tariffs) == 0
     assert (csv_path.read_bytes(), xlsx_path.read_bytes()) == before
     [count] = store.query('SELECT count("cost") FROM "allocation"')
     assert count.values[0][1] == len(rows)  # overwritten, not doubled
+
+    check_one_station(tmp_path, influxdb, store, month, ent, capsys)
+    check_example_prices(tmp_path, influxdb, store, month, len(rows), capsys)
+    [series] = store.query('SELECT sum("cost") FROM "allocation"')
+    assert D(str(series.values[0][1])).quantize(D("0.01")) == csv_total
 
 
 def test_report_refuses_clearly(
@@ -178,3 +238,20 @@ def test_report_refuses_clearly(
     assert "not in the registry: nope" in capsys.readouterr().err
     assert report(tmp_path, influxdb, store, "--month", "2023-01") == 2
     assert "no version for 2023-01" in capsys.readouterr().err
+
+    # A month without a single reading (here: an empty database) is not a ¥0.00 bill.
+    assert report(tmp_path, influxdb, store, "--month", "2026-01") == 1
+    err = capsys.readouterr().err
+    assert f"no readings at all for 2026-01 at 1 station(s) in database {store.database!r}" in err
+    assert "nothing to bill, no file written" in err
+    assert "没有 2026-01 的任何读数" in err
+    assert not (tmp_path / "out").exists()
+
+    # A tariff the registry names but nobody gave: refused at start, before any query.
+    data["tariff"] = "dazhou-2026"
+    (tmp_path / "stations.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), "utf-8")
+    assert report(tmp_path, influxdb, store, "--month", "2026-01") == 2
+    err = capsys.readouterr().err
+    assert "stations.yaml:36:9 tariff\n    电价 'dazhou-2026' 没有加载" in err
+    assert "tariff 'dazhou-2026' is not loaded: the shipped example tariffs" in err
+    assert "give its file with --tariffs FILE|DIR (or WAYSTATION_TARIFFS)" in err

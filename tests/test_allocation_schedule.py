@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -9,14 +10,21 @@ from zoneinfo import ZoneInfo
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from rules.allocation.command import ReportJob
-from rules.allocation.report import previous_month
+from ingest.worker import IngestConfig, IngestWorker
+from rules.allocation.command import ReportJob, schedule_allocation
+from rules.allocation.report import AllocationError, month_window, previous_month
 from rules.allocation.schedule import JOB_ID, add_monthly_job
 from rules.allocation.tariff import shipped_tariffs
 from rules.outage.command import serve
 from rules.outage.config import RulesConfig
 from rules.outage.service import RulesService
-from tests.allocation_helpers import district, station_entry
+from tests.allocation_helpers import (
+    backfill_month,
+    days_of_history,
+    district,
+    own_tariffs,
+    station_entry,
+)
 from tests.helpers import wait_for
 from waystation.settings import MqttSettings
 from waystation.store import InfluxStore
@@ -48,23 +56,45 @@ def test_job_fires_on_the_first_at_two_in_the_station_zone() -> None:
     assert calls == [date(2026, 12, 1)]
 
 
-@pytest.mark.integration
-def test_scheduled_run_writes_the_export(store: InfluxStore, tmp_path: Path) -> None:
+def test_the_monthly_job_refuses_example_prices(tmp_path: Path) -> None:
     registry = district(a=station_entry("a", "enterprise_incubated"))
-    job = ReportJob(registry, shipped_tariffs(), store, tmp_path, write_influx=False)
+    store = InfluxStore("http://127.0.0.1:1", "never-queried")
+    job = ReportJob(registry, shipped_tariffs(), store, tmp_path)
+    with pytest.raises(AllocationError) as info:
+        schedule_allocation(BackgroundScheduler(), job, SHANGHAI)
+    assert "tariff sichuan-general-commercial holds EXAMPLE prices" in str(info.value)
+    assert "示例价格" in str(info.value)
+    # Even a job made by hand, run as the scheduled one, refuses before reading anything.
+    with pytest.raises(AllocationError, match="EXAMPLE prices"):
+        replace(job, scheduled=True).run(date(2026, 1, 1))
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.integration
+def test_scheduled_run_writes_the_export(
+    store: InfluxStore, tmp_path: Path, mqtt_settings: MqttSettings, uid: str
+) -> None:
+    registry = district(**{f"a{uid}": station_entry(f"a{uid}", "enterprise_incubated")})
+    month = previous_month(datetime.now(SHANGHAI).date())
+    window = month_window(month, SHANGHAI)
+    days = days_of_history(window, datetime.now(SHANGHAI))
+    ingest = IngestConfig(client_id=f"ingest-{uid}", topic_filter=f"stations/a{uid}/+/+")
+    with IngestWorker(mqtt_settings, store, registry, ingest) as worker:
+        assert worker.wait_subscribed()
+        published = backfill_month(registry, f"a{uid}", mqtt_settings, tmp_path / "o.db", days)
+        wait_for(lambda: worker.stats.points_written >= published, "ingest to catch up", 60)
+    job = ReportJob(registry, own_tariffs(tmp_path), store, tmp_path / "out", write_influx=False)
     scheduler = BackgroundScheduler()
-    scheduled = add_monthly_job(scheduler, job.run, SHANGHAI)
+    scheduled = schedule_allocation(scheduler, job, SHANGHAI)
     scheduler.start()
     try:
         scheduled.modify(next_run_time=datetime.now(SHANGHAI))  # as if it were the 1st
-        month = previous_month(datetime.now(SHANGHAI).date())
-        wait_for((tmp_path / f"allocation-{month:%Y-%m}.xlsx").exists, "the export")
+        wait_for((tmp_path / "out" / f"allocation-{month:%Y-%m}.xlsx").exists, "the export")
     finally:
         scheduler.shutdown()
-    text = (tmp_path / f"allocation-{month:%Y-%m}.csv").read_text("utf-8-sig")
-    # Nothing was measured (an empty database): zero quantities, and the findings say why.
-    assert ",a,驿站 a,xiaoge," in text
-    assert "无数据" in text
+    text = (tmp_path / "out" / f"allocation-{month:%Y-%m}.csv").read_text("utf-8-sig")
+    assert f",a{uid},驿站 a{uid},xiaoge," in text
+    assert "示例价格" not in text  # the operator's own prices
 
 
 @pytest.mark.integration
@@ -79,7 +109,8 @@ def test_the_rules_service_carries_the_monthly_job(
         job = service.scheduler.get_job(JOB_ID)
         seen.append(None if job is None else job.next_run_time)
 
-    serve(service, registry, store, tmp_path / "reports", look)
+    job = ReportJob(registry, own_tariffs(tmp_path), store, tmp_path / "reports")
+    serve(service, look, job)
     [next_run] = seen
     assert next_run is not None
     local = next_run.astimezone(SHANGHAI)

@@ -17,7 +17,13 @@ def test_check_config_accepts_the_sample(
     path = tmp_path / "stations.yaml"
     path.write_text(sample, encoding="utf-8")
     assert main(["check-config", "--registry", str(path)]) == 0
-    assert "5 stations, 29 devices" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert (
+        f"OK: {path} (5 stations, 30 devices), tariffs sichuan-general-commercial" in captured.out
+    )
+    # Its tariff is the shipped one: valid, but its prices are examples, and it says so.
+    assert "1 处警告 warning(s)" in captured.out
+    assert "holds EXAMPLE prices: `rules` and `report --schedule` refuse" in captured.err
 
 
 def test_check_config_rejects_a_broken_registry(
@@ -32,8 +38,8 @@ def test_check_config_rejects_a_broken_registry(
     monkeypatch.setenv("WAYSTATION_REGISTRY", str(path))  # through the environment this time
     assert main(["check-config"]) == 2
     err = capsys.readouterr().err
-    assert str(path) in err
-    assert "station 'st-a', device 'a-disp': interval" in err
+    assert f"{path}:7:43 station 'st-a', device 'a-disp': interval" in err
+    assert "'sometimes' is not a duration" in err
 
 
 def test_check_config_rejects_a_bad_broker_url(
@@ -64,8 +70,8 @@ def test_broker_config_writes_the_three_files(
     registry.write_text(capsys.readouterr().out, encoding="utf-8")
     out = tmp_path / "broker"
     assert main(["broker-config", "--registry", str(registry), "--out", str(out)]) == 0
-    assert "29 devices" in capsys.readouterr().out
+    assert "30 devices" in capsys.readouterr().out
     acl = (out / "acl").read_text()
     assert "user r01-gw-01\ntopic write stations/dachuan-rider-01/#" in acl
     assert "user r01-disp-01\ntopic write stations/dachuan-rider-01/r01-disp-01/#" in acl
-    assert len((out / "passwd").read_text().splitlines()) == 29 + 2  # devices + services
+    assert len((out / "passwd").read_text().splitlines()) == 30 + 2  # devices + services

@@ -88,7 +88,7 @@ def test_compose_services_run_commands_the_cli_accepts() -> None:
         for volume in service.get("volumes", []):
             source = volume.split(":")[0]
             if source.startswith("."):
-                expected = {"./broker", "./certs", "./stations.yaml", "./rules.yaml"}
+                expected = {"./broker", "./certs", "./stations.yaml", "./rules.yaml", "./tariffs"}
                 assert (DEPLOY / source).exists() or source in expected, source
     for service in services.values():
         for key, value in (service.get("environment") or {}).items():

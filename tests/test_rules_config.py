@@ -124,21 +124,3 @@ def test_a_failing_webhook_is_retried_then_delivered() -> None:
     [hook] = hooks.on("/hook")
     assert hook.body["notices"][0]["firing"][0]["detail"] == "E3"
     assert "device fault s-disp (E3)" in hook.body["text"]
-
-
-def test_silence_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    state = str(tmp_path / "state.db")
-    assert main(["silence", "--state", state, "add", "--station", "s1", "--until", "2h",
-                 "--reason", "水电维修"]) == 0  # fmt: skip
-    assert "silence 1: s1 until" in capsys.readouterr().out
-    assert main(["silence", "--state", state, "list"]) == 0
-    listed = capsys.readouterr().out
-    assert "s1" in listed
-    assert "水电维修" in listed
-    assert main(["silence", "--state", state, "add", "--station", "s1",
-                 "--until", "2026-01-01T00:00"]) == 2  # fmt: skip
-    assert "give the time zone" in capsys.readouterr().err
-    assert main(["silence", "--state", state, "remove", "1"]) == 0
-    assert main(["silence", "--state", state, "list"]) == 0
-    assert capsys.readouterr().out.strip() == "silence 1 removed"  # and nothing listed
-    assert main(["silence", "--state", state, "remove", "1"]) == 1

@@ -205,7 +205,7 @@ def test_cold_dispenser_alerts_after_its_time_and_a_silence_holds_it(
     )  # fmt: skip
     with EdgeAgent(agent_config, mqtt_settings) as agent, service:
         wait_for(lambda: settled(service), "the agent reporting, no alert", 20)
-        add_silence(state, station, "4s", reason="heater repair")
+        add_silence(state, station, "4s", registry=reg, reason="heater repair")
         silenced_at = time.monotonic()
         assert agent.simulation is not None
         with agent.simulation.lock:

@@ -21,7 +21,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import pwd
 import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +32,14 @@ import yaml
 from waystation.contract import Kind
 from waystation.registry import Registry
 
-__all__ = ["SERVICE_ACLS", "BrokerFiles", "acl_text", "hash_password", "write_broker_config"]
+__all__ = [
+    "SERVICE_ACLS",
+    "BrokerFiles",
+    "acl_text",
+    "hand_to_broker",
+    "hash_password",
+    "write_broker_config",
+]
 
 # mosquitto_passwd's own choice. Generated passwords carry ~144 bits of
 # entropy, so more stretching would add broker CPU on every connect, not safety.
@@ -110,3 +119,72 @@ def write_broker_config(registry: Registry, out_dir: Path) -> BrokerFiles:
     )
     (out_dir / "acl").write_text(acl_text(registry), encoding="utf-8")
     return BrokerFiles(out_dir / "passwd", out_dir / "acl", credentials_path, new)
+
+
+def _account(user: str) -> tuple[int, int] | None:
+    """The broker user's uid and gid: a name from this machine's users, or a number."""
+    if user.isdigit():
+        uid = int(user)
+        try:
+            return uid, pwd.getpwuid(uid).pw_gid
+        except KeyError:
+            return uid, uid  # a container's user, unknown here (eclipse-mosquitto: 1883)
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        return None
+    return entry.pw_uid, entry.pw_gid
+
+
+def _unsearchable(directory: Path, uid: int, gid: int) -> Path | None:
+    """The first directory on the way to `directory` that the broker's user cannot enter."""
+    for part in [*reversed(directory.resolve().parents), directory.resolve()]:
+        st = part.stat()
+        if st.st_uid == uid:
+            allowed = st.st_mode & stat.S_IXUSR
+        elif st.st_gid == gid:
+            allowed = st.st_mode & stat.S_IXGRP
+        else:
+            allowed = st.st_mode & stat.S_IXOTH
+        if not allowed:
+            return part
+    return None
+
+
+def hand_to_broker(files: BrokerFiles, user: str = "mosquitto") -> str:
+    """Make passwd and acl readable by the user Mosquitto runs as; say what was done.
+
+    Mosquitto started as root (Debian's service) drops to `mosquitto` before it
+    reads these files: a root-owned 0600 passwd stops it at start (exit 13).
+    So, as root, hand both files to that user (mode 0600); otherwise say what to run.
+    """
+    paths = f"{files.passwd} {files.acl}"
+    account = _account(user)
+    if account is None:
+        return (
+            f"警告 WARNING: 本机没有用户 {user}：请让运行 Mosquitto 的用户能读取这两个文件 "
+            f"(chown <用户>: {paths})，或用 --broker-user 指定该用户\n"
+            f"  there is no user {user!r} here: make the files readable by the user Mosquitto "
+            f"runs as (chown <user>: {paths}), or name it with --broker-user"
+        )
+    uid, gid = account
+    if os.geteuid() not in (0, uid):
+        return (
+            f"警告 WARNING: 不是 root，无法把文件交给 {user}；"
+            f"以 root 启动的 Mosquitto 会切换到 {user}，读不了它们而退出。"
+            f"请执行：sudo chown {user}: {paths}\n"
+            f"  not root: cannot hand the files to {user}; Mosquitto started as root switches to "
+            f"{user} and could not read them. Run: sudo chown {user}: {paths}"
+        )
+    for path in (files.passwd, files.acl):
+        os.chown(path, uid, gid)
+        path.chmod(0o600)
+    blocked = _unsearchable(files.passwd.parent, uid, gid)
+    if blocked is not None:
+        return (
+            f"警告 WARNING: {user} 进不了目录 {blocked}，读不到这两个文件："
+            f"请执行 chmod o+x {blocked}，或把文件放到 /etc/mosquitto 下\n"
+            f"  {user} cannot enter {blocked}, so cannot read the files: chmod o+x {blocked}, "
+            "or write them under /etc/mosquitto"
+        )
+    return f"{paths}: owned by {user}, mode 0600 (Mosquitto reads them as {user}) | 已交给 {user}"

@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from waystation import __version__
-from waystation.registry import RegistryError, load_registry, parse_duration
+from waystation.checks import Checked, Plan, check
+from waystation.configerror import ConfigError, render_problems
+from waystation.registry import parse_duration
 from waystation.settings import (
     SETTINGS,
     MqttSettings,
@@ -31,6 +33,8 @@ from waystation.settings import (
 )
 
 if TYPE_CHECKING:
+    from edge.agent import EdgeAgent
+    from edge.config import AgentConfig
     from waystation.store import InfluxStore
 
 __all__ = ["main"]
@@ -40,6 +44,13 @@ log = logging.getLogger("waystation")
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
+EXIT_INTERRUPTED = 130  # the shell's code for a run stopped by SIGINT
+
+# Paths a service and the commands that work on its files must agree on; each has a flag
+# and this environment variable (the flag wins).
+STATE_ENV = "WAYSTATION_STATE"
+RULES_CONFIG_ENV = "WAYSTATION_RULES_CONFIG"
+TARIFFS_ENV = "WAYSTATION_TARIFFS"  # files or directories, separated by ":"
 
 
 def _duration(text: str) -> timedelta:
@@ -49,7 +60,12 @@ def _duration(text: str) -> timedelta:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
-def _common() -> argparse.ArgumentParser:
+def _common(*, top: bool) -> argparse.ArgumentParser:
+    """The connection settings. Accepted before the verb (`top`) and after it.
+
+    After the verb they default to SUPPRESS, so a value given before the verb is kept.
+    """
+    unset = None if top else argparse.SUPPRESS
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group(
         "connection (flag, else environment, else --config file, else default)"
@@ -57,46 +73,85 @@ def _common() -> argparse.ArgumentParser:
     for spec in SETTINGS:
         default = f"default {spec.default}" if spec.default else "no default"
         g.add_argument(
-            spec.flag, dest=spec.name, default=None, help=f"{spec.help} [${spec.env}; {default}]"
+            spec.flag, dest=spec.name, default=unset, help=f"{spec.help} [${spec.env}; {default}]"
         )
-    g.add_argument("--config", type=Path, help="YAML file with any of the settings above")
-    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    g.add_argument(
+        "--config", type=Path, default=unset, help="YAML file with any of the settings above"
+    )
+    p.add_argument(
+        "--log-level",
+        default="INFO" if top else argparse.SUPPRESS,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+    )
     return p
+
+
+def _state_option(p: argparse.ArgumentParser, help_text: str) -> None:
+    p.add_argument(
+        "--state",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help=f"{help_text} [${STATE_ENV}; default ./rules-state.db]",
+    )
+
+
+def _tariffs_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--tariffs",
+        type=Path,
+        action="append",
+        help=f"tariff file or directory; repeatable [${TARIFFS_ENV}, ':'-separated; "
+        "default: the shipped tariff, whose prices are examples]",
+    )
 
 
 def _add_rules_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "rules", parents=[common], help="outage rules, alerts and notifications; monthly allocation"
     )
-    p.add_argument("--rules-config", type=Path, help="thresholds, timing, channels (YAML)")
+    p.add_argument(
+        "--rules-config",
+        type=Path,
+        help=f"thresholds, timing, channels (YAML) [${RULES_CONFIG_ENV}]",
+    )
     p.add_argument(
         "--sample-config", action="store_true", help="print an example rules config and exit"
     )
-    p.add_argument(
-        "--state",
-        type=Path,
-        default=Path("rules-state.db"),
-        help="alerts and silences (default ./rules-state.db)",
-    )
+    _state_option(p, "alerts and silences")
     p.add_argument("--client-id", default="waystation-rules", help="MQTT client id")
     p.add_argument(
         "--reports", type=Path, default=Path("reports"), help="monthly allocation exports here"
     )
+    _tariffs_option(p)
+    p.add_argument(
+        "--no-allocation",
+        action="store_true",
+        help="do not run the monthly allocation job (alerts only)",
+    )
     p.set_defaults(func=_cmd_rules)
 
-    p = sub.add_parser("silence", help="silence a station's alerts for a while (maintenance)")
-    p.add_argument("--state", type=Path, default=Path("rules-state.db"), help="the rules' state")
+    # `silence --state X add` and `silence add --state X` both work.
+    state = argparse.ArgumentParser(add_help=False)
+    _state_option(state, "the rules service's state file")
+    state.add_argument(
+        "--create-state", action="store_true", default=argparse.SUPPRESS,
+        help="start a new state file if there is none (default: refuse)",
+    )  # fmt: skip
+    p = sub.add_parser(
+        "silence",
+        parents=[common, state],
+        help="silence a station's alerts for a while (maintenance)",
+    )
     silence = p.add_subparsers(dest="action", required=True)
-    add = silence.add_parser("add", help="silence a station until a time")
-    add.add_argument("--station", required=True)
+    add = silence.add_parser("add", parents=[common, state], help="silence a station until a time")
+    add.add_argument("--station", required=True, help="a station id of the registry")
     add.add_argument(
         "--until", required=True, help="a duration from now (2h) or a time (2026-11-25T08:00+08:00)"
     )
     add.add_argument("--from", dest="start", help="start later, at this time (default now)")
     add.add_argument("--reason", default="maintenance")
-    add.add_argument("--registry", help="check the station against this registry")
-    silence.add_parser("list", help="silences not yet over")
-    remove = silence.add_parser("remove", help="end a silence")
+    silence.add_parser("list", parents=[common, state], help="silences not yet over")
+    remove = silence.add_parser("remove", parents=[common, state], help="end a silence")
     remove.add_argument("id", type=int)
     p.set_defaults(func=_cmd_silence)
 
@@ -104,8 +159,13 @@ def _add_rules_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
 def _add_dashboards_parser(sub: Any) -> None:
     p = sub.add_parser("dashboards", help="Grafana dashboards: write the JSON, or push to Grafana")
     action = p.add_subparsers(dest="action", required=True)
-    build = action.add_parser("build", help="write the dashboards' JSON (default dashboards/json)")
-    build.add_argument("--out", type=Path, help="directory")
+    build = action.add_parser("build", help="write the dashboards' JSON files")
+    build.add_argument(
+        "--out",
+        type=Path,
+        default=Path("dashboards/json"),
+        help="directory (default ./dashboards/json, under the working directory)",
+    )
     push = action.add_parser("push", help="create or update the dashboards in a running Grafana")
     push.add_argument(
         "--grafana",
@@ -142,19 +202,51 @@ def _add_report_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--out", type=Path, default=Path("reports"), help="directory (default ./reports)"
     )
+    _tariffs_option(p)
     p.add_argument(
-        "--tariffs",
-        type=Path,
-        action="append",
-        help="tariff file or directory; repeatable (default: the shipped example tariff)",
+        "--allow-example-prices",
+        action="store_true",
+        help="bill with a tariff marked as example without the warning and the exports' mark "
+        "(never for --schedule)",
     )
     p.add_argument(
-        "--station", action="append", dest="stations", help="only this station; repeatable"
+        "--station",
+        action="append",
+        dest="stations",
+        help="only this station; repeatable (the files' names then carry the stations' ids)",
     )
     p.add_argument(
         "--no-influx", action="store_true", help="do not write the `allocation` measurement"
     )
     p.set_defaults(func=_cmd_report)
+
+
+def _add_edge_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("edge", parents=[common], help="run the edge agent of one station")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--agent-config", type=Path, help="the agent's devices and drivers (YAML)")
+    which.add_argument("--station", help="simulate this registry station's devices")
+    which.add_argument("--sample-config", action="store_true", help="print an example agent config")
+    p.add_argument("--interval", type=_duration, help="with --station: every device's interval")
+    p.add_argument("--outbox", type=Path, help="outbox file (overrides the agent config's)")
+    p.add_argument(
+        "--outbox-max-readings", type=int, help="readings the outbox keeps (overrides the config's)"
+    )
+    p.add_argument(
+        "--outbox-max-age", type=_duration, help="age the outbox keeps (overrides the config's)"
+    )
+    p.add_argument(
+        "--backfill",
+        type=_duration,
+        help="with --station: first simulate this much history (e.g. 30d) and publish it",
+    )
+    p.add_argument(
+        "--backfill-step",
+        type=_duration,
+        default=timedelta(minutes=1),
+        help="interval of the backfilled readings (default 1m)",
+    )
+    p.set_defaults(func=_cmd_edge)
 
 
 def _add_demo_parser(sub: Any) -> None:
@@ -181,35 +273,17 @@ def _add_demo_parser(sub: Any) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = _common()
+    common = _common(top=False)
     parser = argparse.ArgumentParser(
         prog="waystation",
         description="Telemetry, outage alerts and utility cost sharing for worker rest stations.",
+        parents=[_common(top=True)],
     )
     parser.add_argument("--version", action="version", version=f"waystation {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     _add_demo_parser(sub)
-
-    p = sub.add_parser("edge", parents=[common], help="run the edge agent of one station")
-    which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--agent-config", type=Path, help="the agent's devices and drivers (YAML)")
-    which.add_argument("--station", help="simulate this registry station's devices")
-    which.add_argument("--sample-config", action="store_true", help="print an example agent config")
-    p.add_argument("--interval", type=_duration, help="with --station: every device's interval")
-    p.add_argument("--outbox", type=Path, help="outbox file (overrides the agent config's)")
-    p.add_argument(
-        "--backfill",
-        type=_duration,
-        help="with --station: first simulate this much history (e.g. 30d) and publish it",
-    )
-    p.add_argument(
-        "--backfill-step",
-        type=_duration,
-        default=timedelta(minutes=1),
-        help="interval of the backfilled readings (default 1m)",
-    )
-    p.set_defaults(func=_cmd_edge)
+    _add_edge_parser(sub, common)
 
     p = sub.add_parser("ingest", parents=[common], help="run an ingest worker (MQTT → InfluxDB)")
     p.add_argument(
@@ -280,6 +354,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="Mosquitto password and ACL files from the registry",
     )
     p.add_argument("--out", type=Path, default=Path("broker"), help="directory (default ./broker)")
+    p.add_argument(
+        "--broker-user",
+        default="mosquitto",
+        help="the user Mosquitto runs as, who must read passwd and acl: a name or a uid "
+        "(1883 in the eclipse-mosquitto image); default mosquitto",
+    )
     p.set_defaults(func=_cmd_broker_config)
 
     _add_rules_parsers(sub, common)
@@ -299,7 +379,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_report_parser(sub, common)
 
-    p = sub.add_parser("check-config", parents=[common], help="validate the registry and settings")
+    p = sub.add_parser(
+        "check-config",
+        parents=[common],
+        help="check everything a service will use: registry, settings and the files given",
+    )
+    p.add_argument("--agent-config", type=Path, help="an edge agent's config, against the registry")
+    p.add_argument("--rules-config", type=Path, help=f"the rules config [${RULES_CONFIG_ENV}]")
+    _tariffs_option(p)
     p.set_defaults(func=_cmd_check_config)
 
     p = sub.add_parser("sample-registry", help="print an example stations.yaml")
@@ -312,11 +399,40 @@ def _settings(args: argparse.Namespace) -> dict[str, str | None]:
     return resolve(flags, load_config_file(getattr(args, "config", None)))
 
 
+def _registry_given(args: argparse.Namespace) -> bool:
+    """Named by flag, environment or config file (not just the default ./stations.yaml)."""
+    config = load_config_file(getattr(args, "config", None))
+    return bool(
+        getattr(args, "registry", None) or os.environ.get("WAYSTATION_REGISTRY") or config.get(
+            "registry")
+    )  # fmt: skip
+
+
 def _required(settings: dict[str, str | None], name: str) -> str:
     value = settings[name]
     if value is None:
         raise SettingsError(f"{name} is not set")
     return value
+
+
+def _env_path(value: Path | None, env: str, default: Path | None = None) -> Path | None:
+    """A flag's path, else the environment's, else the default."""
+    if value is not None:
+        return value
+    return Path(os.environ[env]) if os.environ.get(env) else default
+
+
+def _tariff_paths(args: argparse.Namespace) -> list[Path] | None:
+    if getattr(args, "tariffs", None):
+        return list(args.tariffs)
+    from_env = os.environ.get(TARIFFS_ENV)
+    return [Path(p) for p in from_env.split(os.pathsep) if p] if from_env else None
+
+
+def _state_path(args: argparse.Namespace) -> Path:
+    path = _env_path(getattr(args, "state", None), STATE_ENV, Path("rules-state.db"))
+    assert path is not None  # noqa: S101 - a default is given
+    return path
 
 
 def _mqtt_settings(settings: dict[str, str | None]) -> MqttSettings:
@@ -333,6 +449,20 @@ def _store(settings: dict[str, str | None]) -> InfluxStore:
     )  # fmt: skip
 
 
+def _checked(plan: Plan, *, said_elsewhere: frozenset[str] = frozenset()) -> Checked:
+    """The start-up check every service runs: warnings logged, errors stop it (exit 2).
+
+    `said_elsewhere`: codes of warnings the command prints in its own words.
+    """
+    result = check(plan)
+    if result.errors:
+        raise ConfigError(result.problems)
+    for problem in result.warnings:
+        if problem.code not in said_elsewhere:
+            log.warning("%s", problem.render())
+    return result
+
+
 def _wait_for_signal(until: Callable[[], bool] = lambda: False) -> None:
     """Block until SIGINT/SIGTERM (or `until()` is true)."""
     stop = threading.Event()
@@ -345,21 +475,59 @@ def _wait_for_signal(until: Callable[[], bool] = lambda: False) -> None:
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
     s = _settings(args)
-    registry = load_registry(_required(s, "registry"))
-    _mqtt_settings(s)
-    print(
-        f"{s['registry']}: OK — {len(registry.stations)} stations, {registry.device_count} devices"
+    tariffs = _tariff_paths(args)
+    plan = Plan(
+        registry=Path(_required(s, "registry")),
+        # On an edge box, the agent's config is checked alone when no registry is there.
+        registry_required=args.agent_config is None or _registry_given(args),
+        agent_config=args.agent_config,
+        rules_config=_env_path(args.rules_config, RULES_CONFIG_ENV),
+        tariffs=tariffs,
+        allocation=True,
+        mqtt=s["mqtt"],
+        mqtt_ca=s["mqtt_ca"],
+        influx=s["influx"],
     )
+    result = check(plan)
+    if result.problems:
+        print(render_problems(result.problems), file=sys.stderr)
+    errors, warnings = len(result.errors), len(result.warnings)
+    if errors:
+        print(
+            f"{errors} 处错误 error(s), {warnings} 处警告 warning(s): 修正后再启动服务 "
+            "fix them before starting a service",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    print(f"OK: {', '.join(_checked_summary(plan, result))}" + (
+        f"; {warnings} 处警告 warning(s)" if warnings else ""))  # fmt: skip
     return EXIT_OK
 
 
-def _cmd_broker_config(args: argparse.Namespace) -> int:
-    from waystation.brokerconfig import write_broker_config  # noqa: PLC0415
+def _checked_summary(plan: Plan, result: Checked) -> list[str]:
+    parts = []
+    if result.registry is not None:
+        parts.append(f"{plan.registry} ({len(result.registry.stations)} stations, "
+                     f"{result.registry.device_count} devices)")  # fmt: skip
+    if result.agent is not None:
+        parts.append(f"{plan.agent_config} ({len(result.agent.devices)} devices)")
+    if plan.rules_config is not None and result.rules is not None:
+        parts.append(f"{plan.rules_config} ({len(result.rules.channels)} channels)")
+    if result.tariffs:
+        parts.append(f"tariffs {', '.join(result.tariffs)}")
+    return parts or ["settings"]
 
-    registry = load_registry(_required(_settings(args), "registry"))
+
+def _cmd_broker_config(args: argparse.Namespace) -> int:
+    from waystation.brokerconfig import hand_to_broker, write_broker_config  # noqa: PLC0415
+
+    s = _settings(args)
+    registry = _checked(Plan(registry=Path(_required(s, "registry")))).registry
+    assert registry is not None  # noqa: S101 - _checked raised otherwise
     files = write_broker_config(registry, args.out)
     print(f"{files.passwd}, {files.acl}: {registry.device_count} devices and the service accounts")
     print(f"{files.credentials}: passwords (secret), {len(files.new_accounts)} new")
+    print(hand_to_broker(files, args.broker_user))
     print("Mosquitto: password_file and acl_file pointing at these, allow_anonymous false")
     return EXIT_OK
 
@@ -371,53 +539,98 @@ def _cmd_sample_registry(_args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _agent_config(args: argparse.Namespace, result: Checked) -> AgentConfig:
+    from edge.config import AgentConfig, OutboxConfig  # noqa: PLC0415 - edge extra
+
+    if result.agent is not None:
+        config = result.agent
+    else:
+        assert result.registry is not None  # noqa: S101 - checked
+        outbox_path = Path("edge-outbox") / f"{args.station}.db"
+        config = AgentConfig.from_registry(
+            result.registry, args.station, outbox=outbox_path, interval=args.interval
+        )
+    overrides = {
+        "path": args.outbox,
+        "max_readings": args.outbox_max_readings,
+        "max_age": args.outbox_max_age,
+    }
+    chosen = {k: v for k, v in overrides.items() if v is not None}
+    if chosen:
+        outbox = OutboxConfig(**(config.outbox.model_dump() | chosen))
+        config = config.model_copy(update={"outbox": outbox})
+    return config
+
+
 def _cmd_edge(args: argparse.Namespace) -> int:
     # Edge-only imports: this command runs on a box with the `edge` extra.
-    from edge.agent import EdgeAgent  # noqa: PLC0415
-    from edge.config import (  # noqa: PLC0415
-        SAMPLE,
-        AgentConfig,
-        AgentConfigError,
-        OutboxConfig,
-        load_agent_config,
-    )
+    from edge.agent import BackfillInterrupted, BackfillTooLarge, EdgeAgent  # noqa: PLC0415
+    from edge.config import SAMPLE  # noqa: PLC0415
 
     if args.sample_config:
         print(SAMPLE, end="")
         return EXIT_OK
     s = _settings(args)
-    try:
-        if args.agent_config:
-            config = load_agent_config(args.agent_config)
-            if args.outbox:
-                outbox = config.outbox.model_dump() | {"path": args.outbox}
-                config = config.model_copy(update={"outbox": OutboxConfig(**outbox)})
-        else:
-            registry = load_registry(_required(s, "registry"))
-            outbox_path = args.outbox or Path("edge-outbox") / f"{args.station}.db"
-            config = AgentConfig.from_registry(
-                registry, args.station, outbox=outbox_path, interval=args.interval
-            )
-    except AgentConfigError as exc:
-        print(f"waystation edge: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+    result = _checked(
+        Plan(
+            registry=Path(_required(s, "registry")),
+            registry_required=args.agent_config is None or _registry_given(args),
+            agent_config=args.agent_config,
+            station=args.station,
+            mqtt=s["mqtt"],
+            mqtt_ca=s["mqtt_ca"],
+        )
+    )
+    config = _agent_config(args, result)
     try:
         agent = EdgeAgent(
-            config, _mqtt_settings(s), backfill=args.backfill, backfill_step=args.backfill_step
-        )
-    except ValueError as exc:
+            config, _mqtt_settings(s), backfill=args.backfill, backfill_step=args.backfill_step,
+            progress=_backfill_progress(args.backfill),
+        )  # fmt: skip
+    except (BackfillTooLarge, ValueError) as exc:
         print(f"waystation edge: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    with agent:
-        log.info(
-            "agent %s of %s running; outbox %s",
-            config.agent_device,
-            config.station,
-            config.outbox.path,
-        )
+    try:
+        _start_agent(agent)
+    except BackfillInterrupted as exc:
+        print(f"waystation edge: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    log.info(
+        "agent %s of %s running; outbox %s", config.agent_device, config.station,
+        config.outbox.path,
+    )  # fmt: skip
+    try:
         _wait_for_signal()
+    finally:
+        agent.stop()
     log.info("agent stopped: %s; outbox depth %d", agent.stats, agent.outbox.depth)
     return EXIT_OK
+
+
+def _start_agent(agent: EdgeAgent) -> None:
+    """Start, with Ctrl-C and SIGTERM stopping a backfill cleanly (it says what it kept)."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda *_: agent.interrupt_backfill())
+    try:
+        agent.start()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _backfill_progress(span: timedelta | None) -> Callable[[int, int], None] | None:
+    if span is None:
+        return None
+    shown = [-1]
+
+    def progress(done: int, total: int) -> None:
+        tenth = done * 10 // max(total, 1)
+        if tenth > shown[0]:
+            shown[0] = tenth
+            log.info("backfill %d%% (%d of %d steps)", tenth * 10, done, total)
+
+    return progress
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
@@ -427,7 +640,11 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     from waystation.store import QueryError, StoreUnavailable  # noqa: PLC0415
 
     s = _settings(args)
-    registry = load_registry(_required(s, "registry"))
+    registry = _checked(
+        Plan(registry=Path(_required(s, "registry")), mqtt=s["mqtt"], mqtt_ca=s["mqtt_ca"],
+             influx=s["influx"])
+    ).registry  # fmt: skip
+    assert registry is not None  # noqa: S101 - _checked raised otherwise
     store = _store(s)
     try:
         store.create_database()  # InfluxDB 1.x; on 2.x the DBRP mapping exists already
@@ -468,42 +685,59 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _cmd_rules(args: argparse.Namespace) -> int:
-    from rules.outage.command import serve  # noqa: PLC0415 - server extra
-    from rules.outage.config import RulesConfigError, load_rules_config  # noqa: PLC0415
+    from rules.allocation.command import ReportJob  # noqa: PLC0415 - server extra
+    from rules.outage.command import serve  # noqa: PLC0415
     from rules.outage.service import RulesService  # noqa: PLC0415
 
     if args.sample_config:
         print(files("rules.outage").joinpath("sample-rules.yaml").read_text("utf-8"), end="")
         return EXIT_OK
     s = _settings(args)
-    registry = load_registry(_required(s, "registry"))
-    try:
-        config = load_rules_config(args.rules_config)
-    except RulesConfigError as exc:
-        print(f"waystation rules: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    store = _store(s)
-    service = RulesService(
-        _mqtt_settings(s), registry, config, args.state, store=store, client_id=args.client_id
+    result = _checked(
+        Plan(
+            registry=Path(_required(s, "registry")),
+            rules=True,
+            rules_config=_env_path(args.rules_config, RULES_CONFIG_ENV),
+            tariffs=_tariff_paths(args),
+            allocation=not args.no_allocation,
+            scheduled_billing=not args.no_allocation,
+            mqtt=s["mqtt"],
+            mqtt_ca=s["mqtt_ca"],
+            influx=s["influx"],
+        )
     )
-    serve(service, registry, store, args.reports, _wait_for_signal)
+    registry, config = result.registry, result.rules
+    assert registry is not None  # noqa: S101 - _checked raised otherwise
+    assert config is not None  # noqa: S101
+    store = _store(s)
+    job = None
+    if registry.parties and not args.no_allocation and result.tariffs is not None:
+        job = ReportJob(registry, result.tariffs, store, args.reports)
+    service = RulesService(
+        _mqtt_settings(s), registry, config, _state_path(args), store=store,
+        client_id=args.client_id,
+    )  # fmt: skip
+    serve(service, _wait_for_signal, job)
     return EXIT_OK
 
 
 def _cmd_silence(args: argparse.Namespace) -> int:
     from rules.outage.command import add_silence, list_silences, remove_silence  # noqa: PLC0415
 
+    registry = _checked(Plan(registry=Path(_required(_settings(args), "registry")))).registry
+    assert registry is not None  # noqa: S101 - _checked raised otherwise
+    state = _state_path(args)
     try:
         if args.action == "add":
-            registry = load_registry(args.registry) if args.registry else None
-            print(add_silence(args.state, args.station, args.until, start=args.start,
-                              reason=args.reason, registry=registry))  # fmt: skip
+            print(add_silence(state, args.station, args.until, registry=registry,
+                              start=args.start, reason=args.reason,
+                              create=getattr(args, "create_state", False)))  # fmt: skip
         elif args.action == "remove":
-            found = remove_silence(args.state, args.id)
-            print(f"silence {args.id} {'removed' if found else 'not found'}")
+            found = remove_silence(state, args.id)
+            print(f"silence {args.id} {'removed 已解除' if found else 'not found 不存在'}")
             return EXIT_OK if found else EXIT_FAILURE
         else:
-            for line in list_silences(args.state):
+            for line in list_silences(state, registry):
                 print(line)
     except ValueError as exc:
         print(f"waystation silence: {exc}", file=sys.stderr)
@@ -513,11 +747,11 @@ def _cmd_silence(args: argparse.Namespace) -> int:
 
 def _cmd_dashboards(args: argparse.Namespace) -> int:
     from dashboards.boards import DASHBOARDS  # noqa: PLC0415 - server extra
-    from dashboards.generate import JSON_DIR, generate  # noqa: PLC0415
+    from dashboards.generate import generate  # noqa: PLC0415
     from dashboards.push import PushError, push  # noqa: PLC0415
 
     if args.action == "build":
-        for path in generate(args.out or JSON_DIR):
+        for path in generate(args.out):
             print(path)
         return EXIT_OK
     unknown = sorted(set(args.names or ()) - set(DASHBOARDS))
@@ -562,24 +796,47 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from rich.console import Console  # noqa: PLC0415
 
     from rules.allocation.command import ReportJob, print_summary, run_scheduled  # noqa: PLC0415
-    from rules.allocation.report import AllocationError, parse_month  # noqa: PLC0415
-    from rules.allocation.tariff import TariffError, load_tariffs, shipped_tariffs  # noqa: PLC0415
+    from rules.allocation.report import (  # noqa: PLC0415
+        AllocationError,
+        NoReadings,
+        example_tariffs,
+        parse_month,
+    )
     from waystation.store import StoreError  # noqa: PLC0415
 
     s = _settings(args)
-    registry = load_registry(_required(s, "registry"))
+    result = _checked(
+        Plan(
+            registry=Path(_required(s, "registry")),
+            tariffs=_tariff_paths(args),
+            allocation=True,
+            scheduled_billing=args.schedule,
+            influx=s["influx"],
+        ),
+        said_elsewhere=frozenset({"example_prices"}),
+    )
+    registry, tariffs = result.registry, result.tariffs
+    assert registry is not None  # noqa: S101 - _checked raised otherwise
+    if tariffs is None:  # a registry without parties: run_report says what to add
+        tariffs = {}
     console = Console(stderr=True)
+    job = ReportJob(registry, tariffs, _store(s), args.out, args.stations, not args.no_influx,
+                    console, allow_example_prices=args.allow_example_prices)  # fmt: skip
+    examples = (
+        [] if args.allow_example_prices else example_tariffs(registry, tariffs, args.stations)
+    )
     try:
-        tariffs = load_tariffs(args.tariffs) if args.tariffs else shipped_tariffs()
-        store = _store(s)
-        job = ReportJob(
-            registry, tariffs, store, args.out, args.stations, not args.no_influx, console
-        )
         if args.schedule:
             run_scheduled(job, ZoneInfo(registry.timezone), _wait_for_signal)
             return EXIT_OK
-        report, csv_path, xlsx_path = job.run(parse_month(args.month))
-    except (TariffError, AllocationError) as exc:
+        month = parse_month(args.month)
+        if examples:
+            _warn_example_prices(examples)
+        report, csv_path, xlsx_path = job.run(month)
+    except NoReadings as exc:
+        print(f"waystation report: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except AllocationError as exc:
         print(f"waystation report: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except StoreError as exc:
@@ -587,7 +844,22 @@ def _cmd_report(args: argparse.Namespace) -> int:
         return EXIT_FAILURE
     print_summary(Console(), report, registry)
     print(f"written: {csv_path} and {xlsx_path}")
+    if examples:
+        _warn_example_prices(examples)
     return EXIT_OK
+
+
+def _warn_example_prices(tariffs: list[str]) -> None:
+    names = ", ".join(tariffs)
+    print(
+        f"警告 WARNING: 电价 {names} 是示例价格，本报表不是正式账单；导出文件每行都标注“示例价格”，"
+        "也不写入 InfluxDB。\n"
+        f"  tariff {names} holds EXAMPLE prices: this is not a bill. Every exported row says "
+        "so and nothing goes to InfluxDB.\n"
+        "  修正 fix: --tariffs FILE with the prices on your utility bills (copy the shipped "
+        "file, remove `example: true`), or --allow-example-prices to accept them",
+        file=sys.stderr,
+    )
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -608,7 +880,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
-    except (RegistryError, SettingsError) as exc:
+    except ConfigError as exc:
         print(f"waystation {args.command}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:

@@ -51,6 +51,7 @@ __all__ = [
     "StationSpec",
     "Utility",
     "check_timezone",
+    "format_duration",
     "load_registry",
     "parse_duration",
     "parse_opening_hours",
@@ -170,12 +171,12 @@ class DeviceSpec(_Strict):
                 Text("`tou_registers` apply to electricity meters", "`tou_registers` 只用于电表"),
             )
         if self.timeout is not None and self.timeout < self.interval:
+            timeout, interval = format_duration(self.timeout), format_duration(self.interval)
             too_short = Invalid(
                 Text(
-                    f"timeout {_span(self.timeout)} is shorter than the reporting interval "
-                    f"{_span(self.interval)}: the device would always count as silent",
-                    f"超时 {_span(self.timeout)} 比上报间隔 {_span(self.interval)} 还短："
-                    "设备会一直被当作失联",
+                    f"timeout {timeout} is shorter than the reporting interval {interval}: "
+                    "the device would always count as silent",
+                    f"超时 {timeout} 比上报间隔 {interval} 还短：设备会一直被当作失联",
                 ),
                 Text(
                     "make `timeout` a few intervals long (the default is three)",
@@ -187,11 +188,15 @@ class DeviceSpec(_Strict):
         return self
 
 
-def _span(value: timedelta) -> str:
+def format_duration(value: timedelta) -> str:
+    """The way config files write it: `90s`, `5m`, `2h`, `62d` (`63.7d` when not whole)."""
     seconds = value.total_seconds()
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
     return f"{seconds:g}s"
 
 

@@ -4,24 +4,32 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from apscheduler.job import Job
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from rules.allocation.export import export_paths, write_csv, write_xlsx
-from rules.allocation.report import MonthReport, run_report, write_allocation
+from rules.allocation.export import EXAMPLE_MARK, export_paths, write_csv, write_xlsx
+from rules.allocation.report import (
+    AllocationError,
+    MonthReport,
+    example_tariffs,
+    run_report,
+    write_allocation,
+)
 from rules.allocation.schedule import add_monthly_job
 from rules.allocation.tariff import Tariff
 from waystation.registry import Registry
 from waystation.store import InfluxStore
 
-__all__ = ["ReportJob", "print_summary", "run_scheduled"]
+__all__ = ["ReportJob", "print_summary", "run_scheduled", "schedule_allocation"]
 
 log = logging.getLogger("waystation.report")
 
@@ -37,8 +45,26 @@ class ReportJob:
     stations: list[str] | None = None
     write_influx: bool = True
     console: Console | None = None
+    # Told to use example prices: no mark on the exports, written to InfluxDB as any month.
+    allow_example_prices: bool = False
+    # The monthly job: it never bills with example prices.
+    scheduled: bool = False
+
+    def refuse_example_prices(self) -> None:
+        examples = example_tariffs(self.registry, self.tariffs, self.stations)
+        if examples:
+            names = ", ".join(examples)
+            raise AllocationError(
+                f"tariff {names} holds EXAMPLE prices: the monthly allocation job does not "
+                "bill with them; give your own with --tariffs (copy the shipped file, put in "
+                "the prices on your utility bills, remove `example: true`)",
+                f"电价 {names} 是示例价格：每月自动分摊不按示例价格出账；请用 --tariffs 给出"
+                "你们自己的电价（复制随附文件，填入电费单上的价格，删掉 `example: true`）",
+            )
 
     def run(self, month: date) -> tuple[MonthReport, Path, Path]:
+        if self.scheduled:
+            self.refuse_example_prices()
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -62,10 +88,19 @@ class ReportJob:
                 progress=progress,
             )
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        csv_path, xlsx_path = export_paths(self.out_dir, report)
-        write_csv(report, csv_path)
-        write_xlsx(report, xlsx_path)
-        if self.write_influx:
+        csv_path, xlsx_path = export_paths(self.out_dir, report, self.stations)
+        mark = not self.allow_example_prices
+        write_csv(report, csv_path, mark_examples=mark)
+        write_xlsx(report, xlsx_path, mark_examples=mark)
+        if self.write_influx and report.example_prices and mark:
+            # Grafana would show these as the month's costs: keep them out of InfluxDB.
+            log.warning(
+                "%s: not written to InfluxDB `allocation` (%s); --allow-example-prices writes "
+                "them | 示例价格的结果未写入 InfluxDB",
+                f"{month:%Y-%m}",
+                EXAMPLE_MARK,
+            )
+        elif self.write_influx:
             n = write_allocation(self.store, report, self.registry)
             log.info("wrote %d allocation points for %s", n, f"{month:%Y-%m}")
         return report, csv_path, xlsx_path
@@ -90,6 +125,8 @@ def print_summary(console: Console, report: MonthReport, registry: Registry) -> 
         f"{len(report.stations)} stations, total ¥{report.total_cost:.2f}; "
         f"union saving 工会节省 ¥{report.union_saving:.2f}"
     )
+    if report.example_prices:
+        console.print(f"[bold red]{EXAMPLE_MARK}: 不是正式账单 not a bill[/bold red]")
     findings = [f for s in report.stations for f in s.findings]
     if findings:
         listed = Table(title=f"{len(findings)} findings")
@@ -102,17 +139,29 @@ def print_summary(console: Console, report: MonthReport, registry: Registry) -> 
             console.print(f"… {len(findings) - 50} more in the XLSX's findings sheet")
 
 
-def run_scheduled(job: ReportJob, tz: ZoneInfo, wait: Callable[[], None]) -> None:
-    """Allocate the month before on every 1st until `wait` returns (a signal)."""
+def schedule_allocation(scheduler: BaseScheduler, job: ReportJob, tz: ZoneInfo) -> Job:
+    """The monthly job: the one way `rules` and `report --schedule` bill each month.
+
+    Refused up front (AllocationError) when any station would be billed at example prices.
+    """
+    job = replace(job, scheduled=True, allow_example_prices=False)
+    job.refuse_example_prices()
 
     def allocate(month: date) -> None:
         try:
             job.run(month)
         except Exception:  # logged; next month's run still comes
-            log.exception("allocation of %s failed", f"{month:%Y-%m}")
+            log.exception(
+                "allocation of %s failed | %s 分摊失败", f"{month:%Y-%m}", f"{month:%Y-%m}"
+            )
 
+    return add_monthly_job(scheduler, allocate, tz)
+
+
+def run_scheduled(job: ReportJob, tz: ZoneInfo, wait: Callable[[], None]) -> None:
+    """Allocate the month before on every 1st until `wait` returns (a signal)."""
     scheduler = BackgroundScheduler()
-    scheduled = add_monthly_job(scheduler, allocate, tz)
+    scheduled = schedule_allocation(scheduler, job, tz)
     scheduler.start()
     log.info("allocation scheduled; next run %s", scheduled.next_run_time)
     try:

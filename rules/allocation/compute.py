@@ -277,7 +277,8 @@ class _StationAllocator:
         loads = [r for r in registers if r.utility is utility and not r.main]
         if not mains and not loads:
             return None
-        if mains and all(self._silent_all_month(r) for r in mains):
+        silent = mains if mains and all(self._silent_all_month(r) for r in mains) else []
+        if silent:
             mains = []  # a dead main meter must not zero the bill: fall back to the loads
         comps = []
         for reg in loads:
@@ -293,6 +294,15 @@ class _StationAllocator:
             main_est += est
             for p, q in tou.items():
                 main_tou[p] = main_tou.get(p, Decimal(0)) + q
+        if silent:
+            billed = sum(_sum_tou(comps).values(), Decimal(0))
+            self.note(
+                Code.MAIN_METER_SILENT,
+                f"main {utility} meter sent no reading this month: billed the measured loads "
+                f"instead, {billed:.3f} {UNITS[utility]} (the bill may be higher)",
+                silent[0].device,
+            )
+            return comps
         if not mains:
             self.note(Code.NO_MAIN_METER, f"no main {utility} meter: total is the measured loads")
             return comps

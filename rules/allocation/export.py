@@ -8,9 +8,11 @@ times are fixed.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 import zipfile
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -23,7 +25,12 @@ from rules.allocation.compute import PartyLine
 from rules.allocation.report import MonthReport
 from rules.allocation.tariff import PERIOD_LABELS_ZH, Period
 
-__all__ = ["COLUMNS", "export_paths", "write_csv", "write_xlsx"]
+__all__ = ["COLUMNS", "EXAMPLE_MARK", "export_paths", "write_csv", "write_xlsx"]
+
+# On every row of a report priced with example prices (unless asked not to mark it).
+EXAMPLE_MARK = "示例价格 example prices"
+# Past this, several stations' ids in a file name give way to a count and a digest.
+MAX_STEM_STATIONS = 120
 
 # (header as printed, key) — Chinese first, the English key after it for scripts.
 COLUMNS = [
@@ -52,12 +59,25 @@ PARTY_TYPE_ZH = {
 }
 
 
-def export_paths(out_dir: Path, report: MonthReport) -> tuple[Path, Path]:
+def export_paths(
+    out_dir: Path, report: MonthReport, stations: Sequence[str] | None = None
+) -> tuple[Path, Path]:
+    """`allocation-2026-10` for the district; a report of some stations names them.
+
+    So `--station` never overwrites the district's files with one station's.
+    """
     stem = f"allocation-{report.month:%Y-%m}"
+    if stations:
+        chosen = sorted(set(stations))
+        joined = "+".join(chosen)
+        if len(joined) > MAX_STEM_STATIONS:
+            digest = hashlib.sha256(joined.encode()).hexdigest()[:8]
+            joined = f"{len(chosen)}-stations-{digest}"
+        stem = f"{stem}-{joined}"
     return out_dir / f"{stem}.csv", out_dir / f"{stem}.xlsx"
 
 
-def _row(report: MonthReport, line: PartyLine) -> list[str | Decimal]:
+def _row(report: MonthReport, line: PartyLine, mark: bool = False) -> list[str | Decimal]:
     values: dict[str, str | Decimal] = {
         "month": f"{report.month:%Y-%m}",
         "station": line.station,
@@ -71,27 +91,28 @@ def _row(report: MonthReport, line: PartyLine) -> list[str | Decimal]:
         "cost": line.cost,
         "share": line.share,
         "estimated_fraction": line.estimated_fraction,
-        "notes": line.notes,
+        "notes": "; ".join(n for n in (EXAMPLE_MARK if mark else "", line.notes) if n),
     }
     for p in Period:
         values[f"{p}_kwh"] = line.tou.get(p, "")
     return [values[key] for _, key in COLUMNS]
 
 
-def _rows(report: MonthReport) -> list[list[str | Decimal]]:
+def _rows(report: MonthReport, mark: bool) -> list[list[str | Decimal]]:
     return [
-        _row(report, line)
+        _row(report, line, mark)
         for station in report.stations
         for util in station.utilities
         for line in util.lines
     ]
 
 
-def write_csv(report: MonthReport, path: Path) -> Path:
+def write_csv(report: MonthReport, path: Path, *, mark_examples: bool = True) -> Path:
+    """The rows; with example prices (and `mark_examples`) every row's notes say so."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow([header for header, _ in COLUMNS])
-    writer.writerows(_rows(report))
+    writer.writerows(_rows(report, mark_examples and report.example_prices))
     path.write_text(buf.getvalue(), encoding="utf-8-sig", newline="")
     return path
 
@@ -120,7 +141,7 @@ def _header(ws: Worksheet, headers: list[str]) -> None:
     ws.freeze_panes = "A2"
 
 
-def _summary(ws: Worksheet, report: MonthReport) -> None:
+def _summary(ws: Worksheet, report: MonthReport, mark: bool) -> None:
     _header(ws, ["承担方编号 party", "承担方 party_name", "类型 party_type", "电费 electricity_cny",
                  "水费 water_cny", "合计 total_cny"])  # fmt: skip
     for t in report.party_totals():
@@ -135,6 +156,10 @@ def _summary(ws: Worksheet, report: MonthReport) -> None:
     ws.append([])
     ws.append(["全部站点合计 all stations", "", "", "", "", float(report.total_cost)])
     ws.append(["工会节省 union saving", "", "", "", "", float(report.union_saving)])
+    if mark:
+        ws.append([])
+        ws.append([f"{EXAMPLE_MARK}: 不是正式账单 not a bill (tariff data marked `example`)"])
+        ws.cell(ws.max_row, 1).font = Font(bold=True, color="C00000")
 
 
 def _findings(ws: Worksheet, report: MonthReport) -> None:
@@ -151,11 +176,12 @@ def _findings(ws: Worksheet, report: MonthReport) -> None:
                        "" if f.quantity is None else round(f.quantity, 4)])  # fmt: skip
 
 
-def write_xlsx(report: MonthReport, path: Path) -> Path:
+def write_xlsx(report: MonthReport, path: Path, *, mark_examples: bool = True) -> Path:
+    mark = mark_examples and report.example_prices
     wb = Workbook()
     summary = wb.worksheets[0]
     summary.title = "汇总 summary"
-    _summary(summary, report)
+    _summary(summary, report, mark)
     used = {summary.title, "发现 findings"}
     headers = [header for header, _ in COLUMNS]
     for station in report.stations:
@@ -163,7 +189,7 @@ def write_xlsx(report: MonthReport, path: Path) -> Path:
         _header(ws, headers)
         for util in station.utilities:
             for line in util.lines:
-                ws.append(_cells(_row(report, line)))
+                ws.append(_cells(_row(report, line, mark)))
             unit = util.lines[0].unit if util.lines else ""
             tou = [float(util.tou[p]) if p in util.tou else "" for p in Period]
             ws.append([f"{report.month:%Y-%m}", station.station, station.name, "", "合计 total", "",
@@ -173,6 +199,8 @@ def write_xlsx(report: MonthReport, path: Path) -> Path:
     stamp = datetime(report.month.year, report.month.month, report.month.day)  # noqa: DTZ001
     wb.properties.created = stamp
     wb.properties.modified = stamp
+    if mark:
+        wb.properties.title = EXAMPLE_MARK
     buf = io.BytesIO()
     wb.save(buf)
     path.write_bytes(_reproducible(buf.getvalue(), stamp))

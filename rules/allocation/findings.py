@@ -22,6 +22,7 @@ class Code(StrEnum):
     STARTED_IN_MONTH = "started_in_month"  # no reading before the month: counted from the first
     NO_DATA = "no_data"  # a device has no readings around the month at all
     NO_MAIN_METER = "no_main_meter"  # the station's total is the sum of its measured loads
+    MAIN_METER_SILENT = "main_meter_silent"  # it exists but sent nothing: the loads were billed
     RESIDUAL_NEGATIVE = "residual_negative"  # measured loads exceed the main meter
     NO_VISITS = "no_visits"  # residual by visits, but no visits counted: equal shares
     METER_TOU = "meter_tou"  # the periods come from the meter's own time-of-use registers
@@ -38,6 +39,7 @@ CODE_LABELS_ZH = {
     Code.STARTED_IN_MONTH: "月中开始计量",
     Code.NO_DATA: "无数据",
     Code.NO_MAIN_METER: "无总表(按分表合计)",
+    Code.MAIN_METER_SILENT: "总表本月无读数(按分表合计)",
     Code.RESIDUAL_NEGATIVE: "分表合计超过总表",
     Code.NO_VISITS: "无到访计数(平均分摊)",
     Code.METER_TOU: "按电表分时寄存器计费",

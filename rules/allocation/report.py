@@ -25,6 +25,7 @@ from rules.allocation.compute import (
 from rules.allocation.registers import Usage, Window, measure
 from rules.allocation.source import Readings, fetch_readings
 from rules.allocation.tariff import Period, Tariff, TariffError
+from waystation.configerror import Text
 from waystation.lineprotocol import encode_line
 from waystation.registry import Registry, Utility
 from waystation.store import InfluxStore
@@ -32,7 +33,9 @@ from waystation.store import InfluxStore
 __all__ = [
     "AllocationError",
     "MonthReport",
+    "NoReadings",
     "PartyTotal",
+    "example_tariffs",
     "measure_station",
     "month_window",
     "parse_month",
@@ -46,14 +49,24 @@ Progress = Callable[[int, int, str], None]
 
 
 class AllocationError(ValueError):
-    """The report cannot be made as asked: a clear message for the operator."""
+    """The report cannot be made as asked: a clear message for the operator, zh and en."""
+
+    def __init__(self, en: str, zh: str) -> None:
+        self.text = Text(en, zh)
+        super().__init__(str(self.text))
+
+
+class NoReadings(AllocationError):
+    """Not one reading for any station of the month: nothing to bill (a wrong database?)."""
 
 
 def parse_month(text: str) -> date:
     """`2026-10` → the first day of that month."""
     m = re.fullmatch(r"(\d{4})-(\d{2})", text.strip())
     if not m or not 1 <= int(m.group(2)) <= 12:
-        raise AllocationError(f"{text!r} is not a month like 2026-10")
+        raise AllocationError(
+            f"{text!r} is not a month like 2026-10", f"{text!r} 不是月份，应写成 2026-10 这样"
+        )
     return date(int(m.group(1)), int(m.group(2)), 1)
 
 
@@ -91,6 +104,12 @@ class MonthReport:
     month: date
     stations: list[StationResult] = field(default_factory=list)
     tariffs: dict[str, Tariff] = field(default_factory=dict)  # by station
+    readings: int = 0  # register readings found in and around the month, all stations
+
+    @property
+    def example_prices(self) -> bool:
+        """Some station was priced with a tariff whose data says its prices are examples."""
+        return any(t.example for t in self.tariffs.values())
 
     def party_totals(self) -> list[PartyTotal]:
         totals: dict[str, PartyTotal] = {}
@@ -113,6 +132,22 @@ class MonthReport:
         return sum((u.union_saving for s in self.stations for u in s.utilities), Decimal(0))
 
 
+def example_tariffs(
+    registry: Registry, tariffs: dict[str, Tariff], stations: Sequence[str] | None = None
+) -> list[str]:
+    """The example tariffs the given stations (default all) would be billed with."""
+    found = set()
+    for station in stations or registry.stations:
+        if station in registry.stations:
+            try:
+                tariff = _tariff_for(registry, station, tariffs)
+            except AllocationError:
+                continue  # refused, with its reason, when the month runs
+            if tariff.example:
+                found.add(tariff.id)
+    return sorted(found)
+
+
 def _tariff_for(registry: Registry, station: str, tariffs: dict[str, Tariff]) -> Tariff:
     wanted = registry.stations[station].tariff or registry.tariff
     if wanted is None:
@@ -120,11 +155,15 @@ def _tariff_for(registry: Registry, station: str, tariffs: dict[str, Tariff]) ->
             return next(iter(tariffs.values()))
         raise AllocationError(
             f"station {station!r}: name its `tariff` (or the registry's); "
-            f"loaded: {', '.join(tariffs)}"
+            f"loaded: {', '.join(tariffs)}",
+            f"站点 {station!r}：请写明它（或登记文件）的 `tariff`；已加载：{', '.join(tariffs)}",
         )
     if wanted not in tariffs:
         raise AllocationError(
-            f"station {station!r}: tariff {wanted!r} is not loaded (have {', '.join(tariffs)})"
+            f"station {station!r}: tariff {wanted!r} is not loaded (have {', '.join(tariffs)}); "
+            "give its file with --tariffs",
+            f"站点 {station!r}：电价 {wanted!r} 没有加载（已加载 {', '.join(tariffs)}）；"
+            "请用 --tariffs 给出它的文件",
         )
     return tariffs[wanted]
 
@@ -139,18 +178,27 @@ def _plan(
     """Each station's tariff, and the stations grouped by time zone; refuse what cannot run."""
     unknown = [s for s in chosen if s not in registry.stations]
     if unknown:
-        raise AllocationError(f"not in the registry: {', '.join(unknown)}")
+        raise AllocationError(
+            f"not in the registry: {', '.join(unknown)}",
+            f"不在站点登记文件中：{', '.join(unknown)}",
+        )
     by_station: dict[str, Tariff] = {}
     by_zone: dict[str, list[str]] = {}
     for station in chosen:
         tz = registry.station_timezone(station)
         if month_window(month, tz).end_ms > now.timestamp() * 1000:
-            raise AllocationError(f"{month:%Y-%m} is not over yet at station {station!r}")
+            raise AllocationError(
+                f"{month:%Y-%m} is not over yet at station {station!r}",
+                f"站点 {station!r} 的 {month:%Y-%m} 还没有结束",
+            )
         tariff = _tariff_for(registry, station, tariffs)
         try:
             tariff.version_for(month)
         except TariffError as exc:
-            raise AllocationError(f"station {station!r}: {exc}") from exc
+            what = exc.problems[0].what
+            raise AllocationError(
+                f"station {station!r}: {what.en}", f"站点 {station!r}：{what.zh}"
+            ) from exc
         by_station[station] = tariff
         by_zone.setdefault(tz.key, []).append(station)
     return by_station, by_zone
@@ -198,6 +246,7 @@ def _allocate_zone(
         stations=group if only else None,
         progress=fetched,
     )
+    report.readings += sum(len(series) for series in readings.values())
     periods: dict[str, list[Period]] = {}  # by tariff id: one table for many stations
     for i, station in enumerate(sorted(group), start=1):
         usages = measure_station(registers[station], readings, window, station)
@@ -226,7 +275,9 @@ def run_report(
     if not registry.parties:
         raise AllocationError(
             "the registry names no parties: add `parties:` and each station's `union` and "
-            "`operator` (see `waystation sample-registry`)"
+            "`operator` (see `waystation sample-registry`)",
+            "站点登记文件没有 parties（承担方）：请加上 `parties:` 以及各站点的 `union` 和 "
+            "`operator`（参见 `waystation sample-registry`）",
         )
     chosen = list(stations or registry.stations)
     by_station, by_zone = _plan(registry, tariffs, month, chosen, now or datetime.now(UTC))
@@ -236,6 +287,14 @@ def run_report(
             registry, store, report, zone, group, only=stations is not None, progress=progress
         )
     report.stations.sort(key=lambda s: s.station)
+    if report.readings == 0:
+        raise NoReadings(
+            f"no readings at all for {month:%Y-%m} at {len(chosen)} station(s) in database "
+            f"{store.database!r}: nothing to bill, no file written (check --influx and "
+            "--database, and that ingest was running)",
+            f"{len(chosen)} 个站点在数据库 {store.database!r} 中没有 {month:%Y-%m} 的任何读数："
+            "无法出账，未写任何文件（请检查 --influx、--database 以及 ingest 是否在运行）",
+        )
     return report
 
 

@@ -2,37 +2,33 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from rules.allocation.command import ReportJob
-from rules.allocation.schedule import add_monthly_job
-from rules.allocation.tariff import shipped_tariffs
+from rules.allocation.command import ReportJob, schedule_allocation
 from rules.outage.service import RulesService
 from rules.outage.statedb import RulesState
 from waystation.registry import Registry, parse_duration
-from waystation.store import InfluxStore
 
-__all__ = ["add_silence", "list_silences", "parse_when", "serve"]
+__all__ = ["add_silence", "list_silences", "open_state", "parse_when", "remove_silence", "serve"]
 
 log = logging.getLogger("waystation.rules")
 
 
 def serve(
     service: RulesService,
-    registry: Registry,
-    store: InfluxStore,
-    reports: Path,
     wait: Callable[[], None],
+    allocation: ReportJob | None = None,
 ) -> None:
-    """Run until `wait` returns; with parties in the registry, allocate every month too."""
+    """Run until `wait` returns; with an allocation job, bill every month too."""
+    registry = service.registry
     with service:
-        if registry.parties:
-            job = ReportJob(registry, shipped_tariffs(), store, reports)
-            add_monthly_job(service.scheduler, job.run, ZoneInfo(registry.timezone))
+        if allocation is not None:
+            schedule_allocation(service.scheduler, allocation, ZoneInfo(registry.timezone))
         labels = ", ".join(sender.label for sender in service.senders)
         log.info("rules running: %d devices; channels: %s", registry.device_count, labels)
         wait()
@@ -47,10 +43,36 @@ def parse_when(text: str, now: datetime) -> datetime:
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"{text!r} is neither a duration (2h) nor a time (ISO 8601)") from None
+        raise ValueError(
+            f"{text!r} is neither a duration (2h) nor a time (ISO 8601) | "
+            f"{text!r} 既不是时长（如 2h）也不是时间（ISO 8601）"
+        ) from None
     if when.tzinfo is None:
-        raise ValueError(f"{text!r}: give the time zone, like 2026-11-25T08:00+08:00")
+        raise ValueError(
+            f"{text!r}: give the time zone, like 2026-11-25T08:00+08:00 | "
+            f"{text!r}：请带上时区，如 2026-11-25T08:00+08:00"
+        )
     return when
+
+
+def open_state(state_path: Path, *, create: bool = False) -> RulesState:
+    """The rules service's state file; a missing one is refused unless asked to create it.
+
+    A silence written to a new file in the wrong directory would silence nothing.
+    """
+    if not create and not state_path.exists():
+        raise ValueError(
+            f"no rules state file at {state_path}: give the one the rules service uses "
+            "(--state or WAYSTATION_STATE, e.g. /var/lib/waystation/rules-state.db), or "
+            "--create-state to start a new one | "
+            f"{state_path} 没有规则状态文件：请指定 rules 服务使用的那个（--state 或 "
+            "WAYSTATION_STATE，如 /var/lib/waystation/rules-state.db），或加 --create-state 新建"
+        )
+    return RulesState(state_path)
+
+
+def _local(ms: int, tz: ZoneInfo) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz).isoformat(timespec="minutes")
 
 
 def add_silence(
@@ -58,43 +80,54 @@ def add_silence(
     station: str,
     until: str,
     *,
+    registry: Registry,
     start: str | None = None,
     reason: str = "maintenance",
-    registry: Registry | None = None,
+    create: bool = False,
 ) -> str:
-    if registry is not None and station not in registry.stations:
-        raise ValueError(f"station {station!r} is not in the registry")
+    if station not in registry.stations:
+        close = difflib.get_close_matches(station, list(registry.stations), n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}? | 是不是 {close[0]!r}？)" if close else ""
+        raise ValueError(
+            f"station {station!r} is not in the registry | 站点 {station!r} 不在站点登记文件中"
+            + hint
+        )
     now = datetime.now(UTC)
     begin = parse_when(start, now) if start else now
     end = parse_when(until, now)
     if end <= max(begin, now):
-        raise ValueError("the silence would already be over")
-    state = RulesState(state_path)
+        raise ValueError("the silence would already be over | 这个静默时段已经过去了")
+    state = open_state(state_path, create=create)
     try:
         sid = state.add_silence(
             station, int(begin.timestamp() * 1000), int(end.timestamp() * 1000), reason
         )
     finally:
         state.close()
-    return f"silence {sid}: {station} until {end.isoformat(timespec='minutes')}"
+    tz = registry.station_timezone(station)
+    return f"silence {sid}: {station} until {_local(int(end.timestamp() * 1000), tz)}"
 
 
-def list_silences(state_path: Path) -> list[str]:
-    state = RulesState(state_path)
+def list_silences(state_path: Path, registry: Registry) -> list[str]:
+    state = open_state(state_path)
     try:
         now_ms = int(datetime.now(UTC).timestamp() * 1000)
         out = []
         for s in state.silences(now_ms):
-            begin = datetime.fromtimestamp(s.start_ms / 1000, UTC).isoformat(timespec="minutes")
-            end = datetime.fromtimestamp(s.end_ms / 1000, UTC).isoformat(timespec="minutes")
-            out.append(f"{s.id}\t{s.station}\t{begin} → {end}\t{s.reason}")
+            tz = (
+                registry.station_timezone(s.station)
+                if s.station in registry.stations
+                else ZoneInfo(registry.timezone)
+            )
+            span = f"{_local(s.start_ms, tz)} → {_local(s.end_ms, tz)}"
+            out.append(f"{s.id}\t{s.station}\t{span}\t{s.reason}")
         return out
     finally:
         state.close()
 
 
 def remove_silence(state_path: Path, silence_id: int) -> bool:
-    state = RulesState(state_path)
+    state = open_state(state_path)
     try:
         return state.remove_silence(silence_id)
     finally:

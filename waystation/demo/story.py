@@ -124,6 +124,12 @@ def _servers(root: Path) -> Iterator[tuple[MosquittoServer, InfluxServer]]:
         influx.stop()
 
 
+def _sized(config: AgentConfig, history: timedelta) -> AgentConfig:
+    """An outbox that keeps the whole history (past 45 days the default would drop some)."""
+    outbox = config.outbox.model_copy(update={"max_age": history + timedelta(days=1)})
+    return config.model_copy(update={"outbox": outbox})
+
+
 def _device(registry: Registry, station: str, kind: Kind, main: bool = False) -> str:
     for device, spec in registry.stations[station].devices.items():
         if spec.kind is kind and (
@@ -158,10 +164,15 @@ class _Story:
         start = month_window(self.month, registry.station_timezone(POWER_CUT)).start_ms / 1000
         # From two days before the past month to now: its boundaries have readings either side.
         self.history = timedelta(seconds=self.now.timestamp() - start + 2 * 86400)
+        configs = {
+            sid: _sized(AgentConfig.from_registry(registry, sid, interval=pace.interval,
+                                                  outbox=root / "outbox" / f"{sid}.db"),
+                        self.history)
+            for sid in registry.stations
+        }  # fmt: skip
         self.agents = {
             sid: EdgeAgent(
-                AgentConfig.from_registry(registry, sid, outbox=root / "outbox" / f"{sid}.db",
-                                          interval=pace.interval),
+                configs[sid],
                 self.mqtt,
                 seed=n,
                 backfill=self.history,
@@ -234,7 +245,9 @@ class _Story:
 
     def _allocation(self) -> tuple[MonthReport, Path, Path]:
         self.console.rule(f"2 · {self.month:%Y-%m} utility allocation")
-        job = ReportJob(self.registry, shipped_tariffs(), self.store, self.root / "reports")
+        # The shipped tariff's prices are examples: fine for a demo, said under the summary.
+        job = ReportJob(self.registry, shipped_tariffs(), self.store, self.root / "reports",
+                        allow_example_prices=True)  # fmt: skip
         report, csv_path, xlsx_path = job.run(self.month)
         print_summary(self.console, report, self.registry)
         self.console.print(f"Export: {csv_path}\n        {xlsx_path}")
