@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from waystation.configerror import ConfigError, Problem, Severity, Text
 from waystation.configfile import Document
 from waystation.contract import Kind
-from waystation.registry import Registry, Role, Utility, read_registry
+from waystation.registry import Registry, Role, Utility, format_duration, read_registry
 from waystation.settings import MqttSettings, check_influx_url
 
 if TYPE_CHECKING:
@@ -418,13 +418,14 @@ class AgentCrossCheck:
             )
         timeout = spec.timeout or spec.interval * self.silent_intervals
         if config.interval > timeout:
+            every, after = format_duration(config.interval), format_duration(timeout)
             out.append(
                 self.doc.problem(
                     (*path, "interval"),
                     Text(
-                        f"the agent reads it every {config.interval}, but the registry calls it "
-                        f"silent after {timeout}: it would be alerted between every two readings",
-                        f"代理每 {config.interval} 读取一次，但登记文件认为它超过 {timeout} "
+                        f"the agent reads it every {every}, but the registry calls it "
+                        f"silent after {after}: it would be alerted between every two readings",
+                        f"代理每 {every} 读取一次，但登记文件认为它超过 {after} "
                         "没有读数即失联：每两次读数之间都会告警",
                     ),
                     Text(

@@ -94,6 +94,21 @@ class ElectricityTariff(_Strict):
     periods: PeriodTable
     months: dict[str, PeriodTable] = Field(default_factory=dict)
 
+    @field_validator("periods")
+    @classmethod
+    def _ranges(cls, value: PeriodTable) -> PeriodTable:
+        """Each hour range on its own, so a bad one is named where it is written."""
+        problems = []
+        for period, ranges in value.items():
+            for i, spec in enumerate(ranges):
+                try:
+                    _hours(spec)
+                except Invalid as exc:
+                    problems.append(((str(period), i), exc))
+        if problems:
+            raise Invalid(problems=problems)
+        return value
+
     @model_validator(mode="after")
     def _tables(self) -> ElectricityTariff:
         base = self._base_table()
