@@ -12,6 +12,7 @@ from typing import Self
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from waystation.mqttclient import new_client
 from waystation.registry import Registry, parse_registry
@@ -136,3 +137,18 @@ def readings_by_device(messages: list[Received]) -> dict[str, list[dict[str, obj
         body = json.loads(m.payload)
         out.setdefault(m.topic.split("/")[2], []).extend(body if isinstance(body, list) else [body])
     return out
+
+
+def connack(settings: MqttSettings) -> ReasonCode:
+    """The broker's answer to a connection attempt."""
+    answers: list[ReasonCode] = []
+    client = new_client(settings, "connack-probe")
+    client.on_connect = lambda _c, _u, _f, rc, _p: answers.append(rc)
+    client.connect(settings.host, settings.port)
+    client.loop_start()
+    try:
+        wait_for(lambda: answers, "the CONNACK")
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    return answers[0]

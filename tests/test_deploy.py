@@ -12,16 +12,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from paho.mqtt.reasoncodes import ReasonCode
 
 from dashboards.boards import DASHBOARDS
 from edge.config import DEFAULT_OUTBOX
-from tests.helpers import MqttSpy, station_data, wait_for
+from tests.helpers import MqttSpy, connack, station_data, wait_for
 from tests.tls import make_ca_and_cert
 from waystation.brokerconfig import write_broker_config
 from waystation.cli import build_parser
 from waystation.localservers import free_port
-from waystation.mqttclient import new_client
 from waystation.registry import parse_registry
 from waystation.settings import MqttSettings
 
@@ -159,25 +157,10 @@ def test_the_shipped_mosquitto_config_runs_with_tls_and_the_generated_accounts(
                 agent.publish("stations/st-d/st-d-door/telemetry", b"{}")
             wait_for(lambda: spy.on("/st-d-door/telemetry"), "the device's message over TLS")
         for url in (f"mqtts://127.0.0.1:{tls}", f"mqtt://127.0.0.1:{plain}"):
-            assert _connack(MqttSettings.from_url(url, str(ca))).is_failure  # anonymous
+            assert connack(MqttSettings.from_url(url, str(ca))).is_failure  # anonymous
     finally:
         proc.terminate()
         proc.wait(10)
-
-
-def _connack(settings: MqttSettings) -> ReasonCode:
-    """The broker's answer to a connection attempt."""
-    answers: list[ReasonCode] = []
-    client = new_client(settings, "deploy-probe")
-    client.on_connect = lambda _c, _u, _f, rc, _p: answers.append(rc)
-    client.connect(settings.host, settings.port)
-    client.loop_start()
-    try:
-        wait_for(lambda: answers, "the CONNACK")
-    finally:
-        client.loop_stop()
-        client.disconnect()
-    return answers[0]
 
 
 def _mosquitto() -> str:
