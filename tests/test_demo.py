@@ -46,10 +46,18 @@ def test_short_demo_tells_the_story(tmp_path: Path) -> None:
     assert result.report.union_saving == sum(totals.values()) - union
     assert f"union saving 工会节省 ¥{result.report.union_saving:.2f}" in printed
 
-    # The meter reset in the simulated history is found and named.
+    # The meter reset in the simulated history is found and named; the station whose meter
+    # keeps its own 尖峰平谷 registers is billed from them, and they agree with its total.
     book = openpyxl.load_workbook(result.xlsx)
     findings = list(book["发现 findings"].iter_rows(min_row=2, values_only=True))
-    assert [(f[0], f[2]) for f in findings] == [(RESET, "counter_reset")]
+    assert sorted((f[0], f[2]) for f in findings) == sorted(
+        [(RESET, "counter_reset"), ("dachuan-rider-03", "meter_tou")]
+    )
+    # The community centre pays its own sub-metered rooms (registry `policy.devices`).
+    centre = [r for r in rows if r["站点编号 station"] == "dachuan-community-01"
+              and r["承担方编号 party"] == "cuiping-centre" and r["能源 utility"] == "electricity"]  # fmt: skip
+    assert len(centre) == 1
+    assert D(centre[0]["用量 quantity"]) > 0
     assert (tmp_path / "reports").is_dir()
 
 
