@@ -38,7 +38,7 @@ def test_check_config_rejects_a_broken_registry(
     monkeypatch.setenv("WAYSTATION_REGISTRY", str(path))  # through the environment this time
     assert main(["check-config"]) == 2
     err = capsys.readouterr().err
-    assert f"{path}:7:43 station 'st-a', device 'a-disp': interval" in err
+    assert f"{path}:7:49 station 'st-a', device 'a-disp': interval" in err
     assert "'sometimes' is not a duration" in err
 
 

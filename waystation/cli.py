@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from waystation import __version__
 from waystation.checks import Checked, Plan, check
-from waystation.configerror import ConfigError, render_problems
+from waystation.configerror import ConfigError, Text, render_problems
 from waystation.registry import parse_duration
 from waystation.settings import (
     SETTINGS,
@@ -411,7 +411,13 @@ def _registry_given(args: argparse.Namespace) -> bool:
 def _required(settings: dict[str, str | None], name: str) -> str:
     value = settings[name]
     if value is None:
-        raise SettingsError(f"{name} is not set")
+        spec = next(spec for spec in SETTINGS if spec.name == name)
+        raise SettingsError(
+            Text(
+                f"{spec.flag} is not set: give it, or set {spec.env}",
+                f"没有设置 {spec.flag}：请给出它，或设置环境变量 {spec.env}",
+            )
+        )
     return value
 
 
