@@ -8,6 +8,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from ingest.worker import IngestConfig, IngestWorker
@@ -19,13 +20,17 @@ from rules.outage.command import serve
 from rules.outage.config import RulesConfig
 from rules.outage.service import RulesService
 from tests.allocation_helpers import (
+    PARTIES,
     backfill_month,
     days_of_history,
     district,
+    own_tariff_dir,
     own_tariffs,
     station_entry,
 )
 from tests.helpers import wait_for
+from tests.rules_peers import RulesProcess
+from waystation.localservers import InfluxServer, MosquittoServer
 from waystation.settings import MqttSettings
 from waystation.store import InfluxStore
 
@@ -115,3 +120,28 @@ def test_the_rules_service_carries_the_monthly_job(
     assert next_run is not None
     local = next_run.astimezone(SHANGHAI)
     assert (local.day, local.hour, local.minute) == (1, 2, 0)
+
+
+@pytest.mark.integration
+def test_waystation_rules_bills_with_the_tariffs_it_is_given(
+    store: InfluxStore, tmp_path: Path, mosquitto: MosquittoServer, influxdb: InfluxServer,
+    uid: str,
+) -> None:  # fmt: skip
+    registry = tmp_path / "stations.yaml"
+    data = {"version": 1, "tariff": "sichuan-general-commercial", "parties": PARTIES,
+            "stations": {f"a{uid}": station_entry(f"a{uid}", "enterprise_incubated")}}  # fmt: skip
+    registry.write_text(yaml.safe_dump(data, allow_unicode=True), "utf-8")
+    rules = RulesProcess(tmp_path, [
+        "--mqtt", mosquitto.url, "--influx", influxdb.url, "--database", store.database,
+        "--registry", str(registry), "--state", str(tmp_path / "state.db"),
+        "--client-id", f"rules-{uid}", "--reports", str(tmp_path / "reports"),
+        "--tariffs", str(own_tariff_dir(tmp_path / "tariffs")),
+    ])  # fmt: skip
+    rules.start()
+    try:
+        wait_for(lambda: "monthly allocation scheduled" in rules.log.read_text("utf-8"),
+                 "the rules service to schedule the month", 30)  # fmt: skip
+    finally:
+        rules.kill9()
+    line = next(x for x in rules.log.read_text("utf-8").splitlines() if "allocation" in x)
+    assert "02:00:00+08:00, tariffs sichuan-general-commercial" in line

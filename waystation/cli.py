@@ -505,7 +505,7 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_CONFIG
-    print(f"OK: {', '.join(_checked_summary(plan, result))}" + (
+    print(f"通过 OK: {', '.join(_checked_summary(plan, result))}" + (
         f"; {warnings} 处警告 warning(s)" if warnings else ""))  # fmt: skip
     return EXIT_OK
 

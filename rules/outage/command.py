@@ -28,7 +28,12 @@ def serve(
     registry = service.registry
     with service:
         if allocation is not None:
-            schedule_allocation(service.scheduler, allocation, ZoneInfo(registry.timezone))
+            job = schedule_allocation(service.scheduler, allocation, ZoneInfo(registry.timezone))
+            log.info(
+                "monthly allocation scheduled: next %s, tariffs %s | 每月分摊已排程",
+                job.next_run_time,
+                ", ".join(sorted(allocation.tariffs)),
+            )
         labels = ", ".join(sender.label for sender in service.senders)
         log.info("rules running: %d devices; channels: %s", registry.device_count, labels)
         wait()
