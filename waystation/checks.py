@@ -219,13 +219,11 @@ def _station(station_id: str, out: Checked) -> None:
     from edge.config import AgentConfig, AgentConfigError  # noqa: PLC0415 - edge only
 
     assert out.registry is not None  # noqa: S101 - checked by the caller
+    assert out.registry_document is not None  # noqa: S101 - loaded with it
     try:
         AgentConfig.from_registry(out.registry, station_id, outbox=Path("unused.db"))
     except AgentConfigError as exc:
-        _collect(
-            out,
-            exc.with_file(str(out.registry_document.file if out.registry_document else "registry")),
-        )
+        _collect(out, exc.with_file(out.registry_document.file))
 
 
 # --- rules config --------------------------------------------------------------------------------

@@ -402,10 +402,8 @@ def _settings(args: argparse.Namespace) -> dict[str, str | None]:
 def _registry_given(args: argparse.Namespace) -> bool:
     """Named by flag, environment or config file (not just the default ./stations.yaml)."""
     config = load_config_file(getattr(args, "config", None))
-    return bool(
-        getattr(args, "registry", None) or os.environ.get("WAYSTATION_REGISTRY") or config.get(
-            "registry")
-    )  # fmt: skip
+    flag = getattr(args, "registry", None)
+    return bool(flag or os.environ.get("WAYSTATION_REGISTRY") or config.get("registry"))
 
 
 def _required(settings: dict[str, str | None], name: str) -> str:
@@ -481,14 +479,13 @@ def _wait_for_signal(until: Callable[[], bool] = lambda: False) -> None:
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
     s = _settings(args)
-    tariffs = _tariff_paths(args)
     plan = Plan(
         registry=Path(_required(s, "registry")),
         # On an edge box, the agent's config is checked alone when no registry is there.
         registry_required=args.agent_config is None or _registry_given(args),
         agent_config=args.agent_config,
         rules_config=_env_path(args.rules_config, RULES_CONFIG_ENV),
-        tariffs=tariffs,
+        tariffs=_tariff_paths(args),
         allocation=True,
         mqtt=s["mqtt"],
         mqtt_ca=s["mqtt_ca"],
@@ -505,8 +502,8 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_CONFIG
-    print(f"通过 OK: {', '.join(_checked_summary(plan, result))}" + (
-        f"; {warnings} 处警告 warning(s)" if warnings else ""))  # fmt: skip
+    noted = f"; {warnings} 处警告 warning(s)" if warnings else ""
+    print(f"通过 OK: {', '.join(_checked_summary(plan, result))}{noted}")
     return EXIT_OK
 
 
