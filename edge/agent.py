@@ -8,9 +8,10 @@ Threads, each with one job:
   readings, keeps a bounded number of messages in flight, and deletes rows
   only when the broker's PUBACK for their message arrives; it also writes the
   gateway's own readings and expires readings past the outbox's age bound;
-- paho's network thread connects, reconnects (capped backoff, in paho and only
-  there) and re-sends unacknowledged messages after a reconnect.
-The paho thread never touches SQLite: it hands packet ids to the publisher.
+- the MQTT session's network thread (`waystation.mqttsession`, the one place
+  connecting and reconnecting happen) re-sends unacknowledged messages after
+  a reconnect.
+The network thread never touches SQLite: it hands packet ids to the publisher.
 
 After a crash the outbox still holds every unacknowledged reading and the
 publisher starts again from its oldest; the few messages that were in flight
@@ -33,10 +34,6 @@ from itertools import groupby
 from typing import Any, Self
 from zoneinfo import ZoneInfo
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
-
 from edge.config import AgentConfig, DeviceConfig
 from edge.drivers import Driver, DriverError, build_driver
 from edge.drivers.simulator.config import SimulatorConfig
@@ -52,7 +49,13 @@ from waystation.contract import (
     Kind,
     validate_data,
 )
-from waystation.mqttclient import new_client
+from waystation.mqttsession import (
+    PublishRefused,
+    SessionCallbacks,
+    SessionOptions,
+    Will,
+    open_session,
+)
 from waystation.registry import DeviceSpec, Utility, format_duration
 from waystation.settings import MqttSettings
 
@@ -64,6 +67,7 @@ AGENT_NAME = f"waystation-edge/{__version__}"
 PUBLISH_TICK_S = 0.05  # the publisher's idle wake-up; it is also woken on every new reading
 EXPIRE_EVERY_S = 60.0
 STOP_DRAIN_S = 5.0  # on an orderly stop, time given to publish what is left
+STATUS_DRAIN_S = 5.0  # then for the broker to acknowledge the `offline` status
 BACKFILL_CHUNK = 10_000  # readings per outbox transaction while backfilling
 
 
@@ -157,17 +161,22 @@ class EdgeAgent:
         self._wake = threading.Event()
         self._stop_polling = threading.Event()
         self._stop_publishing = threading.Event()
-        self._connected = threading.Event()
-        self._client = new_client(mqtt_settings, client_id=f"edge-{self.agent_device}")
-        self._client.will_set(
-            _topic(self.station_id, self.agent_device, Channel.STATUS),
-            self._status_payload(DeviceState.UNREACHABLE),
-            qos=1,
-            retain=True,
+        self._session = open_session(
+            mqtt_settings,
+            SessionOptions(
+                client_id=f"edge-{self.agent_device}",
+                label=f"agent {self.agent_device}",
+                will=Will(
+                    topic=_topic(self.station_id, self.agent_device, Channel.STATUS),
+                    payload=self._status_payload(DeviceState.UNREACHABLE),
+                ),
+            ),
+            SessionCallbacks(
+                on_connected=self._on_connect,
+                on_disconnected=self._on_disconnect,
+                on_published=self._on_publish,
+            ),
         )
-        self._client.on_connect = self._on_connect
-        self._client.on_disconnect = self._on_disconnect
-        self._client.on_publish = self._on_publish
         self._threads = [
             threading.Thread(target=self._poll, args=(d,), name=f"poll-{d}", daemon=True)
             for d in config.devices
@@ -207,18 +216,10 @@ class EdgeAgent:
             {"v": CONTRACT_VERSION, "ts": ts, "state": str(state), "agent": AGENT_NAME}
         )
 
-    # --- paho callbacks (network thread) -------------------------------------------------
+    # --- session callbacks (network thread) -----------------------------------------------
 
-    def _on_connect(
-        self, client: mqtt.Client, _ud: Any, _flags: Any, rc: ReasonCode, _p: Properties | None
-    ) -> None:
-        if rc.is_failure:
-            log.warning(
-                "broker %s refused agent %s: %s", self._mqtt_settings, self.agent_device, rc
-            )
-            return
-        log.info("agent %s connected to %s", self.agent_device, self._mqtt_settings)
-        client.publish(
+    def _on_connect(self, _session_present: bool) -> None:
+        self._session.publish(
             _topic(self.station_id, self.agent_device, Channel.STATUS),
             self._status_payload(DeviceState.ONLINE),
             qos=1,
@@ -227,27 +228,20 @@ class EdgeAgent:
         with self._state_lock:
             states = dict(self._states)
         for device, state in states.items():  # retained device states, in case they changed offline
-            client.publish(
+            self._session.publish(
                 _topic(self.station_id, device, Channel.STATUS),
                 self._status_payload(state),
                 qos=1,
                 retain=True,
             )
-        self._connected.set()
         self._wake.set()
 
-    def _on_disconnect(
-        self, _c: mqtt.Client, _ud: Any, _f: Any, rc: ReasonCode, _p: Properties | None
-    ) -> None:
-        if self._connected.is_set() and not self._stop_publishing.is_set():
-            log.warning(
-                "agent %s lost the broker (%s); readings wait in the outbox", self.agent_device, rc
-            )
-        self._connected.clear()
+    def _on_disconnect(self) -> None:
+        if not self._stop_publishing.is_set():
+            log.info("agent %s: readings wait in the outbox (%d)", self.agent_device,
+                     self.outbox.depth)  # fmt: skip
 
-    def _on_publish(
-        self, _c: mqtt.Client, _ud: Any, mid: int, _rc: ReasonCode, _p: Properties
-    ) -> None:
+    def _on_publish(self, mid: int, _reason: int) -> None:
         self._acked.append(mid)
         self._wake.set()
 
@@ -256,15 +250,22 @@ class EdgeAgent:
     def start(self) -> None:
         if self._backfill is not None:
             self._run_backfill(self._backfill)  # BackfillInterrupted: the outbox is closed
-        s = self._mqtt_settings
-        self._client.connect_async(s.host, s.port, keepalive=15)
-        self._client.loop_start()
+        self._session.start()
         self._publisher.start()
         for t in self._threads:
             t.start()
 
     def wait_connected(self, timeout_s: float = 10.0) -> bool:
-        return self._connected.wait(timeout_s)
+        return self._session.wait_connected(timeout_s)
+
+    @property
+    def connected(self) -> bool:
+        return self._session.connected
+
+    @property
+    def last_connected_at(self) -> float | None:
+        """Epoch seconds of the last (re)connect to the broker, None before the first."""
+        return self._session.last_connected_at
 
     def stop(self, drain_s: float = STOP_DRAIN_S) -> None:
         """Orderly stop: stop reading, publish what is left (briefly), say offline, disconnect."""
@@ -273,7 +274,7 @@ class EdgeAgent:
             t.join()
         deadline = time.monotonic() + drain_s
         while (
-            self._connected.is_set()
+            self._session.connected
             and time.monotonic() < deadline
             and (self.outbox.depth or self._inflight)
         ):
@@ -282,16 +283,14 @@ class EdgeAgent:
         self._stop_publishing.set()
         self._wake.set()
         self._publisher.join()
-        if self._connected.is_set():
-            info = self._client.publish(
+        if self._session.connected:
+            self._session.publish(
                 _topic(self.station_id, self.agent_device, Channel.STATUS),
                 self._status_payload(DeviceState.UNREACHABLE),
                 qos=1,
                 retain=True,
             )
-            info.wait_for_publish(timeout=5)
-        self._client.disconnect()
-        self._client.loop_stop()
+        self._session.stop(drain_s=STATUS_DRAIN_S)
         for driver in self._drivers.values():
             driver.close()
         self.outbox.close()
@@ -454,10 +453,10 @@ class EdgeAgent:
             log.warning("device %s unreachable: %s", device, detail.get("reason"))
         elif before is not None:
             log.warning("device %s is back", device)
-        if not self._connected.is_set():
+        if not self._session.connected:
             return  # _on_connect publishes the current states
         ts = int(self._clock() * 1000)
-        self._client.publish(
+        self._session.publish(
             _topic(self.station_id, device, Channel.STATUS),
             self._status_payload(state),
             qos=1,
@@ -466,7 +465,7 @@ class EdgeAgent:
         event = {"v": CONTRACT_VERSION, "ts": ts, "seq": seq,
                  "type": "unreachable" if state is DeviceState.UNREACHABLE else "reachable",
                  "detail": detail}  # fmt: skip
-        self._client.publish(
+        self._session.publish(
             _topic(self.station_id, device, Channel.EVENT), json.dumps(event), qos=1
         )
 
@@ -490,7 +489,7 @@ class EdgeAgent:
                 if time.monotonic() >= next_expire:
                     next_expire = time.monotonic() + EXPIRE_EVERY_S
                     self.outbox.expire()
-                if self._connected.is_set():
+                if self._session.connected:
                     self._publish_some()
             except Exception:  # a task boundary: the publisher must go on
                 log.exception("publisher error")
@@ -539,13 +538,13 @@ class EdgeAgent:
                     if len(chunk) == 1
                     else "[" + ",".join(r.payload for r in chunk) + "]"
                 )
-                info = self._client.publish(
-                    _topic(self.station_id, device, Channel.TELEMETRY), payload, qos=1
-                )
-                # NO_CONN: paho keeps the message and sends it after reconnecting.
-                if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-                    log.warning("publish refused by paho (%s); retrying later", info.rc)
+                try:
+                    mid = self._session.publish(
+                        _topic(self.station_id, device, Channel.TELEMETRY), payload, qos=1
+                    )
+                except PublishRefused as exc:  # queued messages are sent after reconnecting
+                    log.warning("publish refused (%s); retrying later", exc)
                     return
-                self._inflight[info.mid] = [r.id for r in chunk]
+                self._inflight[mid] = [r.id for r in chunk]
                 self.stats.messages_published += 1
         self._cursor = rows[-1].id

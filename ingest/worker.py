@@ -19,24 +19,20 @@ acknowledged.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Self
-
-import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
+from typing import Self
 
 from ingest.deadletter import DeadLetterSink, deadletter_line
 from ingest.decode import DeadLetter, Decoder, TimeWindow
 from ingest.inbox import Inbox
 from ingest.metrics import IngestStats, render_prometheus
-from waystation.mqttclient import new_client
+from waystation.backoff import Backoff
+from waystation.logthrottle import Repeats
+from waystation.mqttsession import InboundMessage, SessionCallbacks, SessionOptions, open_session
 from waystation.registry import Registry
 from waystation.settings import MqttSettings, MqttVersion
 from waystation.store import (
@@ -54,6 +50,7 @@ log = logging.getLogger(__name__)
 SUBSCRIPTION = "stations/+/+/+"
 RETRY_MIN_S = 0.5
 RETRY_MAX_S = 30.0
+RETRY_FLOOR_S = 0.1  # even when InfluxDB says Retry-After: 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -120,47 +117,36 @@ class IngestWorker:
             self.config.batch_max_messages, max(1, self.config.receive_maximum // 2)
         )
         self._stop = threading.Event()
-        self._subscribed = threading.Event()
         self._store_ok = True
+        self._store_repeats = Repeats(log)
         self.fatal: BaseException | None = None
         # Packet ids are per connection: after a reconnect the broker re-sends
         # what we had not acknowledged, and an old id may name a new message.
         # Messages from an earlier connection are written but never acked.
         self._generation = 0
-        self._client = new_client(
-            mqtt_settings, self.config.client_id, manual_ack=True, version=self.config.mqtt_version
+        c = self.config
+        self._session = open_session(
+            mqtt_settings,
+            SessionOptions(
+                client_id=c.client_id,
+                label="ingest",
+                version=c.mqtt_version,
+                subscriptions=(self.subscription,),
+                session_expiry_s=c.session_expiry_s,
+                receive_maximum=c.receive_maximum,
+                manual_ack=True,
+            ),
+            SessionCallbacks(on_message=self._on_message, on_disconnected=self._on_disconnect),
         )
-        self._client.on_connect = self._on_connect
-        self._client.on_disconnect = self._on_disconnect
-        self._client.on_message = self._on_message
-        self.deadletters = DeadLetterSink(self._client, self.config.deadletter_path)
+        self.deadletters = DeadLetterSink(self._session, self.config.deadletter_path)
         self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
 
-    # --- paho callbacks (network thread) ---------------------------------------------
+    # --- session callbacks (network thread) -------------------------------------------
 
-    def _on_connect(
-        self, client: mqtt.Client, _ud: Any, flags: Any, rc: ReasonCode, _p: Properties | None
-    ) -> None:
-        if rc.is_failure:
-            log.warning("broker %s refused ingest: %s", self._mqtt_settings, rc)
-            return
-        log.info(
-            "ingest connected to %s (session present: %s)",
-            self._mqtt_settings,
-            flags.session_present,
-        )
-        client.subscribe(self.subscription, qos=1)
-        self._subscribed.set()
-
-    def _on_disconnect(
-        self, _c: mqtt.Client, _ud: Any, _f: Any, rc: ReasonCode, _p: Properties | None
-    ) -> None:
+    def _on_disconnect(self) -> None:
         self._generation += 1
-        if self._subscribed.is_set() and not self._stop.is_set():
-            log.warning("ingest lost the broker (%s); paho reconnects", rc)
-        self._subscribed.clear()
 
-    def _on_message(self, _c: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, msg: InboundMessage) -> None:
         self._inbox.put(_Message(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation))
 
     @property
@@ -172,29 +158,18 @@ class IngestWorker:
     # --- lifecycle ----------------------------------------------------------------------
 
     def start(self) -> None:
-        s = self._mqtt_settings
-        if self.config.mqtt_version is MqttVersion.V5:
-            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            props.SessionExpiryInterval = self.config.session_expiry_s
-            props.ReceiveMaximum = self.config.receive_maximum
-            self._client.connect_async(
-                s.host, s.port, keepalive=15, clean_start=False, properties=props
-            )
-        else:  # persistent through clean_session=False; the broker sets the window
-            self._client.connect_async(s.host, s.port, keepalive=15)
-        self._client.loop_start()
+        self._session.start()
         self._writer.start()
 
     def wait_subscribed(self, timeout_s: float = 10.0) -> bool:
-        return self._subscribed.wait(timeout_s)
+        return self._session.wait_subscribed(timeout_s)
 
     def stop(self) -> None:
         """Write and acknowledge what has arrived, then disconnect (the session stays)."""
         self._stop.set()
         if self._writer.is_alive():
             self._writer.join()
-        self._client.disconnect()
-        self._client.loop_stop()
+        self._session.stop()
 
     def __enter__(self) -> Self:
         self.start()
@@ -215,7 +190,7 @@ class IngestWorker:
 
     @property
     def ready(self) -> bool:
-        return self.alive and self._subscribed.is_set() and self._store_ok
+        return self.alive and self._session.subscribed and self._store_ok
 
     @property
     def backlog(self) -> int:
@@ -226,7 +201,7 @@ class IngestWorker:
             self.stats,
             self.deadletters.counts,
             backlog=self.backlog,
-            connected=self._subscribed.is_set(),
+            connected=self._session.subscribed,
         )
 
     # --- writer thread ------------------------------------------------------------------
@@ -273,19 +248,20 @@ class IngestWorker:
             self.stats.reading_age_seconds.observe(max(written_ms - msg.newest_ts_ms, 0) / 1000)
         for msg in batch:
             if msg.qos > 0 and msg.generation == self._generation:
-                self._client.ack(msg.mid, msg.qos)
+                self._session.ack(msg.mid, msg.qos)
                 self.stats.acked += 1
         self.stats.batch_seconds.observe(time.monotonic() - started)
 
     def _write_with_retry(self, msgs: list[_Message]) -> bool:
-        delay = RETRY_MIN_S
+        backoff = Backoff(RETRY_MIN_S, RETRY_MAX_S, RETRY_FLOOR_S)
         while True:
             try:
                 self._write_isolating(msgs)
             except StoreUnavailable as exc:
-                if self._store_ok:  # log the change of state once, count the rest
-                    log.warning("InfluxDB unavailable (%s); holding acks and retrying", exc)
-                self._store_ok = False
+                self._store_ok = False  # the change of state is logged once, the rest counted
+                self._store_repeats.warning(
+                    "influxdb", "InfluxDB unavailable (%s); holding acks and retrying", exc
+                )
                 if self._stop.is_set():
                     log.warning(
                         "stopping while InfluxDB is unavailable; %d messages stay "
@@ -294,12 +270,9 @@ class IngestWorker:
                     )
                     return False
                 self.stats.write_retries += 1
-                # Full jitter, so that workers restarted together do not retry together.
-                jitter = random.uniform(0, delay)  # noqa: S311 - not cryptography
-                self._stop.wait(exc.retry_after if exc.retry_after is not None else jitter)
-                delay = min(delay * 2, RETRY_MAX_S)
+                self._stop.wait(backoff.next_delay(exc.retry_after))
             else:
-                if not self._store_ok:
+                if self._store_repeats.clear("influxdb") is not None:
                     log.warning("InfluxDB is back; %d retries so far", self.stats.write_retries)
                 self._store_ok = True
                 return True

@@ -7,6 +7,7 @@ through `--mqtt-ca` (WAYSTATION_MQTT_CA).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -64,8 +65,12 @@ def test_agent_publishes_over_tls_with_its_credentials(
 
 @pytest.mark.parametrize("userinfo", ["st-tls-gw:wrong@", ""], ids=["wrong-password", "anonymous"])
 def test_wrong_or_missing_credentials_are_refused(
-    secure_broker: tuple[MosquittoServer, Path], tmp_path: Path, userinfo: str
+    secure_broker: tuple[MosquittoServer, Path],
+    tmp_path: Path,
+    userinfo: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="waystation.mqtt")
     broker, ca = secure_broker
     agent = _agent(broker, ca, tmp_path, userinfo)
     agent.start()
@@ -73,19 +78,31 @@ def test_wrong_or_missing_credentials_are_refused(
         assert not agent.wait_connected(3)
         wait_for(lambda: agent.outbox.depth > 0, "readings kept for later")
         assert agent.stats.readings_acked == 0
+        refusals = [
+            r.getMessage() for r in caplog.records if "refused the connection" in r.getMessage()
+        ]
+        assert len(refusals) == 1, "said once, however often it retries"
+        assert "agent st-tls-gw" in refusals[0]
+        assert (
+            "Not authorized (0x87)" in refusals[0]
+            or "Bad User Name or Password (0x86)" in refusals[0]
+        )
     finally:
         agent.stop(drain_s=0)
 
 
 def test_an_untrusted_broker_certificate_is_refused(
-    secure_broker: tuple[MosquittoServer, Path], tmp_path: Path
+    secure_broker: tuple[MosquittoServer, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     broker, _ = secure_broker
     (tmp_path / "other").mkdir()
     other_ca, _, _ = make_ca_and_cert(tmp_path / "other")  # a CA the broker's cert is not from
     agent = _agent(broker, other_ca, tmp_path, "st-tls-gw:s3cret@")
+    caplog.set_level(logging.WARNING, logger="waystation.mqtt")
     agent.start()
     try:
         assert not agent.wait_connected(3)
+        unreachable = [r.getMessage() for r in caplog.records if "unreachable" in r.getMessage()]
+        assert "CERTIFICATE_VERIFY_FAILED" in unreachable[0]
     finally:
         agent.stop(drain_s=0)

@@ -11,13 +11,21 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import paho.mqtt.client as mqtt
+
 from edge.agent import EdgeAgent
 
 __all__ = ["chill_dispenser", "cut_power", "restore_power", "schedule_meter_reset"]
 
 
+def _paho(agent: EdgeAgent) -> mqtt.Client:
+    """The agent's paho client under its session: the demo plays the power cut on it."""
+    client: mqtt.Client = agent._session._client  # type: ignore[attr-defined]  # noqa: SLF001
+    return client
+
+
 def cut_power(agent: EdgeAgent) -> None:
-    client = agent._client  # noqa: SLF001 - the demo plays the power cut
+    client = _paho(agent)
     client.loop_stop()
     sock = client.socket()
     if sock is not None:
@@ -25,7 +33,7 @@ def cut_power(agent: EdgeAgent) -> None:
 
 
 def restore_power(agent: EdgeAgent) -> None:
-    client = agent._client  # noqa: SLF001
+    client = _paho(agent)
     client.reconnect()
     client.loop_start()
 
