@@ -59,7 +59,9 @@ def rules_file(
     path = tmp_path / "rules.yaml"
     path.write_text(yaml.safe_dump({
         "language": "zh",
-        "thresholds": {"station_window": "1s", "dispenser_cold_for": "2s"},
+        # The agents here reconnect within a second or two: a short grace keeps the tests quick.
+        "thresholds": {"station_window": "1s", "dispenser_cold_for": "2s",
+                       "reconnect_grace": "3s", "monitoring_lost_after": "2s"},
         "timing": {"group_interval": "2s", "scan_every": "0.5s"},
         "channels": channels,
     }), encoding="utf-8")  # fmt: skip

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from rules.outage.alerts import Alert, Notice
+from rules.outage.alerts import Alert, AlertBook, Notice
 from rules.outage.channels.base import ChannelSender, RateLimiter
 from rules.outage.channels.chat import WebhookDelivery, dingtalk_sign, feishu_sign
 from rules.outage.config import RulesConfigError, load_rules_config, parse_rate
 from rules.outage.detect import Rule
 from rules.outage.messages import Renderer
+from rules.outage.statedb import RulesState
 from tests.helpers import station_registry, wait_for
 from tests.rules_peers import HookServer
 from waystation.cli import main
@@ -103,24 +104,28 @@ def test_signatures_match_published_examples() -> None:
     assert feishu_sign("secret", 1700000000) == "fiWS2+gh28DOydAv7hzONH/mDn9+b1Y4Y5ivXWXy8vA="
 
 
-def test_a_failing_webhook_is_retried_then_delivered() -> None:
+def test_a_failing_webhook_is_retried_then_delivered(tmp_path: Path) -> None:
     registry = station_registry("s")
     renderer = Renderer(registry, "en")
     alert = Alert("device_fault:s:s-disp", Rule.DEVICE_FAULT, "s", "s-disp", 0, detail="E3")
+    state = RulesState(tmp_path / "state.db")
     with HookServer() as hooks:
         hooks.fail["/hook"] = 2
         sender = ChannelSender(
             "webhook",
             WebhookDelivery(hooks.url("/hook"), renderer, 5.0, {}),
             RateLimiter(100, 1.0),
-            max_attempts=5,
+            state,
         )
         sender.start()
-        sender.submit([Notice("s", (alert,), ())])
+        state.save(AlertBook(), [("webhook", Notice("s", (alert,), ()))])
+        sender.wake()
         wait_for(lambda: hooks.on("/hook"), "the delivery after two failures", 20)
         sender.stop()
     assert sender.stats.retries == 2
-    assert sender.stats.messages == 1
+    assert sender.stats.notices == 1
+    assert state.notice_counts() == {}  # delivered, so no longer kept
+    state.close()
     [hook] = hooks.on("/hook")
     assert hook.body["notices"][0]["firing"][0]["detail"] == "E3"
     assert "device fault s-disp (E3)" in hook.body["text"]

@@ -56,7 +56,7 @@ class Repeats:
         """Log `msg` the first time, then every `every_s` with the count; True if it logged."""
         return self.log(logging.WARNING, key, msg, *args)
 
-    def log(self, level: int, key: str, msg: str, *args: object) -> bool:
+    def log(self, level: int, key: str, msg: str, *args: object, exc_info: bool = False) -> bool:
         now = self.clock()
         with self._lock:
             run = self._runs.get(key)
@@ -74,7 +74,7 @@ class Repeats:
                 )
                 run.last_logged = now
                 run.unlogged = 0
-        self.logger.log(level, "%s%s", msg % args if args else msg, suffix)
+        self.logger.log(level, "%s%s", msg % args if args else msg, suffix, exc_info=exc_info)
         return True
 
     def active(self, key: str) -> bool:

@@ -67,6 +67,17 @@ class Notice:
     resolved: tuple[Alert, ...]
     repeat: bool = False
 
+    @property
+    def still_firing(self) -> tuple[Alert, ...]:
+        """The firing alerts this notice does not also resolve.
+
+        A notice merged from a firing that could not be delivered and the
+        resolution that followed carries the alert in both lists: it says
+        both, in one message, so no resolution arrives before its firing.
+        """
+        ended = {(a.key, a.since_ms) for a in self.resolved}
+        return tuple(a for a in self.firing if (a.key, a.since_ms) not in ended)
+
 
 @dataclass
 class Group:

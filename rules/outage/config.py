@@ -98,7 +98,9 @@ class _Channel(_Strict):
     type: str
     name: str | None = None
     rate: str = "60/min"
+    # No longer used: notices are retried until delivered (timing.notice_retry_for).
     max_attempts: Annotated[int, Field(ge=1, le=20)] = 5
+    # Connect and read timeout of each request (HTTP, SMTP).
     timeout: DurationField = timedelta(seconds=10)
 
     @field_validator("rate")
@@ -195,6 +197,12 @@ class Thresholds(_Strict):
     meter_stuck_for: DurationField = timedelta(minutes=30)
     meter_stuck_min_kwh: Annotated[float, Field(gt=0)] = 0.05
     door_silent_for: DurationField = timedelta(hours=3)
+    # No data, no verdict: after (re)connecting to the broker, missing readings or
+    # statuses raise nothing for this long. At least the agents' longest reconnect
+    # delay plus one reporting interval; none: 30 s plus the registry's longest interval.
+    reconnect_grace: DurationField | None = None
+    # Cut off from the broker this long: one `monitoring_lost` alert (critical).
+    monitoring_lost_after: DurationField = timedelta(minutes=1)
 
 
 class Timing(_Strict):
@@ -206,6 +214,10 @@ class Timing(_Strict):
     scan_every: DurationField = timedelta(seconds=1)
     # How long a condition must hold before its alert fires, per rule; default 0.
     pending_for: dict[str, DurationField] = Field(default_factory=dict)
+    # A notice a channel cannot deliver is retried (with backoff) this long, then given up.
+    notice_retry_for: DurationField = timedelta(hours=24)
+    # A channel failing this long is reported on the other channels (`channel_failing`).
+    channel_failing_after: DurationField = timedelta(minutes=10)
 
     @field_validator("pending_for")
     @classmethod

@@ -4,11 +4,18 @@ A condition is a finding with a stable key (`rule:station:device`), the time
 it began and a detail for people. When every device of a station is down,
 the station's own condition is raised and every other condition there is
 marked inhibited: operators get one station alert, not one per device.
+
+A condition drawn from missing data (silence, a will not yet confirmed) is
+marked `absence`: while the service cannot trust the stream (disconnected,
+or in its grace period after reconnecting) no new such verdict is given
+(`withhold_absence`). The service's own conditions (`monitoring_lost`,
+`channel_failing`) belong to the `SERVICE_GROUP`, not to a station.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -18,7 +25,11 @@ from rules.outage.observations import DeviceSeen, Observations
 from waystation.contract import Kind
 from waystation.registry import Registry
 
-__all__ = ["SEVERITY", "Condition", "Rule", "detect"]
+__all__ = ["ABSENCE_RULES", "SERVICE_GROUP", "SEVERITY", "Condition", "Rule", "detect",
+           "withhold_absence"]  # fmt: skip
+
+# The group of the service's own alerts: not a station id (ids start with [a-z0-9]).
+SERVICE_GROUP = "_service"
 
 
 class Rule(StrEnum):
@@ -29,7 +40,14 @@ class Rule(StrEnum):
     DEVICE_FAULT = "device_fault"
     METER_STUCK = "meter_stuck"
     DOOR_SILENT = "door_silent"
+    MONITORING_LOST = "monitoring_lost"  # the rules service cannot reach the broker
+    CHANNEL_FAILING = "channel_failing"  # a notification channel fails for too long
 
+
+# The rules that absence of data can raise; a will counts as evidence, not absence.
+ABSENCE_RULES = frozenset(
+    {Rule.AGENT_OFFLINE, Rule.STATION_DOWN, Rule.DEVICE_SILENT, Rule.DOOR_SILENT}
+)
 
 SEVERITY = {
     Rule.STATION_DOWN: "critical",
@@ -39,6 +57,8 @@ SEVERITY = {
     Rule.DEVICE_FAULT: "warning",
     Rule.METER_STUCK: "warning",
     Rule.DOOR_SILENT: "info",
+    Rule.MONITORING_LOST: "critical",
+    Rule.CHANNEL_FAILING: "critical",
 }
 
 
@@ -50,6 +70,7 @@ class Condition:
     since_ms: int
     detail: str = ""
     inhibited: bool = False
+    absence: bool = False  # drawn from missing data, not from something a device said
 
     @property
     def key(self) -> str:
@@ -98,6 +119,12 @@ class _Detector:
             whole = len(down) == len(members) or 0 < len(agents) == agents_down
             if whole:
                 stations_down.add(station)
+                # Evidence, not absence, only when every agent's own will said it.
+                told = bool(agents) and all(
+                    self.obs.reported_offline(seen, now)
+                    for seen, _ in down
+                    if seen.kind is Kind.GATEWAY
+                )
                 last = max(since for seen, since in down if seen.kind is Kind.GATEWAY or not agents)
                 if len(down) == len(members):
                     detail = f"{len(down)}/{len(members)} devices down"
@@ -105,11 +132,18 @@ class _Detector:
                     detail = "its agent is offline"
                 else:
                     detail = f"all {len(agents)} agents offline"
-                self.add(Condition(Rule.STATION_DOWN, station, None, last, detail))
+                self.add(
+                    Condition(Rule.STATION_DOWN, station, None, last, detail, absence=not told)
+                )
             for seen, since in down:
                 rule = Rule.AGENT_OFFLINE if seen.kind is Kind.GATEWAY else Rule.DEVICE_SILENT
-                detail = "offline" if seen.offline_since_ms is not None else "silent"
-                self.add(Condition(rule, station, seen.device, since, detail, inhibited=whole))
+                told = self.obs.reported_offline(seen, now)
+                detail = "offline" if told else "silent"
+                self.add(
+                    Condition(
+                        rule, station, seen.device, since, detail, inhibited=whole, absence=not told
+                    )
+                )
         return stations_down
 
     def dispensers(self, down: set[str]) -> None:
@@ -182,6 +216,7 @@ class _Detector:
                             seen.device,
                             quiet_from + door_for,
                             inhibited=seen.station in down,
+                            absence=True,
                         )
                     )
 
@@ -196,3 +231,27 @@ def detect(
     d.faults(down)
     d.registers(down)
     return d.out
+
+
+def withhold_absence(
+    conditions: Mapping[str, Condition], active: Callable[[str], bool]
+) -> dict[str, Condition]:
+    """No data, no verdict: drop the absence conditions that are not already alerts.
+
+    An alert that was raised before keeps its condition (it neither resolves
+    nor re-fires because the stream went quiet); a device that reports again
+    clears it as usual. A station outage withheld here inhibits nothing.
+    """
+    out: dict[str, Condition] = {}
+    withheld_stations: set[str] = set()
+    for key, cond in conditions.items():
+        if cond.absence and not active(key):
+            if cond.rule is Rule.STATION_DOWN:
+                withheld_stations.add(cond.station)
+            continue
+        out[key] = cond
+    if withheld_stations:
+        for key, cond in out.items():
+            if cond.inhibited and cond.station in withheld_stations:
+                out[key] = replace(cond, inhibited=False)
+    return out

@@ -8,7 +8,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from rules.outage.alerts import Alert, Notice
-from rules.outage.detect import Rule
+from rules.outage.detect import SERVICE_GROUP, Rule
 from waystation.registry import Registry
 
 __all__ = ["Renderer"]
@@ -24,6 +24,8 @@ RULE_TEXT: dict[Language, dict[Rule, str]] = {
         Rule.DEVICE_FAULT: "设备故障",
         Rule.METER_STUCK: "总电表停走",
         Rule.DOOR_SILENT: "营业时间无人进出",
+        Rule.MONITORING_LOST: "监控中断：告警服务连不上 MQTT 服务器，驿站状态未知",
+        Rule.CHANNEL_FAILING: "告警通道发送失败",
     },
     "en": {
         Rule.STATION_DOWN: "station down",
@@ -33,13 +35,17 @@ RULE_TEXT: dict[Language, dict[Rule, str]] = {
         Rule.DEVICE_FAULT: "device fault",
         Rule.METER_STUCK: "main meter stuck",
         Rule.DOOR_SILENT: "no visits in opening hours",
+        Rule.MONITORING_LOST: "monitoring lost: the rules service cannot reach the MQTT broker; "
+        "stations' state unknown",
+        Rule.CHANNEL_FAILING: "notification channel failing",
     },
 }
 WORDS: dict[Language, dict[str, str]] = {
     "zh": {"firing": "告警", "resolved": "已恢复", "repeat": "仍在告警", "since": "自",
-           "stations": "个驿站"},
+           "stations": "个驿站", "fired_resolved": "曾告警，已恢复", "service": "驿站告警服务"},
     "en": {"firing": "FIRING", "resolved": "RESOLVED", "repeat": "STILL FIRING", "since": "since",
-           "stations": "stations"},
+           "stations": "stations", "fired_resolved": "FIRED AND RESOLVED",
+           "service": "Waystation alerting"},
 }  # fmt: skip
 
 
@@ -49,6 +55,8 @@ class Renderer:
         self.language = language
 
     def station_name(self, station: str) -> str:
+        if station == SERVICE_GROUP:
+            return WORDS[self.language]["service"]
         spec = self.registry.stations.get(station)
         return spec.name if spec else station
 
@@ -57,26 +65,39 @@ class Renderer:
         tz = ZoneInfo((spec.timezone if spec else None) or self.registry.timezone)
         return datetime.fromtimestamp(ms / 1000, UTC).astimezone(tz).strftime("%m-%d %H:%M")
 
-    def alert_line(self, alert: Alert) -> str:
+    def alert_line(self, alert: Alert, *, with_start: bool = False) -> str:
         words = WORDS[self.language]
         what = RULE_TEXT[self.language][alert.rule]
         where = f" {alert.device}" if alert.device else ""
         detail = f" ({alert.detail})" if alert.detail else ""
-        when = alert.resolved_ms if alert.resolved_ms is not None else alert.since_ms
-        since = "" if alert.resolved_ms is not None else f"{words['since']} "
-        return f"{what}{where}{detail}, {since}{self._time(alert.station, when)}"
+        began = self._time(alert.station, alert.since_ms)
+        if alert.resolved_ms is None:
+            return f"{what}{where}{detail}, {words['since']} {began}"
+        ended = self._time(alert.station, alert.resolved_ms)
+        return (
+            f"{what}{where}{detail}, {began} → {ended}"
+            if with_start
+            else f"{what}{where}{detail}, {ended}"
+        )
 
     def title(self, notice: Notice) -> str:
         words = WORDS[self.language]
         state = (
-            words["repeat" if notice.repeat else "firing"] if notice.firing else words["resolved"]
+            words["repeat" if notice.repeat else "firing"]
+            if notice.still_firing
+            else words["resolved"]
         )
         return f"[{state}] {self.station_name(notice.station)}"
 
     def lines(self, notice: Notice) -> list[str]:
         words = WORDS[self.language]
-        out = [f"- {self.alert_line(a)}" for a in notice.firing]
-        out += [f"- {words['resolved']}: {self.alert_line(a)}" for a in notice.resolved]
+        fired_here = {(a.key, a.since_ms) for a in notice.firing}
+        out = [f"- {self.alert_line(a)}" for a in notice.still_firing]
+        for a in notice.resolved:
+            if (a.key, a.since_ms) in fired_here:  # its firing never went out: say both
+                out.append(f"- {words['fired_resolved']}: {self.alert_line(a, with_start=True)}")
+            else:
+                out.append(f"- {words['resolved']}: {self.alert_line(a)}")
         return out
 
     def text(self, notices: Sequence[Notice]) -> tuple[str, str]:
@@ -84,7 +105,7 @@ class Renderer:
         if len(notices) == 1:
             return self.title(notices[0]), "\n".join(self.lines(notices[0]))
         words = WORDS[self.language]
-        firing = sum(1 for n in notices if n.firing)
+        firing = sum(1 for n in notices if n.still_firing)
         title = (
             f"[{words['firing']}] {firing} {words['stations']}"
             if firing

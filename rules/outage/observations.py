@@ -30,6 +30,10 @@ class DeviceSeen:
     last_seen_ms: int = 0  # newest reading (or online status) time
     deadline_ms: int = 0  # last_seen_ms + timeout_ms
     offline_since_ms: int | None = None  # reported offline (status, or its agent's will)
+    # An agent's offline that waits for the grace period before it counts: a
+    # will that came with the loss of our own connection (a broker shutting
+    # down sends them all), or a retained one found on reconnecting.
+    offline_held: bool = False
     fault: str | None = None
     temp_c: float | None = None
     cold_since_ms: int | None = None
@@ -49,6 +53,9 @@ class Observations:
     faulty: set[str] = field(default_factory=set)
     watched: list[DeviceSeen] = field(default_factory=list)  # main meters and door counters
     min_temp_c: float = 80.0  # below this a dispenser is cold
+    # An offline status counts this long after it arrived, so that one which
+    # arrives together with the loss of our own connection can still be held.
+    will_settle_ms: int = 0
 
     @classmethod
     def from_registry(
@@ -148,23 +155,62 @@ class Observations:
         elif kind == "fault_cleared":
             self._fault(seen, None)
 
-    def status(self, device: str, online: bool, now_ms: int) -> None:
+    def status(self, device: str, online: bool, now_ms: int, *, held: bool = False) -> None:
+        """A status message; `held`: an agent's offline that waits for the grace period."""
         seen = self.devices.get(device)
         if seen is None:
             return
         if online:
             seen.offline_since_ms = None
+            seen.offline_held = False
             if seen.kind is Kind.GATEWAY:  # the agent is back: it is alive now
                 seen.last_seen_ms = max(seen.last_seen_ms, now_ms)
                 seen.deadline_ms = seen.last_seen_ms + seen.timeout_ms
         elif seen.offline_since_ms is None:
             seen.offline_since_ms = now_ms
+            seen.offline_held = held and seen.kind is Kind.GATEWAY
+
+    def hold_wills(self, since_ms: int) -> int:
+        """Hold the agents' offline statuses that arrived since `since_ms`; how many."""
+        held = 0
+        for members in self.stations.values():
+            for seen in members:
+                if (
+                    seen.kind is Kind.GATEWAY
+                    and seen.offline_since_ms is not None
+                    and seen.offline_since_ms >= since_ms
+                    and not seen.offline_held
+                ):
+                    seen.offline_held = True
+                    held += 1
+        return held
+
+    def release_held(self) -> int:
+        """The grace period is over: held offline statuses count now; how many there were."""
+        released = 0
+        for members in self.stations.values():
+            for seen in members:
+                if seen.offline_held:
+                    seen.offline_held = False
+                    released += 1
+        return released
+
+    def reported_offline(self, seen: DeviceSeen, now_ms: int) -> bool:
+        """Said offline (a status or a will), settled and not held: evidence, not absence."""
+        return (
+            seen.offline_since_ms is not None
+            and not seen.offline_held
+            and now_ms - seen.offline_since_ms >= self.will_settle_ms
+        )
 
     def station_loads_kwh(self, station: str) -> float:
         return sum(d.energy_kwh or 0.0 for d in self.stations.get(station, ()))
 
     def down(self, seen: DeviceSeen, now_ms: int) -> int | None:
-        """Since when the device is down (reported offline, or silent past its timeout)."""
-        if seen.offline_since_ms is not None:
+        """Since when the device is down (reported offline, or silent past its timeout).
+
+        A held or not yet settled offline counts as silence until it counts.
+        """
+        if seen.offline_since_ms is not None and self.reported_offline(seen, now_ms):
             return seen.offline_since_ms
         return seen.deadline_ms if now_ms > seen.deadline_ms else None

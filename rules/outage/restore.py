@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from rules.outage.alerts import Alert, AlertBook, AlertState
 from rules.outage.config import Thresholds
-from rules.outage.detect import Rule
+from rules.outage.detect import SERVICE_GROUP, Rule
 from rules.outage.observations import DeviceSeen, Observations
 from waystation.contract import Kind
 
@@ -62,7 +62,7 @@ def _device(obs: Observations, alert: Alert, seen: DeviceSeen, th: Thresholds) -
 
 def restore_beliefs(obs: Observations, book: AlertBook, th: Thresholds) -> None:
     for alert in book.alerts.values():
-        if alert.state is not AlertState.FIRING:
+        if alert.state is not AlertState.FIRING or alert.station == SERVICE_GROUP:
             continue
         if alert.rule is Rule.STATION_DOWN:
             _station(obs, alert)

@@ -1,16 +1,25 @@
 """`waystation rules`: the MQTT stream in, alerts out.
 
-Threads: paho's network thread only parses messages and updates the
-observations (under a lock); APScheduler runs the passes (detect → lifecycle
-→ persist → notify) every `scan_every`, at once when an agent's will says it
-died, and when a group's timer is due; each channel sends from its own
-thread. The subscription is the service's own, not a shared one: every rules
-instance sees every station.
+Threads: the MQTT session's network thread only parses messages and updates
+the observations (under a lock); one pass thread (`PassLoop`) runs the passes
+(detect → lifecycle → persist with the notices to send → wake the channels)
+every `scan_every`, soon after an agent's will, and when a group's timer is
+due; each channel sends from its own thread, from the state database.
+APScheduler runs the hourly `station_info` and the monthly allocation. The
+subscription is the service's own, not a shared one: every rules instance
+sees every station.
+
+No data, no verdict: while the session is down, and for `reconnect_grace`
+after it (re)connects, missing readings and statuses raise no new alert
+(firing ones stay until data clears them). An agent's will counts once it
+has settled (`WILL_SETTLE_S`); the wills that arrive with the loss of our own
+connection, or as retained messages while we catch up, wait out the grace,
+and an agent back within it raises nothing. Cut off for longer than
+`monitoring_lost_after` is itself one alert, `monitoring_lost`.
 
 On start: alerts and group timers come back from the state file, last-seen
 times from InfluxDB, and the brokers' retained status messages say which
-agents are offline. The first pass waits a moment for those retained
-messages, so a restart raises no false alert and misses no outage.
+agents are offline.
 """
 
 from __future__ import annotations
@@ -18,24 +27,27 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Self
+from typing import Self
 
-import paho.mqtt.client as mqtt
 from apscheduler.schedulers.background import BackgroundScheduler
-from paho.mqtt.reasoncodes import ReasonCode
 
 from rules.outage.alerts import AlertBook, AlertState, Transition
 from rules.outage.channels.base import ChannelSender
 from rules.outage.channels.factory import build_senders
 from rules.outage.config import RulesConfig
-from rules.outage.detect import Rule, detect
+from rules.outage.detect import SERVICE_GROUP, Condition, Rule, detect, withhold_absence
 from rules.outage.messages import Renderer
+from rules.outage.metrics import render_metrics
+from rules.outage.notices import route
 from rules.outage.observations import Observations
+from rules.outage.passloop import PassLoop
 from rules.outage.restore import restore_beliefs
 from rules.outage.statedb import RulesState
+from waystation.backoff import Backoff
 from waystation.contract import (
     Channel,
     ContractError,
@@ -45,7 +57,14 @@ from waystation.contract import (
 )
 from waystation.contract import parse_topic as parse_contract_topic
 from waystation.lineprotocol import encode_line
-from waystation.mqttclient import new_client
+from waystation.logthrottle import Repeats
+from waystation.mqttsession import (
+    RECONNECT_MAX_S,
+    InboundMessage,
+    SessionCallbacks,
+    SessionOptions,
+    open_session,
+)
 from waystation.registry import Registry
 from waystation.settings import MqttSettings
 from waystation.store import InfluxStore, StoreError
@@ -54,9 +73,13 @@ __all__ = ["RulesService"]
 
 log = logging.getLogger("waystation.rules")
 
-SETTLE_S = 1.0  # after subscribing: time for the retained statuses to arrive
+SETTLE_S = 1.0  # after starting: time for the retained statuses to arrive before the first pass
+# An agent's will counts this long after it arrived: a broker shutting down sends
+# every will and then drops us in the same instant; those must not page anyone.
+WILL_SETTLE_S = 0.3
 WARM_WINDOW = "72h"  # how far back warm-up looks (InfluxDB 3 reads at most ~72 h a query)
 MAX_UNWRITTEN = 10_000  # alert points kept for InfluxDB while it is down
+SUMMARY_EVERY_S = 600.0  # one INFO line of figures every 10 minutes; nothing else in calm
 
 
 class RulesService:
@@ -80,27 +103,52 @@ class RulesService:
         self.state = RulesState(state_path)
         self.renderer = Renderer(registry, config.language)
         self._mqtt_settings = mqtt_settings
-        self._lock = threading.Lock()  # observations and the book
+        self._lock = threading.Lock()  # observations, the book and the connection's state
         self._pass_lock = threading.Lock()
-        self._subscribed = threading.Event()
         self._unwritten: list[str] = []
+        self._history_backoff = Backoff(1.0, 60.0, 0.5)
+        self._history_next_try = 0.0
+        self._repeats = Repeats(log)
         self.invalid_messages = 0
         self.passes = 0
+        self.pass_seconds = 0.0
         th = config.thresholds
         self.started_ms = self._now_ms()
         self.obs = Observations.from_registry(
             registry, th.silent_intervals, th.dispenser_min_temp_c, self.started_ms
         )
+        self.obs.will_settle_ms = int(WILL_SETTLE_S * 1000)
         self.book = AlertBook()
-        self._client = new_client(mqtt_settings, client_id)
-        self._client.on_connect = self._on_connect
-        self._client.on_subscribe = self._on_subscribe
-        self._client.on_message = self._on_message
-        self.senders: list[ChannelSender] = build_senders(
-            config.channels, self.renderer, self._client
+        self.grace_ms = self._grace_ms()
+        self._lost_since_ms: int | None = self.started_ms  # None while connected
+        self._grace_until_ms = self.started_ms + self.grace_ms
+        self._holding = False  # wills held until the grace period ends
+        self._last_summary = time.monotonic()
+        self.session = open_session(
+            mqtt_settings,
+            SessionOptions(client_id=client_id, label="rules", subscriptions=(topic_filter,)),
+            SessionCallbacks(
+                on_message=self._on_message,
+                on_connected=self._on_connected,
+                on_disconnected=self._on_disconnected,
+            ),
         )
-        self.scheduler = BackgroundScheduler(timezone=UTC)
         timing = config.timing
+        self.senders: list[ChannelSender] = build_senders(
+            config.channels,
+            self.renderer,
+            self.session,
+            self.state,
+            retry_for_s=timing.notice_retry_for.total_seconds(),
+            failing_after_s=timing.channel_failing_after.total_seconds(),
+        )
+        # The hourly station_info and the monthly allocation; their per-run lines are off.
+        if logging.getLogger("apscheduler").level == logging.NOTSET:
+            logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        self.scheduler = BackgroundScheduler(timezone=UTC)
+        self._passes = PassLoop(
+            self.run_pass, timing.scan_every.total_seconds(), first_in_s=SETTLE_S + 1
+        )
         self._pending_ms = {
             Rule.DEVICE_SILENT.value: _ms(th.station_window),
             **{rule: _ms(d) for rule, d in timing.pending_for.items()},
@@ -109,6 +157,17 @@ class RulesService:
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
 
+    def _grace_ms(self) -> int:
+        """As configured, or the agents' longest reconnect delay plus the longest interval."""
+        grace = self.config.thresholds.reconnect_grace
+        if grace is not None:
+            return _ms(grace)
+        longest = max(
+            (d.interval for st in self.registry.stations.values() for d in st.devices.values()),
+            default=timedelta(0),
+        )
+        return int((RECONNECT_MAX_S + longest.total_seconds()) * 1000)
+
     # --- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> None:
@@ -116,21 +175,11 @@ class RulesService:
         self._warm_up()
         with self._lock:
             restore_beliefs(self.obs, self.book, self.config.thresholds)
+        self._orphans()
         for sender in self.senders:
             sender.start()
-        s = self._mqtt_settings
-        self._client.connect_async(s.host, s.port, keepalive=15, clean_start=True)
-        self._client.loop_start()
-        every = self.config.timing.scan_every.total_seconds()
-        self.scheduler.add_job(
-            self.run_pass,
-            "interval",
-            seconds=every,
-            id="scan",
-            next_run_time=datetime.now(UTC) + timedelta(seconds=SETTLE_S + 1),
-            max_instances=1,
-            coalesce=True,
-        )
+        self.session.start()
+        self._passes.start()
         self.scheduler.add_job(
             self.record_stations,
             "interval",
@@ -139,6 +188,18 @@ class RulesService:
             next_run_time=datetime.now(UTC),
         )
         self.scheduler.start()
+
+    def _orphans(self) -> None:
+        labels = {s.label for s in self.senders}
+        for channel, (waiting, _) in self.state.notice_counts().items():
+            if channel not in labels and waiting:
+                log.warning(
+                    "%d notice(s) wait for channel %r, which is no longer configured; "
+                    "they stay in %s",
+                    waiting,
+                    channel,
+                    self.state.path,
+                )
 
     def record_stations(self) -> None:
         """`station_info` (name, model, position) for the district map, refreshed hourly."""
@@ -157,14 +218,14 @@ class RulesService:
             log.warning("station_info not written (%s); next hour", exc)
 
     def wait_subscribed(self, timeout_s: float = 10.0) -> bool:
-        return self._subscribed.wait(timeout_s)
+        return self.session.wait_subscribed(timeout_s)
 
     def stop(self) -> None:
+        self._passes.stop()
         self.scheduler.shutdown(wait=True)
         for sender in self.senders:
             sender.stop()
-        self._client.disconnect()
-        self._client.loop_stop()
+        self.session.stop()
         self.state.close()
 
     def __enter__(self) -> Self:
@@ -173,6 +234,32 @@ class RulesService:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+    # --- what /healthz, /readyz and /metrics read (HTTP thread) -------------------------
+
+    @property
+    def alive(self) -> bool:
+        """The pass thread runs and has run lately, and every channel's thread is up."""
+        last = self._passes.last_pass_at
+        every = self.config.timing.scan_every.total_seconds()
+        recent = last is not None and time.monotonic() - last < max(10 * every, 30.0)
+        return self._passes.alive and recent and all(s.alive for s in self.senders)
+
+    @property
+    def ready(self) -> bool:
+        return self.alive and self.session.subscribed
+
+    @property
+    def giving_verdicts(self) -> bool:
+        with self._lock:
+            return self._verdicts(self._now_ms())
+
+    def alert_counts(self) -> Counter[AlertState]:
+        with self._lock:
+            return Counter(a.state for a in self.book.alerts.values())
+
+    def metrics_text(self) -> str:
+        return render_metrics(self)
 
     def _warm_up(self) -> None:
         """Last-seen times from InfluxDB: a device silent since before the restart stays silent."""
@@ -198,20 +285,34 @@ class RulesService:
             self.obs.warm(last)
         log.info("warm-up: last-seen times of %d devices from InfluxDB", len(last))
 
-    # --- MQTT (paho's thread: parse and record, nothing more) ----------------------------
+    # --- MQTT (the session's thread: parse and record, nothing more) ----------------------
 
-    def _on_connect(
-        self, client: mqtt.Client, _ud: Any, _flags: Any, rc: ReasonCode, _props: Any
-    ) -> None:
-        if rc.is_failure:
-            log.error("broker %s refused the rules service: %s", self._mqtt_settings, rc)
-            return
-        client.subscribe(self.topic_filter, qos=1)
+    def _verdicts(self, now_ms: int) -> bool:
+        """May missing data raise alerts now? Connected, and the grace period is over."""
+        return self._lost_since_ms is None and now_ms >= self._grace_until_ms
 
-    def _on_subscribe(self, *_args: Any) -> None:
-        self._subscribed.set()
+    def _on_connected(self, _session_present: bool) -> None:
+        with self._lock:
+            now = self._now_ms()
+            self._lost_since_ms = None
+            self._grace_until_ms = now + self.grace_ms
 
-    def _on_message(self, _c: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
+    def _on_disconnected(self) -> None:
+        with self._lock:
+            now = self._now_ms()
+            self._lost_since_ms = now
+            held = self.obs.hold_wills(now - self.obs.will_settle_ms)
+            if held:
+                self._holding = True
+        if held:
+            log.warning(
+                "%d agent will(s) came with the loss of the broker; held until the agents "
+                "have had %.0f s to come back",
+                held,
+                self.grace_ms / 1000,
+            )
+
+    def _on_message(self, msg: InboundMessage) -> None:
         try:
             topic = parse_contract_topic(msg.topic)
             now = self._now_ms()
@@ -226,9 +327,12 @@ class RulesService:
                 status = parse_status(bytes(msg.payload))
                 online = status.state.value == "online"
                 with self._lock:
-                    self.obs.status(topic.device, online, now)
-                if not online:
-                    self._pass_now()  # an agent's will: at once, not at the next scan
+                    # A retained offline found while catching up waits out the grace.
+                    held = not online and msg.retain and not self._verdicts(now)
+                    self.obs.status(topic.device, online, now, held=held)
+                    self._holding = self._holding or held
+                if not online:  # an agent's will: soon, not at the next scan
+                    self._passes.run_in(WILL_SETTLE_S)
             else:
                 event = parse_event(bytes(msg.payload))
                 with self._lock:
@@ -237,17 +341,12 @@ class RulesService:
             self.invalid_messages += 1  # ingest dead-letters these; rules only skip them
             log.debug("skipping %s: %s", msg.topic, exc)
 
-    def _pass_now(self) -> None:
-        if self.scheduler.running:
-            self.scheduler.add_job(
-                self.run_pass, "date", id="now", replace_existing=True, misfire_grace_time=60
-            )
-
     # --- a pass ------------------------------------------------------------------------
 
     def run_pass(self) -> None:
-        """Detect, update the alerts, persist, notify; schedule the next group that falls due."""
+        """Detect, update the alerts, persist with the notices to send, wake the channels."""
         with self._pass_lock:
+            started = time.perf_counter()
             now = self._now_ms()
             timing = self.config.timing
             wait, interval, repeat = (
@@ -257,22 +356,93 @@ class RulesService:
             )
             silenced = self.state.silenced_stations(now)
             with self._lock:
+                verdicts = self._verdicts(now)
+                if verdicts and self._holding:
+                    self._holding = False
+                    self.obs.release_held()
                 conditions = detect(self.obs, self.registry, self.config.thresholds, now)
+                if not verdicts:
+                    conditions = withhold_absence(conditions, self._firing)
+                conditions.update(self._service_conditions(now))
                 transitions = self.book.update(
                     conditions, now, self._pending_ms, silenced.__contains__
                 )
                 notices = self.book.due(now, wait, interval, repeat)
-                self.state.save(self.book)
+                outgoing = [
+                    (sender.label, routed)
+                    for notice in notices
+                    for sender in self.senders
+                    if (routed := route(notice, sender.label, needs_broker=sender.needs_broker))
+                ]
+                self.state.save(self.book, outgoing, now_ms=now)
                 next_due = self.book.next_due_ms(wait, interval, repeat)
             self.passes += 1
+            woken = {label for label, _ in outgoing}
             for sender in self.senders:
-                sender.submit(notices)
+                if sender.label in woken:
+                    sender.wake()
             self._record(transitions)
             if next_due is not None and next_due - now < _ms(timing.scan_every):
-                at = datetime.fromtimestamp(max(next_due, now + 10) / 1000, UTC)
-                self.scheduler.add_job(
-                    self.run_pass, "date", run_date=at, id="due", replace_existing=True
+                self._passes.run_in(max(next_due - now, 10) / 1000)
+            self.pass_seconds += time.perf_counter() - started
+            self._summary()
+
+    def _firing(self, key: str) -> bool:
+        alert = self.book.alerts.get(key)
+        return alert is not None and alert.state is AlertState.FIRING
+
+    def _service_conditions(self, now: int) -> dict[str, Condition]:
+        """`monitoring_lost` while cut off from the broker; `channel_failing` per failing channel.
+
+        Once firing, each holds until the cause ends (a restart in the middle
+        does not resolve it and raise it again).
+        """
+        out: dict[str, Condition] = {}
+        lost = self._lost_since_ms
+        if lost is not None:
+            cond = Condition(
+                Rule.MONITORING_LOST, SERVICE_GROUP, None, lost, str(self._mqtt_settings)
+            )
+            fired = self.book.alerts.get(cond.key)
+            if fired is not None and fired.state is AlertState.FIRING:
+                out[cond.key] = Condition(
+                    cond.rule, cond.station, None, fired.since_ms, cond.detail
                 )
+            elif now - lost >= _ms(self.config.thresholds.monitoring_lost_after):
+                out[cond.key] = cond
+        after_s = self.config.timing.channel_failing_after.total_seconds()
+        for sender in self.senders:
+            since = sender.failing_since
+            if since is None:
+                continue
+            cond = Condition(
+                Rule.CHANNEL_FAILING,
+                SERVICE_GROUP,
+                sender.label,
+                int(since * 1000),
+                sender.last_error or "",
+            )
+            if self._firing(cond.key) or sender.failing_for_s >= after_s:
+                out[cond.key] = cond
+        return out
+
+    def _summary(self) -> None:
+        if time.monotonic() - self._last_summary < SUMMARY_EVERY_S:
+            return
+        self._last_summary = time.monotonic()
+        counts = self.alert_counts()
+        waiting = sum(w for w, _ in self.state.notice_counts().values())
+        log.info(
+            "rules: %d passes (%.1f ms each on average), %d alert(s) firing, %d pending; "
+            "%d notice(s) sent, %d waiting; broker %s",
+            self.passes,
+            1000 * self.pass_seconds / max(self.passes, 1),
+            counts.get(AlertState.FIRING, 0),
+            counts.get(AlertState.PENDING, 0),
+            sum(s.stats.notices for s in self.senders),
+            waiting,
+            "connected" if self.session.connected else "NOT connected",
+        )
 
     def _record(self, transitions: list[Transition]) -> None:
         """The `alert` measurement, for Grafana's annotations and history."""
@@ -294,12 +464,22 @@ class RulesService:
         if not self._unwritten or self.store is None:
             self._unwritten.clear()
             return
+        if time.monotonic() < self._history_next_try:
+            del self._unwritten[:-MAX_UNWRITTEN]
+            return
         try:
             self.store.write_lines(self._unwritten)
-            self._unwritten.clear()
         except StoreError as exc:
             del self._unwritten[:-MAX_UNWRITTEN]
-            log.warning("alert history not written yet (%s); will retry", exc)
+            self._history_next_try = time.monotonic() + self._history_backoff.next_delay()
+            self._repeats.warning(
+                "history", "alert history not written yet (%s); will retry with backoff", exc
+            )
+        else:
+            self._unwritten.clear()
+            self._history_backoff.reset()
+            if self._repeats.clear("history") is not None:
+                log.warning("alert history written again")
 
 
 def _ms(delta: timedelta) -> int:

@@ -1,21 +1,27 @@
-"""The rules' local state (SQLite): alerts, group timers and silences.
+"""The rules' local state (SQLite): alerts, group timers, silences and the notices to send.
 
 A restart reloads the alerts with what was already notified, so it neither
 sends a notice twice nor forgets to send a resolution. Silences are written
 here by `waystation silence` and read by the running service every pass.
+Notices wait here, per channel, until the channel delivered them (or gave
+up on them for good, which is kept and counted): they are written in the
+same transaction that marks their alerts notified.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rules.outage.alerts import Alert, AlertBook, AlertState, Group
+from rules.outage.alerts import Alert, AlertBook, AlertState, Group, Notice
 from rules.outage.detect import Rule
+from rules.outage.notices import decode, encode
 
-__all__ = ["RulesState", "Silence"]
+__all__ = ["PendingNotice", "RulesState", "Silence"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -31,7 +37,22 @@ CREATE TABLE IF NOT EXISTS silences (
     id INTEGER PRIMARY KEY AUTOINCREMENT, station TEXT NOT NULL,
     start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, reason TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS notices (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, channel TEXT NOT NULL, station TEXT NOT NULL,
+    body TEXT NOT NULL, created_ms INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT, failed_ms INTEGER
+);
+CREATE INDEX IF NOT EXISTS notices_waiting ON notices (channel, failed_ms, id);
 """
+
+
+@dataclass(frozen=True)
+class PendingNotice:
+    id: int
+    station: str
+    notice: Notice
+    created_ms: int
+    attempts: int
 
 
 @dataclass(frozen=True)
@@ -69,9 +90,17 @@ class RulesState:
                 book.groups[station] = Group(changed, sent)
         return book
 
-    def save(self, book: AlertBook) -> None:
-        """Write what changed since the last save, in one transaction."""
-        if not book.changed and not book.removed and not book.groups_changed:
+    def save(
+        self,
+        book: AlertBook,
+        outgoing: Sequence[tuple[str, Notice]] = (),
+        *,
+        now_ms: int | None = None,
+    ) -> None:
+        """Write what changed since the last save and the notices to send (as of `now_ms`,
+        default now), in one transaction."""
+        created_ms = now_ms if now_ms is not None else int(time.time() * 1000)
+        if not book.changed and not book.removed and not book.groups_changed and not outgoing:
             return
         rows = [
             (a.key, a.rule.value, a.station, a.device, a.since_ms, a.state.value, a.detail,
@@ -90,10 +119,54 @@ class RulesState:
                 "INSERT INTO groups VALUES (?,?,?)",
                 [(s, g.changed_ms, g.last_sent_ms) for s, g in book.groups.items()],
             )
+            self._db.executemany(
+                "INSERT INTO notices (channel, station, body, created_ms) VALUES (?,?,?,?)",
+                [(channel, n.station, encode(n), created_ms) for channel, n in outgoing],
+            )
             self._db.execute("COMMIT")
         book.changed.clear()
         book.removed.clear()
         book.groups_changed = False
+
+    # --- the notices waiting for each channel --------------------------------------------
+
+    def pending(self, channel: str) -> list[PendingNotice]:
+        """The channel's notices not yet delivered nor given up, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, station, body, created_ms, attempts FROM notices "
+                "WHERE channel = ? AND failed_ms IS NULL ORDER BY id",
+                (channel,),
+            ).fetchall()
+        return [PendingNotice(i, st, decode(body), at, n) for i, st, body, at, n in rows]
+
+    def delivered(self, ids: Sequence[int]) -> None:
+        with self._lock:
+            self._db.executemany("DELETE FROM notices WHERE id = ?", [(i,) for i in ids])
+
+    def attempted(self, ids: Sequence[int], error: str) -> None:
+        with self._lock:
+            self._db.executemany(
+                "UPDATE notices SET attempts = attempts + 1, error = ? WHERE id = ?",
+                [(error, i) for i in ids],
+            )
+
+    def give_up(self, ids: Sequence[int], error: str, now_ms: int) -> None:
+        """Kept, with why, for an operator to see; no longer sent."""
+        with self._lock:
+            self._db.executemany(
+                "UPDATE notices SET attempts = attempts + 1, error = ?, failed_ms = ? WHERE id = ?",
+                [(error, now_ms, i) for i in ids],
+            )
+
+    def notice_counts(self) -> dict[str, tuple[int, int]]:
+        """Per channel: (waiting, given up)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT channel, SUM(failed_ms IS NULL), SUM(failed_ms IS NOT NULL) "
+                "FROM notices GROUP BY channel"
+            ).fetchall()
+        return {channel: (int(waiting), int(failed)) for channel, waiting, failed in rows}
 
     def add_silence(self, station: str, start_ms: int, end_ms: int, reason: str) -> int:
         if end_ms <= start_ms:

@@ -260,6 +260,8 @@ class _Story:
                 station_window=self.pace.station_window,
                 dispenser_cold_for=self.pace.cold_for,
                 dispenser_min_temp_c=50,
+                # The demo's agents run beside it and reconnect in a second or two.
+                reconnect_grace=timedelta(seconds=3),
             ),
             timing=Timing(group_wait=timedelta(seconds=1), group_interval=timedelta(seconds=3)),
             channels=[WebhookChannel(type="webhook", url=receiver.url)],

@@ -1,15 +1,26 @@
-"""One sender thread per channel: a queue, a rate limit, retries, digests.
+"""One sender thread per channel: the channel's waiting notices, a rate limit, retries, digests.
 
-While a channel waits for its rate limit, notices keep queueing; the next
-message then carries all of them (up to `max_batch` stations). So an alert
-storm across many stations becomes a few digests, never more messages than
-the chat platform accepts.
+The notices wait in the state database (`NoticeQueue`), not in memory: a
+sender reads its channel's, sends up to `max_batch` stations in one message
+(several waiting notices of one station merged into one, see
+`rules.outage.notices.merge`), and deletes them only once delivered. A
+failure that may pass (timeout, 5xx, 429, a robot's "too fast") is retried
+for as long as the notice matters (`retry_for`, at least a day by default)
+with the one backoff (`waystation.backoff`, honouring Retry-After); a
+failure that cannot pass (a 4xx, a refused login) gives the message up,
+kept in the database with its reason, counted and logged at ERROR. A
+channel failing for longer than `failing_after` says so in the log, and the
+service raises `channel_failing` on the other channels.
+
+While a channel waits for its rate limit or its backoff, notices keep
+queueing; the next message then carries all of them. So an alert storm
+across many stations becomes a few digests, never more messages than the
+chat platform accepts.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections import deque
@@ -18,26 +29,52 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from rules.outage.alerts import Notice
+from rules.outage.notices import merge
+from rules.outage.statedb import PendingNotice
+from waystation.backoff import Backoff
+from waystation.logthrottle import Repeats, format_duration
 
-__all__ = ["ChannelSender", "Delivery", "DeliveryError", "RateLimiter", "SenderStats"]
+__all__ = [
+    "ChannelSender",
+    "Delivery",
+    "DeliveryError",
+    "NoticeQueue",
+    "RateLimiter",
+    "SenderStats",
+]
 
 log = logging.getLogger("waystation.rules.channels")
 
-MAX_BACKOFF_S = 30.0
 SAFETY_S = 0.25
+RETRY_INITIAL_S = 1.0
+RETRY_MAX_S = 60.0  # a channel back from an outage delivers within a minute
+RETRY_FLOOR_S = 0.5
 
 
 class DeliveryError(Exception):
     """A message did not go out; `retry` says whether trying again can help."""
 
-    def __init__(self, message: str, *, retry: bool) -> None:
+    def __init__(self, message: str, *, retry: bool, retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.retry = retry
+        self.retry_after_s = retry_after_s
 
 
 class Delivery(Protocol):
     def send(self, notices: Sequence[Notice]) -> None:
         """Send one message carrying these station notices, or raise DeliveryError."""
+
+
+class NoticeQueue(Protocol):
+    """Where a channel's notices wait (the state database). Thread-safe."""
+
+    def pending(self, channel: str) -> list[PendingNotice]: ...
+
+    def delivered(self, ids: Sequence[int]) -> None: ...
+
+    def attempted(self, ids: Sequence[int], error: str) -> None: ...
+
+    def give_up(self, ids: Sequence[int], error: str, now_ms: int) -> None: ...
 
 
 class RateLimiter:
@@ -66,86 +103,184 @@ class RateLimiter:
 
 @dataclass
 class SenderStats:
-    messages: int = 0
-    notices: int = 0
-    retries: int = 0
-    failed: int = 0
+    messages: int = 0  # messages delivered
+    notices: int = 0  # notices they carried
+    retries: int = 0  # attempts that failed and will be tried again
+    failed: int = 0  # notices given up
 
 
 class ChannelSender:
+    """A context for one channel's thread. `failing_since` is read by the service's passes."""
+
     def __init__(
         self,
         label: str,
         delivery: Delivery,
         limiter: RateLimiter,
+        queue: NoticeQueue,
         *,
-        max_attempts: int = 5,
+        needs_broker: bool = False,
         max_batch: int = 20,
+        retry_for_s: float = 24 * 3600.0,
+        failing_after_s: float = 600.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.label = label
         self.delivery = delivery
         self.limiter = limiter
-        self.max_attempts = max_attempts
+        self.queue = queue
+        self.needs_broker = needs_broker  # the MQTT channel: says nothing about losing it
         self.max_batch = max_batch
+        self.retry_for_s = retry_for_s
+        self.failing_after_s = failing_after_s
+        self.clock = clock
         self.stats = SenderStats()
-        self._queue: deque[Notice] = deque()
-        self._wake = threading.Condition()
+        self.failing_since: float | None = None  # epoch s of the first failure in a row
+        self.last_error: str | None = None
+        self._backoff = Backoff(RETRY_INITIAL_S, RETRY_MAX_S, RETRY_FLOOR_S)
+        self._repeats = Repeats(log)
+        self._next_try = 0.0  # monotonic
+        self._wake = threading.Event()
         self._stopping = False
+        self._stop_by = 0.0
         self._thread = threading.Thread(target=self._run, name=f"channel-{label}", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, notices: Sequence[Notice]) -> None:
-        with self._wake:
-            self._queue.extend(notices)
-            self._wake.notify()
+    def wake(self) -> None:
+        """New notices were written for this channel."""
+        self._wake.set()
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        """Send what is queued (within the timeout), then stop."""
-        with self._wake:
-            self._stopping = True
-            self._wake.notify()
-        self._thread.join(timeout_s)
+        """Send what is waiting (unless the channel is failing, and within the timeout), then stop.
+
+        What is not sent stays in the database for the next start.
+        """
+        self._stop_by = time.monotonic() + timeout_s
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(timeout_s + 1)
 
     @property
-    def pending(self) -> int:
-        return len(self._queue)
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
-    def _next_batch(self) -> list[Notice] | None:
-        with self._wake:
-            while not self._queue:
-                if self._stopping:
-                    return None
-                self._wake.wait()
-        while (wait := self.limiter.wait_s()) > 0:
-            time.sleep(min(wait, 1.0))  # notices arriving meanwhile join this message
-        with self._wake:
-            batch = [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
-        self.limiter.take()
-        return batch
+    @property
+    def failing_for_s(self) -> float:
+        return 0.0 if self.failing_since is None else self.clock() - self.failing_since
+
+    def _sleep(self, seconds: float | None) -> None:
+        self._wake.wait(seconds)
+        self._wake.clear()
 
     def _run(self) -> None:
-        while (batch := self._next_batch()) is not None:
-            self._deliver(batch)
-
-    def _deliver(self, batch: list[Notice]) -> None:
-        for attempt in range(1, self.max_attempts + 1):
+        while True:
             try:
-                self.delivery.send(batch)
-            except DeliveryError as exc:
-                if not exc.retry or attempt == self.max_attempts:
-                    self.stats.failed += 1
-                    log.error("channel %s: gave up on a message: %s", self.label, exc)  # noqa: TRY400 - the reason, not a traceback
+                if not self._step():
                     return
-                self.stats.retries += 1
-                backoff = random.uniform(0, min(MAX_BACKOFF_S, 0.5 * 2**attempt))  # noqa: S311
-                log.warning("channel %s: %s; retry in %.1f s", self.label, exc, backoff)
-                time.sleep(backoff)
-                while (wait := self.limiter.wait_s()) > 0:
-                    time.sleep(wait)
-                self.limiter.take()
-            else:
-                self.stats.messages += 1
-                self.stats.notices += len(batch)
-                return
+            except Exception:  # a task boundary: the channel must go on
+                log.exception("channel %s: unexpected error", self.label)
+                self._sleep(RETRY_INITIAL_S)
+
+    def _step(self) -> bool:
+        """One round: wait if there is reason to, or send one message. False: stop now."""
+        now = time.monotonic()
+        if self._stopping and (now >= self._stop_by or self.failing_since is not None):
+            return False
+        if now < self._next_try:
+            self._sleep(self._next_try - now)
+            return True
+        waiting = self.queue.pending(self.label)
+        if not waiting:
+            if self._stopping:
+                return False
+            self._sleep(None)
+            return True
+        if (wait := self.limiter.wait_s()) > 0:
+            self._sleep(min(wait, 1.0))  # notices arriving meanwhile join this message
+            return True
+        batch = self._take(waiting)
+        self.limiter.take()
+        self._send(batch)
+        return True
+
+    def _take(self, waiting: list[PendingNotice]) -> list[list[PendingNotice]]:
+        """Up to `max_batch` stations, each with all its waiting notices, oldest station first."""
+        by_station: dict[str, list[PendingNotice]] = {}
+        for p in waiting:
+            if p.station in by_station or len(by_station) < self.max_batch:
+                by_station.setdefault(p.station, []).append(p)
+        return list(by_station.values())
+
+    def _send(self, batch: list[list[PendingNotice]]) -> None:
+        ids = [p.id for station in batch for p in station]
+        notices = [merge([p.notice for p in station]) for station in batch]
+        try:
+            self.delivery.send(notices)
+        except DeliveryError as exc:
+            self._failed(batch, ids, exc)
+        else:
+            self.queue.delivered(ids)
+            self.stats.messages += 1
+            self.stats.notices += len(notices)
+            self._backoff.reset()
+            if self.failing_since is not None:
+                lasted = self.clock() - self.failing_since
+                log.warning(
+                    "channel %s delivers again after %s failing",
+                    self.label,
+                    format_duration(lasted),
+                )
+                self._repeats.clear("failing")
+                self._repeats.clear("failing too long")
+            self.failing_since = None
+            self.last_error = None
+
+    def _failed(self, batch: list[list[PendingNotice]], ids: list[int], exc: DeliveryError) -> None:
+        now = self.clock()
+        if not exc.retry:
+            self.queue.give_up(ids, str(exc), int(now * 1000))
+            self.stats.failed += len(ids)
+            log.error(
+                "channel %s: gave up on a message for %d station(s), which it refuses: %s",
+                self.label,
+                len(batch),
+                exc,
+            )
+            return
+        if self.failing_since is None:
+            self.failing_since = now
+        self.last_error = str(exc)
+        expired = [
+            p.id
+            for station in batch
+            for p in station
+            if now - p.created_ms / 1000 > self.retry_for_s
+        ]
+        if expired:
+            self.queue.give_up(expired, f"still failing after {self.retry_for_s:.0f} s: {exc}",
+                               int(now * 1000))  # fmt: skip
+            self.stats.failed += len(expired)
+            log.error("channel %s: gave up on %d notice(s) after %s of retries: %s",
+                      self.label, len(expired), format_duration(self.retry_for_s), exc)  # fmt: skip
+        gone = set(expired)
+        self.queue.attempted([i for i in ids if i not in gone], str(exc))
+        self.stats.retries += 1
+        delay = self._backoff.next_delay(exc.retry_after_s)
+        self._next_try = time.monotonic() + delay
+        self._repeats.warning(
+            "failing",
+            "channel %s: %s; notices wait and are retried with backoff",
+            self.label,
+            exc,
+        )
+        if self.failing_for_s >= self.failing_after_s:
+            self._repeats.log(
+                logging.ERROR,
+                "failing too long",
+                "channel %s failing for %s: %s; reported on the other channels",
+                self.label,
+                format_duration(self.failing_for_s),
+                exc,
+            )

@@ -52,10 +52,17 @@ def feishu_sign(secret: str, timestamp_s: int) -> str:
 
 
 class _Http:
+    """One POST at a time, each bounded: a connect and a read timeout, and a total of both.
+
+    A hung endpoint costs one connection for one timeout, then the attempt is
+    a retryable failure; the connection is closed, never left open behind us.
+    """
+
     def __init__(self, url: str, timeout_s: float, headers: dict[str, str] | None = None) -> None:
         self.url = url
         self.headers = {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
-        self.pool = urllib3.PoolManager(timeout=urllib3.Timeout(total=timeout_s), retries=False)
+        timeout = urllib3.Timeout(connect=timeout_s, read=timeout_s, total=2 * timeout_s)
+        self.pool = urllib3.PoolManager(timeout=timeout, retries=False, maxsize=1)
 
     def post(self, body: dict[str, Any], url: str | None = None) -> Any:
         try:
@@ -66,9 +73,14 @@ class _Http:
                 headers=self.headers,
             )
         except urllib3.exceptions.HTTPError as exc:
-            raise DeliveryError(f"cannot reach {self._where}: {exc}", retry=True) from exc
+            self.pool.clear()  # whatever the failed attempt left open is closed now
+            raise DeliveryError(f"cannot reach {self._where}: {_reason(exc)}", retry=True) from exc
         if resp.status == 429 or resp.status >= 500:
-            raise DeliveryError(f"{self._where} answered {resp.status}", retry=True)
+            raise DeliveryError(
+                f"{self._where} answered {resp.status}",
+                retry=True,
+                retry_after_s=_retry_after(resp.headers.get("Retry-After")),
+            )
         if resp.status >= 400:
             raise DeliveryError(f"{self._where} answered {resp.status}", retry=False)
         try:
@@ -80,6 +92,21 @@ class _Http:
     def _where(self) -> str:
         # Never log the query string: it carries the robot's access token.
         return self.url.split("?", 1)[0]
+
+
+def _reason(exc: urllib3.exceptions.HTTPError) -> str:
+    """The short cause (timed out, refused), without the pool's object names."""
+    if isinstance(exc, urllib3.exceptions.TimeoutError):
+        return "no answer in time (timed out)"
+    cause = getattr(exc, "reason", None)
+    return str(cause or exc).split(": ", 1)[-1]
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None  # an HTTP date: rare from a chat robot; our own backoff applies
 
 
 def _check_code(answer: Any, *keys: str) -> None:

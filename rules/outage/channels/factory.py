@@ -5,10 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-import paho.mqtt.client as mqtt
-
 from rules.outage.alerts import Notice
-from rules.outage.channels.base import ChannelSender, Delivery, RateLimiter
+from rules.outage.channels.base import ChannelSender, Delivery, NoticeQueue, RateLimiter
 from rules.outage.channels.chat import (
     DingTalkDelivery,
     FeishuDelivery,
@@ -29,6 +27,7 @@ from rules.outage.config import (
     parse_rate,
 )
 from rules.outage.messages import Renderer
+from waystation.mqttsession import MqttSession
 
 __all__ = ["build_senders"]
 
@@ -44,7 +43,7 @@ class LogDelivery:
         log.warning("%s\n%s", title, text)
 
 
-def _delivery(c: ChannelConfig, renderer: Renderer, client: mqtt.Client) -> Delivery:  # noqa: PLR0911 - one per channel type
+def _delivery(c: ChannelConfig, renderer: Renderer, client: MqttSession) -> Delivery:  # noqa: PLR0911 - one per channel type
     timeout = c.timeout.total_seconds()
     match c:
         case WebhookChannel():
@@ -65,17 +64,36 @@ def _delivery(c: ChannelConfig, renderer: Renderer, client: mqtt.Client) -> Deli
 
 
 def build_senders(
-    channels: Sequence[ChannelConfig], renderer: Renderer, client: mqtt.Client
+    channels: Sequence[ChannelConfig],
+    renderer: Renderer,
+    client: MqttSession,
+    queue: NoticeQueue,
+    *,
+    retry_for_s: float,
+    failing_after_s: float,
 ) -> list[ChannelSender]:
+    """A sender per channel, labels made unique (`webhook`, `webhook-2`): notices wait by label."""
     senders = []
+    seen: dict[str, int] = {}
     for c in channels:
+        seen[c.label] = seen.get(c.label, 0) + 1
+        label = c.label if seen[c.label] == 1 else f"{c.label}-{seen[c.label]}"
+        if "max_attempts" in c.model_fields_set:
+            log.warning(
+                "channel %s: max_attempts is no longer used: notices are retried until "
+                "delivered (timing.notice_retry_for)",
+                label,
+            )
         count, period = parse_rate(c.rate)
         senders.append(
             ChannelSender(
-                c.label,
+                label,
                 _delivery(c, renderer, client),
                 RateLimiter(count, period),
-                max_attempts=c.max_attempts,
+                queue,
+                needs_broker=isinstance(c, MqttChannel),
+                retry_for_s=retry_for_s,
+                failing_after_s=failing_after_s,
             )
         )
     return senders

@@ -5,17 +5,18 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-import paho.mqtt.client as mqtt
-
 from rules.outage.alerts import Alert, Notice
 from rules.outage.channels.base import DeliveryError
 from rules.outage.messages import Renderer
+from waystation.mqttsession import MqttSession, PublishRefused
 
 __all__ = ["MqttDelivery"]
 
 
 class MqttDelivery:
-    def __init__(self, client: mqtt.Client, prefix: str, renderer: Renderer) -> None:
+    """Needs the broker: while the session is down its notices wait, then go out in order."""
+
+    def __init__(self, client: MqttSession, prefix: str, renderer: Renderer) -> None:
         self.client = client
         self.prefix = prefix
         self.renderer = renderer
@@ -42,13 +43,16 @@ class MqttDelivery:
         )
 
     def send(self, notices: Sequence[Notice]) -> None:
+        if not self.client.connected:
+            raise DeliveryError("not connected to the broker", retry=True)
         for notice in notices:
             rules = {a.rule for a in (*notice.firing, *notice.resolved)}
             for rule in sorted(rules):
-                firing = [a for a in notice.firing if a.rule is rule]
+                firing = [a for a in notice.still_firing if a.rule is rule]
                 topic = f"{self.prefix}/{notice.station}/{rule}"
                 # An empty retained payload deletes the retained message: resolved.
                 payload = self._payload(notice.station, firing) if firing else b""
-                info = self.client.publish(topic, payload, qos=1, retain=True)
-                if info.rc != mqtt.MQTT_ERR_SUCCESS:
-                    raise DeliveryError(f"MQTT publish to {topic}: {info.rc}", retry=True)
+                try:
+                    self.client.publish(topic, payload, qos=1, retain=True)
+                except PublishRefused as exc:
+                    raise DeliveryError(f"MQTT publish to {topic}: {exc}", retry=True) from exc
