@@ -267,6 +267,30 @@ class EdgeAgent:
         """Epoch seconds of the last (re)connect to the broker, None before the first."""
         return self._session.last_connected_at
 
+    @property
+    def connects(self) -> int:
+        return self._session.connects
+
+    @property
+    def unreachable_devices(self) -> int:
+        with self._state_lock:
+            return sum(1 for s in self._states.values() if s is DeviceState.UNREACHABLE)
+
+    # --- what /healthz, /readyz and /metrics read (HTTP thread) ---------------------------
+
+    @property
+    def alive(self) -> bool:
+        return self._publisher.is_alive()
+
+    @property
+    def ready(self) -> bool:
+        return self.alive and self._session.connected
+
+    def metrics_text(self) -> str:
+        from edge.metrics import render_metrics  # noqa: PLC0415 - only with a health port
+
+        return render_metrics(self)
+
     def stop(self, drain_s: float = STOP_DRAIN_S) -> None:
         """Orderly stop: stop reading, publish what is left (briefly), say offline, disconnect."""
         self._stop_polling.set()

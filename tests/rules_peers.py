@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
+import socket
 import ssl
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import Message
@@ -28,6 +31,7 @@ from urllib.parse import parse_qsl, urlsplit
 import yaml
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
+from prometheus_client.parser import text_string_to_metric_families
 
 from waystation.localservers import free_port
 
@@ -44,6 +48,11 @@ class HookServer:
     def __init__(self) -> None:
         self.hooks: list[Hook] = []
         self.fail: dict[str, int] = {}  # path → how many requests to fail with 500
+        self.fail_until: dict[str, float] = {}  # path → answer 500 until this monotonic time
+        self.hang_until: dict[str, float] = {}  # path → never answer until this monotonic time
+        self.attempts: dict[str, int] = {}  # path → requests received, failed or not
+        self.open_now = 0  # hung requests whose client still holds the connection
+        self.open_most = 0
         self._lock = threading.Lock()
         peer = self
 
@@ -53,9 +62,16 @@ class HookServer:
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
                 with peer._lock:
+                    peer.attempts[url.path] = peer.attempts.get(url.path, 0) + 1
+                if time.monotonic() < peer.hang_until.get(url.path, 0):
+                    peer._hang(self.connection, peer.hang_until[url.path])
+                    return
+                with peer._lock:
                     failing = peer.fail.get(url.path, 0)
                     if failing:
                         peer.fail[url.path] = failing - 1
+                    elif time.monotonic() < peer.fail_until.get(url.path, 0):
+                        failing = 1
                     else:
                         peer.hooks.append(Hook(url.path, dict(parse_qsl(url.query)), body))
                 self.send_response(500 if failing else 200)
@@ -68,6 +84,22 @@ class HookServer:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def _hang(self, conn: socket.socket, until: float) -> None:
+        """Answer nothing; count the connection as held until the client closes it."""
+        with self._lock:
+            self.open_now += 1
+            self.open_most = max(self.open_most, self.open_now)
+        try:
+            while time.monotonic() < until:
+                readable, _, _ = select.select([conn], [], [], 0.1)
+                if readable and not conn.recv(1, socket.MSG_PEEK):
+                    return  # the client gave up and closed it
+        except OSError:
+            return
+        finally:
+            with self._lock:
+                self.open_now -= 1
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
@@ -193,8 +225,31 @@ class EdgeProcess(_Child):
 
 
 class RulesProcess(_Child):
-    """`waystation rules` in a child process, to be killed with SIGKILL and started again."""
+    """`waystation rules` in a child process, to be killed with SIGKILL and started again.
 
-    def __init__(self, workdir: Path, args: list[str]) -> None:
-        self.args = [sys.executable, "-m", "waystation.cli", "rules", *args]
+    It serves its metrics on a port of its own, so a test waits on its passes.
+    """
+
+    def __init__(self, workdir: Path, args: list[str], log_level: str = "INFO") -> None:
+        self.health_port = free_port()
+        self.args = [sys.executable, "-m", "waystation.cli", "rules", *args,
+                     "--health-port", str(self.health_port), "--log-level", log_level]  # fmt: skip
         self.log = workdir / "rules.log"
+
+    def metrics(self) -> dict[str, float]:
+        """`/metrics` as {name{labels}: value}; {} while it does not answer."""
+        url = f"http://127.0.0.1:{self.health_port}/metrics"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                text = resp.read().decode()
+        except OSError:
+            return {}
+        out = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+                out[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+        return out
+
+    def log_lines(self) -> list[str]:
+        return self.log.read_text(encoding="utf-8", errors="replace").splitlines()

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from waystation import __version__
 from waystation.checks import Checked, Plan, check
 from waystation.configerror import ConfigError, Text, render_problems
+from waystation.health import HealthServer
 from waystation.registry import parse_duration
 from waystation.settings import (
     SETTINGS,
@@ -127,6 +128,12 @@ def _add_rules_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         "--no-allocation",
         action="store_true",
         help="do not run the monthly allocation job (alerts only)",
+    )
+    p.add_argument(
+        "--health-port",
+        type=int,
+        default=9109,
+        help="HTTP /healthz, /readyz, /metrics on 127.0.0.1 (default 9109; 0: off)",
     )
     p.set_defaults(func=_cmd_rules)
 
@@ -245,6 +252,12 @@ def _add_edge_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         type=_duration,
         default=timedelta(minutes=1),
         help="interval of the backfilled readings (default 1m)",
+    )
+    p.add_argument(
+        "--health-port",
+        type=int,
+        default=0,
+        help="HTTP /healthz, /readyz, /metrics (connection, outbox) on 127.0.0.1 (default 0: off)",
     )
     p.set_defaults(func=_cmd_edge)
 
@@ -602,9 +615,15 @@ def _cmd_edge(args: argparse.Namespace) -> int:
         "agent %s of %s running; outbox %s", config.agent_device, config.station,
         config.outbox.path,
     )  # fmt: skip
+    health = HealthServer(agent, args.health_port, name="edge-health") if args.health_port else None
     try:
+        if health is not None:
+            health.start()
+            log.info("health and metrics on http://127.0.0.1:%d/metrics", health.port)
         _wait_for_signal()
     finally:
+        if health is not None:
+            health.stop()
         agent.stop()
     log.info("agent stopped: %s; outbox depth %d", agent.stats, agent.outbox.depth)
     return EXIT_OK
@@ -638,7 +657,6 @@ def _backfill_progress(span: timedelta | None) -> Callable[[int, int], None] | N
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
     from ingest.decode import TimeWindow  # noqa: PLC0415 - server extra
-    from ingest.health import HealthServer  # noqa: PLC0415
     from ingest.worker import IngestConfig, IngestWorker  # noqa: PLC0415
     from waystation.store import QueryError, StoreUnavailable  # noqa: PLC0415
 
@@ -720,7 +738,11 @@ def _cmd_rules(args: argparse.Namespace) -> int:
         _mqtt_settings(s), registry, config, _state_path(args), store=store,
         client_id=args.client_id,
     )  # fmt: skip
-    serve(service, _wait_for_signal, job)
+    try:
+        serve(service, _wait_for_signal, job, health_port=args.health_port)
+    except OSError as exc:  # the health port is taken: a second instance, or a typo
+        print(f"waystation rules: --health-port {args.health_port}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     return EXIT_OK
 
 

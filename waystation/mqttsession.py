@@ -122,6 +122,10 @@ class SessionOptions:
     keepalive_s: int = 15
     will: Will | None = None
 
+    def __post_init__(self) -> None:
+        for topic_filter in self.subscriptions:
+            _check_filter(topic_filter)
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SessionCallbacks:
@@ -215,6 +219,7 @@ class _PahoSession:
         self._connected_mono: float | None = None
         self._down_since: float | None = None  # monotonic; None while up or before the first try
         self._refused = False  # the current attempt's CONNACK said no
+        self._said_down = False  # the current outage was logged, so its end will be too
         self._flaps = 0
         self._last_info: mqtt.MQTTMessageInfo | None = None
         self._last_connected_at: float | None = None
@@ -303,6 +308,7 @@ class _PahoSession:
     ) -> None:
         if rc.is_failure:
             self._refused = True
+            self._said_down = True
             code = int(rc.value)
             self._repeats.warning(
                 "refused",
@@ -319,20 +325,18 @@ class _PahoSession:
         self._connects += 1
         down_for = now - self._down_since if self._down_since is not None else 0.0
         self._down_since = None
-        problems = [k for k in ("refused", "unreachable", "lost") if self._repeats.active(k)]
-        for key in problems:
+        for key in ("refused", "unreachable"):
             self._repeats.clear(key)
-        if self._connects == 1 and not problems:
-            log.info("%s connected", self._who)
-        elif problems:
+        if self._said_down:  # the loss (or the failed attempts) were logged: so is the return
+            self._said_down = False
             log.warning(
                 "%s connected again after %s (session present: %s)",
                 self._who,
                 format_duration(down_for),
                 flags.session_present,
             )
-        else:
-            log.info("%s reconnected after %s", self._who, format_duration(down_for))
+        elif self._connects == 1:
+            log.info("%s connected", self._who)
         self._connected.set()
         if self._options.subscriptions:
             client.subscribe([(f, SUBSCRIBE_QOS) for f in self._options.subscriptions])
@@ -344,6 +348,7 @@ class _PahoSession:
         error = self._client.last_connect_error
         delay = self._backoff.next_delay()
         self._retry_in(delay)
+        self._said_down = True
         self._repeats.warning(
             "unreachable",
             "%s: broker unreachable (%s); retrying with backoff, next in %.1f s",
@@ -362,9 +367,15 @@ class _PahoSession:
         lasted = now - self._connected_mono if was_up and self._connected_mono else 0.0
         if was_up:
             self._down_since = now
-            self._call(self._callbacks.on_disconnected)
-        if self._stopping:
-            return
+        try:
+            if not self._stopping:
+                self._after_loss(flags, rc, lasted, was_up=was_up)
+        finally:
+            if was_up:
+                self._call(self._callbacks.on_disconnected)
+
+    def _after_loss(self, flags: Any, rc: ReasonCode, lasted: float, *, was_up: bool) -> None:
+        """The next attempt's delay, and what to say about the loss."""
         if lasted >= STABLE_S:
             self._backoff.reset()
         delay = self._backoff.next_delay()
@@ -373,39 +384,38 @@ class _PahoSession:
             return  # said in _on_connect; paho closes the socket after a refusal
         code = int(rc.value)
         from_broker = bool(flags.is_disconnect_packet_from_server)
+        if lasted >= FLAP_S:  # a healthy connection ended: a change of state, said each time
+            self._flaps = 0
+            self._repeats.clear("flapping")
+            self._repeats.clear("takeover")
+            self._said_down = True
+            log.warning(
+                "%s lost the broker after %s: %s; reconnecting in %.1f s",
+                self._who,
+                format_duration(lasted),
+                _loss(code, from_broker=from_broker),
+                delay,
+            )
+            return
+        # Dropped soon after connecting, again and again: said once, then counted.
+        self._flaps += 1
+        taken = reason_name(SESSION_TAKEN_OVER, Packet.DISCONNECT)
         if from_broker and code == SESSION_TAKEN_OVER:
-            self._repeats.warning(
-                "lost",
-                "%s: session taken over: %s (%s); reconnecting in %.1f s",
-                self._who,
-                hint(code),
-                reason_name(code, Packet.DISCONNECT),
-                delay,
+            key, what = "takeover", f"session taken over: {hint(code)} ({taken})"
+        elif self._flaps >= FLAPS_FOR_TAKEOVER and code == UNSPECIFIED_ERROR:
+            key, what = (
+                "takeover",
+                (
+                    f"the broker closed the connection {lasted:.1f} s after accepting it, "
+                    f"{self._flaps} times in a row: most likely another client is connecting "
+                    f"with the same client id (session takeover, {taken}); give each its own id"
+                ),
             )
-            return
-        closed_early = not from_broker and lasted < FLAP_S and code == UNSPECIFIED_ERROR
-        self._flaps = self._flaps + 1 if closed_early else 0
-        if self._flaps >= FLAPS_FOR_TAKEOVER:
-            self._repeats.warning(
-                "lost",
-                "%s: the broker closed the connection %.1f s after accepting it, %d times in "
-                "a row: most likely another client is connecting with the same client id "
-                "(session takeover, %s); give each client its own id; reconnecting in %.1f s",
-                self._who,
-                lasted,
-                self._flaps,
-                reason_name(SESSION_TAKEN_OVER, Packet.DISCONNECT),
-                delay,
-            )
-            return
-        self._repeats.warning(
-            "lost",
-            "%s lost the broker after %s: %s; reconnecting in %.1f s",
-            self._who,
-            format_duration(lasted),
-            _loss(code, from_broker=from_broker),
-            delay,
-        )
+        else:
+            loss = _loss(code, from_broker=from_broker)
+            key, what = "flapping", f"lost the broker {lasted:.1f} s after connecting: {loss}"
+        if self._repeats.warning(key, "%s: %s; reconnecting with backoff", self._who, what):
+            self._said_down = True
 
     def _on_subscribe(
         self, _c: mqtt.Client, _ud: Any, _mid: int, codes: list[ReasonCode], _p: Any
@@ -444,6 +454,18 @@ class _PahoSession:
             log.exception("%s: error in a session callback", self._options.label)
 
 
+def _check_filter(topic_filter: str) -> None:
+    """A wildcard fills a whole level, and `#` only the last one (MQTT 5.0, 4.7.1)."""
+    levels = topic_filter.split("/")
+    for n, level in enumerate(levels):
+        if ("+" in level or "#" in level) and level not in ("+", "#"):
+            raise ValueError(f"topic filter {topic_filter!r}: a wildcard must fill a whole level")
+        if level == "#" and n != len(levels) - 1:
+            raise ValueError(f"topic filter {topic_filter!r}: '#' must be the last level")
+    if not topic_filter:
+        raise ValueError("empty topic filter")
+
+
 def _hint(code: int) -> str:
     text = hint(code)
     return f" ({text})" if text else ""
@@ -457,7 +479,7 @@ def _describe(error: OSError | None) -> str:
 
 
 def _loss(code: int, *, from_broker: bool) -> str:
-    if from_broker:  # the broker said why
+    if from_broker:  # the broker said why (0x8E: "session taken over" and its hint)
         return f"{reason_name(code, Packet.DISCONNECT)}{_hint(code)}"
     if code == KEEPALIVE_TIMEOUT:  # paho's code for our own keepalive running out
         return "no answer within the keepalive (Keep Alive timeout, 0x8D)"

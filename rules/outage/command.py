@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from rules.allocation.command import ReportJob, schedule_allocation
 from rules.outage.service import RulesService
 from rules.outage.statedb import RulesState
+from waystation.health import HealthServer
 from waystation.registry import Registry, parse_duration
 
 __all__ = ["add_silence", "list_silences", "open_state", "parse_when", "remove_silence", "serve"]
@@ -23,9 +24,15 @@ def serve(
     service: RulesService,
     wait: Callable[[], None],
     allocation: ReportJob | None = None,
+    *,
+    health_port: int = 0,
 ) -> None:
-    """Run until `wait` returns; with an allocation job, bill every month too."""
+    """Run until `wait` returns; with an allocation job, bill every month too.
+
+    With a `health_port`, `/healthz`, `/readyz` and `/metrics` on 127.0.0.1.
+    """
     registry = service.registry
+    health = HealthServer(service, health_port, name="rules-health") if health_port else None
     with service:
         if allocation is not None:
             job = schedule_allocation(service.scheduler, allocation, ZoneInfo(registry.timezone))
@@ -36,7 +43,14 @@ def serve(
             )
         labels = ", ".join(sender.label for sender in service.senders)
         log.info("rules running: %d devices; channels: %s", registry.device_count, labels)
-        wait()
+        if health is not None:
+            health.start()
+            log.info("health and metrics on http://127.0.0.1:%d/metrics", health.port)
+        try:
+            wait()
+        finally:
+            if health is not None:
+                health.stop()
 
 
 def parse_when(text: str, now: datetime) -> datetime:

@@ -47,7 +47,7 @@ log = logging.getLogger("waystation.rules.channels")
 
 SAFETY_S = 0.25
 RETRY_INITIAL_S = 1.0
-RETRY_MAX_S = 60.0  # a channel back from an outage delivers within a minute
+RETRY_MAX_S = 30.0  # a channel back from an outage delivers within half a minute
 RETRY_FLOOR_S = 0.5
 
 
@@ -180,6 +180,8 @@ class ChannelSender:
                 if not self._step():
                     return
             except Exception:  # a task boundary: the channel must go on
+                if self._stopping:
+                    return  # e.g. the state file closed under an attempt that outlived stop()
                 log.exception("channel %s: unexpected error", self.label)
                 self._sleep(RETRY_INITIAL_S)
 
