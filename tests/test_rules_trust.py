@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -26,7 +27,14 @@ import yaml
 
 from ingest.worker import IngestConfig, IngestWorker
 from rules.outage.channels import base as channels_base
-from rules.outage.config import RulesConfig, Thresholds, Timing, WebhookChannel, load_rules_config
+from rules.outage.config import (
+    LogChannel,
+    RulesConfig,
+    Thresholds,
+    Timing,
+    WebhookChannel,
+    load_rules_config,
+)
 from rules.outage.service import RulesService
 from tests.helpers import MqttSpy, wait_for
 from tests.rules_helpers import (
@@ -166,6 +174,8 @@ def test_rules_against_a_wrong_port_says_so_and_sends_monitoring_lost_only(
         assert metrics['waystation_rules_notices_pending{channel="mqtt"}'] == 0  # not queued there
         assert metrics["waystation_rules_connected"] == 0
         assert metrics["waystation_rules_verdicts"] == 0
+        assert rules.http("/healthz") == 200  # running, only cut off
+        assert rules.http("/readyz") == 503
 
         broker.start()  # the broker appears: monitoring is back
         wait_for(lambda: resolved(hooks, "monitoring_lost"), "monitoring_lost resolved", 20)
@@ -186,7 +196,9 @@ def test_a_failing_and_a_hanging_webhook_deliver_every_firing_and_never_resolve_
     uid: str,
     hooks: HookServer,
     monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.WARNING)
     monkeypatch.setattr(channels_base, "RETRY_MAX_S", 5.0)  # retries capped at 5 s here
     settings = MqttSettings.from_url(mosquitto.url)
     stations = [f"s{uid}-{n:02d}" for n in range(20)]
@@ -197,10 +209,11 @@ def test_a_failing_and_a_hanging_webhook_deliver_every_firing_and_never_resolve_
     } for s in stations}})  # fmt: skip
     config = RulesConfig(
         thresholds=Thresholds(reconnect_grace=3),  # type: ignore[arg-type]
-        timing=Timing(group_interval=2, scan_every=0.5),  # type: ignore[arg-type]
+        timing=Timing(group_interval=2, scan_every=0.5, channel_failing_after=15),  # type: ignore[arg-type]
         channels=[
             WebhookChannel(type="webhook", url=hooks.url("/hook")),
             WebhookChannel(type="webhook", name="hung", url=hooks.url("/hang")),  # timeout 10 s
+            LogChannel(type="log"),
         ],
     )
     state = tmp_path / "state.db"
@@ -238,31 +251,45 @@ def test_a_failing_and_a_hanging_webhook_deliver_every_firing_and_never_resolve_
         with second:
             wait_for(lambda: time.monotonic() > outage_ends, "the end of the chat outage", 70)
             for path in ("/hook", "/hang"):
-                wait_for(lambda: {s for h in hooks.on(path) for s in _stations_in(h, "firing")}  # noqa: B023
-                         == set(stations), f"every firing on {path}", 45)  # fmt: skip
+                wait_for(lambda: set(stations) <= {s for h in hooks.on(path)  # noqa: B023
+                                                   for s in _stations_in(h, "firing")},
+                         f"every firing on {path}", 45)  # fmt: skip
             for s in stations[10:]:
                 status(pub, s, "online")
             for path in ("/hook", "/hang"):
-                wait_for(lambda: {s for h in hooks.on(path) for s in _stations_in(h, "resolved")}  # noqa: B023
-                         == set(stations), f"every resolution on {path}", 30)  # fmt: skip
+                wait_for(lambda: set(stations) <= {s for h in hooks.on(path)  # noqa: B023
+                                                   for s in _stations_in(h, "resolved")},
+                         f"every resolution on {path}", 30)  # fmt: skip
 
     assert hooks.attempts["/hang"] >= 3, "the hung webhook was retried"
+    # Failing past channel_failing_after (15 s): said on the other channels and in the log.
+    logged = [r.getMessage() for r in caplog.records]
+    assert any("告警通道发送失败 webhook" in m for m in logged), (
+        "channel_failing on the log channel"
+    )
+    assert any("channel hung failing for" in m for m in logged)
+    told = {a["device"] for h in hooks.on("/hang") for n in h.body["notices"]
+            for a in n["firing"] if a["rule"] == "channel_failing"}  # fmt: skip
+    assert "hung" not in told, "a channel is not told about its own failure"
+    assert "webhook" in told
     # A hung endpoint holds at most one connection per running service (it was restarted once).
     assert hooks.open_most <= 2
     for path in ("/hook", "/hang"):
-        seen: list[Hook] = hooks.on(path)
-        for s in stations:
-            fired = [
-                n for h in seen for n in h.body["notices"] if n["station"] == s and n["firing"]
-            ]
-            assert len(fired) == 1, f"{s} fired {len(fired)} times on {path}"
-            first_mention = next(n for h in seen for n in h.body["notices"] if n["station"] == s)
-            assert first_mention["firing"], f"{s}: a resolution before its firing on {path}"
-        merged = [n for h in seen for n in h.body["notices"] if n["station"] in stations[:10]]
-        # Back during the outage: the firing and the resolution in one message.
-        assert all(n["firing"] and n["resolved"] for n in merged)
-        assert any("FIRED AND RESOLVED" in h.body["text"] or "曾告警" in h.body["text"]
-                   for h in seen)  # fmt: skip
+        _every_firing_once_and_first(hooks.on(path), stations, back_early=stations[:10])
+
+
+def _every_firing_once_and_first(
+    seen: list[Hook], stations: list[str], back_early: list[str]
+) -> None:
+    for s in stations:
+        fired = [n for h in seen for n in h.body["notices"] if n["station"] == s and n["firing"]]
+        assert len(fired) == 1, f"{s} fired {len(fired)} times"
+        first_mention = next(n for h in seen for n in h.body["notices"] if n["station"] == s)
+        assert first_mention["firing"], f"{s}: a resolution before its firing"
+    merged = [n for h in seen for n in h.body["notices"] if n["station"] in back_early]
+    # Back during the outage: the firing and the resolution in one message.
+    assert all(n["firing"] and n["resolved"] for n in merged)
+    assert any("FIRED AND RESOLVED" in h.body["text"] or "曾告警" in h.body["text"] for h in seen)
 
 
 def test_a_running_service_is_quiet_and_says_repeated_failures_once(

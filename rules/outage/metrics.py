@@ -50,6 +50,11 @@ class _RulesCollector(Collector):
         yield CounterMetricFamily(
             f"{P}_invalid_messages", "messages skipped as invalid", value=s.invalid_messages
         )
+        yield CounterMetricFamily(
+            f"{P}_wills_held", "agents' offline statuses held for the grace period "
+            "(they came with the loss of the broker, or retained on reconnecting)",
+            value=s.wills_held,
+        )  # fmt: skip
         by_state = GaugeMetricFamily(f"{P}_alerts", "alerts by state", labels=["state"])
         counts = s.alert_counts()
         for state in AlertState:

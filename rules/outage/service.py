@@ -110,6 +110,7 @@ class RulesService:
         self._history_next_try = 0.0
         self._repeats = Repeats(log)
         self.invalid_messages = 0
+        self.wills_held = 0  # agents' offline statuses held for the grace period
         self.passes = 0
         self.pass_seconds = 0.0
         th = config.thresholds
@@ -304,6 +305,7 @@ class RulesService:
             held = self.obs.hold_wills(now - self.obs.will_settle_ms)
             if held:
                 self._holding = True
+                self.wills_held += held
         if held:
             log.warning(
                 "%d agent will(s) came with the loss of the broker; held until the agents "
@@ -330,7 +332,9 @@ class RulesService:
                     # A retained offline found while catching up waits out the grace.
                     held = not online and msg.retain and not self._verdicts(now)
                     self.obs.status(topic.device, online, now, held=held)
-                    self._holding = self._holding or held
+                    if held:
+                        self._holding = True
+                        self.wills_held += 1
                 if not online:  # an agent's will: soon, not at the next scan
                     self._passes.run_in(WILL_SETTLE_S)
             else:
