@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Self
@@ -152,3 +154,12 @@ def connack(settings: MqttSettings) -> ReasonCode:
         client.loop_stop()
         client.disconnect()
     return answers[0]
+
+
+def http_get(port: int, path: str) -> tuple[int, str]:
+    """GET a loopback endpoint (health, metrics): its status and body, errors included."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()

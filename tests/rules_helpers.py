@@ -86,3 +86,12 @@ def agents(tmp_path: Path, broker: str, station: str) -> tuple[EdgeProcess, Edge
         EdgeProcess(tmp_path / "a1", broker, station, f"{station}-gw1", devices(AGENT1)),
         EdgeProcess(tmp_path / "a2", broker, station, f"{station}-gw2", devices(AGENT2)),
     )
+
+
+def will_only_stations(stations: list[str], name: str = "驿站") -> Registry:
+    """Stations of an agent and a door counter that report hourly: only statuses move them."""
+    return parse_registry({"version": 1, "stations": {s: {
+        "name": f"{name} {s}", "model": "industry_managed",
+        "devices": {f"{s}-gw": {"kind": "gateway", "interval": "1h"},
+                    f"{s}-door": {"kind": "door_counter", "interval": "1h"}},
+    } for s in stations}})  # fmt: skip

@@ -19,8 +19,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import Message
@@ -34,6 +32,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.helpers import http_get
 from waystation.localservers import free_port
 
 
@@ -239,10 +238,8 @@ class RulesProcess(_Child):
 
     def metrics(self) -> dict[str, float]:
         """`/metrics` as {name{labels}: value}; {} while it does not answer."""
-        url = f"http://127.0.0.1:{self.health_port}/metrics"
         try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                text = resp.read().decode()
+            _, text = http_get(self.health_port, "/metrics")
         except OSError:
             return {}
         out = {}
@@ -255,12 +252,7 @@ class RulesProcess(_Child):
     def http(self, path: str) -> int:
         """The status of GET `path` on its health port (0: no answer)."""
         try:
-            with urllib.request.urlopen(
-                f"http://127.0.0.1:{self.health_port}{path}", timeout=2
-            ) as r:
-                return int(r.status)
-        except urllib.error.HTTPError as exc:
-            return int(exc.code)
+            return http_get(self.health_port, path)[0]
         except OSError:
             return 0
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from edge.agent import EdgeAgent
 from edge.config import AgentConfig
-from tests.helpers import station_registry, wait_for
+from tests.helpers import http_get, station_registry, wait_for
 from waystation.health import HealthServer
 from waystation.localservers import MosquittoServer
 from waystation.settings import MqttSettings
@@ -20,16 +18,8 @@ from waystation.settings import MqttSettings
 pytestmark = pytest.mark.integration
 
 
-def _get(port: int, path: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
 def _metrics(port: int) -> dict[str, float]:
-    _, text = _get(port, "/metrics")
+    _, text = http_get(port, "/metrics")
     return {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
 
 
@@ -53,13 +43,13 @@ def test_the_agent_reports_its_connection_and_outbox(
             assert m["waystation_edge_connected"] == 1
             assert m["waystation_edge_connects_total"] == 1
             assert m["waystation_edge_last_connect_timestamp_seconds"] > 0
-            assert _get(health.port, "/readyz")[0] == 200
+            assert http_get(health.port, "/readyz")[0] == 200
             own_mosquitto.stop()
             wait_for(lambda: _metrics(health.port)["waystation_edge_connected"] == 0, "the loss")
             wait_for(lambda: _metrics(health.port)["waystation_edge_outbox_depth"] >= 20,
                      "readings waiting in the outbox")  # fmt: skip
-            assert _get(health.port, "/readyz")[0] == 503
-            assert _get(health.port, "/healthz")[0] == 200  # alive, only not connected
+            assert http_get(health.port, "/readyz")[0] == 503
+            assert http_get(health.port, "/healthz")[0] == 200  # alive, only not connected
             own_mosquitto.start()
             wait_for(lambda: _metrics(health.port)["waystation_edge_connects_total"] == 2, "back")
             wait_for(lambda: _metrics(health.port)["waystation_edge_outbox_depth"] < 20, "drained")

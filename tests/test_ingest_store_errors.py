@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +10,7 @@ import pytest
 
 from ingest.health import HealthServer
 from ingest.worker import IngestConfig, IngestWorker
-from tests.helpers import MqttSpy, wait_for
+from tests.helpers import MqttSpy, http_get, wait_for
 from tests.load import LoadPublisher, door_counter_registry, stored_seqs
 from waystation.localservers import InfluxServer, free_port
 from waystation.registry import parse_registry
@@ -20,14 +18,6 @@ from waystation.settings import MqttSettings
 from waystation.store import InfluxStore
 
 pytestmark = pytest.mark.integration
-
-
-def _get(port: int, path: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
 
 
 def test_points_influxdb_rejects_are_dead_lettered_and_the_rest_stored(
@@ -118,16 +108,16 @@ def health(
 def test_health_endpoints(health: tuple[IngestWorker, int, MqttSpy], uid: str) -> None:
     worker, port, spy = health
     assert worker.wait_subscribed()
-    wait_for(lambda: _get(port, "/readyz")[0] == 200, "readiness")
-    assert _get(port, "/healthz") == (200, "ok\n")
+    wait_for(lambda: http_get(port, "/readyz")[0] == 200, "readiness")
+    assert http_get(port, "/healthz") == (200, "ok\n")
     spy.publish(f"stations/hc-{uid}/hc-{uid}-d0/telemetry", b"{broken")
     wait_for(lambda: worker.stats.acked >= 1, "the broken message handled")
-    status, text = _get(port, "/metrics")
+    status, text = http_get(port, "/metrics")
     assert status == 200
     assert 'waystation_ingest_deadletters_total{reason="bad_json"} 1' in text
     assert "waystation_ingest_received_total 1" in text
     assert "waystation_ingest_connected 1" in text
-    assert _get(port, "/nope")[0] == 404
+    assert http_get(port, "/nope")[0] == 404
     worker.stop()  # the writer stops: no longer alive, no longer ready
-    assert _get(port, "/healthz")[0] == 503
-    assert _get(port, "/readyz")[0] == 503
+    assert http_get(port, "/healthz")[0] == 503
+    assert http_get(port, "/readyz")[0] == 503

@@ -35,6 +35,7 @@ from tests.rules_helpers import (
     resolved,
     rules_file,
     two_agent_station,
+    will_only_stations,
 )
 from tests.rules_peers import HookServer, SmtpPeer
 from waystation.localservers import MosquittoServer
@@ -229,11 +230,7 @@ def test_storm_across_stations_is_grouped_within_the_rate_limit(
     config: RulesConfig,
 ) -> None:
     stations = [f"s{uid}-{n:02d}" for n in range(40)]
-    reg = parse_registry({"version": 1, "stations": {s: {
-        "name": f"风暴站 {s}", "model": "industry_managed",
-        "devices": {f"{s}-gw": {"kind": "gateway", "interval": "1h"},
-                    f"{s}-door": {"kind": "door_counter", "interval": "1h"}},
-    } for s in stations}})  # fmt: skip
+    reg = will_only_stations(stations, "风暴站")
     service = RulesService(
         mqtt_settings, reg, config, tmp_path / "state.db", client_id=f"rules-{uid}"
     )  # every station's topics: devices not in this registry are ignored

@@ -45,6 +45,7 @@ from tests.rules_helpers import (
     resolved,
     rules_file,
     two_agent_station_data,
+    will_only_stations,
 )
 from tests.rules_peers import EdgeProcess, Hook, HookServer, RulesProcess
 from waystation.localservers import InfluxServer, MosquittoServer, free_port
@@ -202,11 +203,7 @@ def test_a_failing_and_a_hanging_webhook_deliver_every_firing_and_never_resolve_
     monkeypatch.setattr(channels_base, "RETRY_MAX_S", 5.0)  # retries capped at 5 s here
     settings = MqttSettings.from_url(mosquitto.url)
     stations = [f"s{uid}-{n:02d}" for n in range(20)]
-    registry = parse_registry({"version": 1, "stations": {s: {
-        "name": f"驿站 {s}", "model": "industry_managed",
-        "devices": {f"{s}-gw": {"kind": "gateway", "interval": "1h"},
-                    f"{s}-door": {"kind": "door_counter", "interval": "1h"}},
-    } for s in stations}})  # fmt: skip
+    registry = will_only_stations(stations)
     config = RulesConfig(
         thresholds=Thresholds(reconnect_grace=3),  # type: ignore[arg-type]
         timing=Timing(group_interval=2, scan_every=0.5, channel_failing_after=15),  # type: ignore[arg-type]

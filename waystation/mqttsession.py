@@ -67,12 +67,12 @@ RECONNECT_INITIAL_S = 1.0
 RECONNECT_MAX_S = 30.0
 RECONNECT_FLOOR_S = 0.5
 # A connection that lasted this long was healthy: the next failure starts the
-# backoff again from the beginning. Shorter ones (a takeover ping-pong, a
-# broker that drops us at once) keep backing off.
-STABLE_S = 60.0
-# A broker that closes the connection this soon after accepting it, this many
-# times in a row, is most likely handing our session to another client.
-FLAP_S = 10.0
+# backoff again from the beginning (a broker restarted twice in a minute must
+# not find its clients 30 s away). Shorter ones (a takeover ping-pong, a broker
+# that drops us at once) keep backing off, and a broker that closes the
+# connection this soon after accepting it, this many times in a row, is most
+# likely handing our session to another client.
+STABLE_S = 10.0
 FLAPS_FOR_TAKEOVER = 2
 SUBSCRIBE_QOS = 1
 
@@ -384,7 +384,7 @@ class _PahoSession:
             return  # said in _on_connect; paho closes the socket after a refusal
         code = int(rc.value)
         from_broker = bool(flags.is_disconnect_packet_from_server)
-        if lasted >= FLAP_S:  # a healthy connection ended: a change of state, said each time
+        if lasted >= STABLE_S:  # a healthy connection ended: a change of state, said each time
             self._flaps = 0
             self._repeats.clear("flapping")
             self._repeats.clear("takeover")
