@@ -28,8 +28,8 @@ def test_the_sample_config_loads_once_its_secrets_are_set(
         load_rules_config(sample)
     message = str(info.value)
     assert "7 处错误 error(s)" in message
-    assert "rules.yaml:21:10 channel 1: url\n    环境变量 DINGTALK_TOKEN 没有设置" in message
-    assert "rules.yaml:22:13 channel 1: secret" in message
+    assert "rules.yaml:27:10 channel 1: url\n    环境变量 DINGTALK_TOKEN 没有设置" in message
+    assert "rules.yaml:28:13 channel 1: secret" in message
     assert "environment variable DINGTALK_SECRET is not set" in message
     for name in ("DINGTALK_TOKEN", "DINGTALK_SECRET", "WECOM_KEY", "FEISHU_HOOK",
                  "FEISHU_SECRET", "SMTP_USER", "SMTP_PASSWORD"):  # fmt: skip
@@ -40,6 +40,9 @@ def test_the_sample_config_loads_once_its_secrets_are_set(
     ]  # fmt: skip
     assert config.channels[0].url.endswith("access_token=value-of-DINGTALK_TOKEN")  # type: ignore[union-attr]
     assert config.timing.pending_for["door_silent"].total_seconds() == 600
+    assert config.thresholds.reconnect_grace is None  # computed from the registry
+    assert config.thresholds.monitoring_lost_after.total_seconds() == 60
+    assert config.timing.notice_retry_for.total_seconds() == 24 * 3600
 
 
 @pytest.mark.parametrize(
