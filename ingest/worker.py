@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
-from ingest.deadletter import DeadLetterSink, deadletter_line
-from ingest.decode import DeadLetter, Decoder, TimeWindow
+from ingest.deadletter import DeadLetterSink, DeadLetterTally, printable
+from ingest.decode import DeadLetter, Decoded, Decoder, TimeWindow
 from ingest.inbox import Inbox
 from ingest.metrics import IngestStats, render_prometheus
 from waystation.backoff import Backoff
@@ -93,6 +93,7 @@ class _Message:
     generation: int
     lines: list[str] = field(default_factory=list)
     newest_ts_ms: int = 0
+    carrier: bool = False  # carries the dead-letter counts, not a message of the broker's
 
 
 class IngestWorker:
@@ -139,6 +140,9 @@ class IngestWorker:
             SessionCallbacks(on_message=self._on_message, on_disconnected=self._on_disconnect),
         )
         self.deadletters = DeadLetterSink(self._session, self.config.deadletter_path)
+        self._tally = DeadLetterTally(self.config.client_id)
+        self._decode_failures: set[type[BaseException]] = set()
+        self._counts_refused = False  # logged once
         self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
 
     # --- session callbacks (network thread) -------------------------------------------
@@ -225,32 +229,54 @@ class IngestWorker:
         started = time.monotonic()
         self.stats.received += len(batch)
         now_ms = int(time.time() * 1000)
-        to_write: list[_Message] = []
         for msg in batch:
-            result = self._decoder.decode(msg.topic, msg.payload, now_ms)
+            result = self._decode(msg, now_ms)
             if isinstance(result, DeadLetter):
-                self.deadletters.record(result.code, result.reason, msg.topic, msg.payload, now_ms)
-                # Counted in InfluxDB too, for the device-health dashboard.
-                msg.lines = [deadletter_line(result, msg.topic, now_ms)]
-                msg.newest_ts_ms = now_ms
-                to_write.append(msg)
+                self._dead_letter(msg, result.code, result.reason, now_ms)
             else:
                 msg.lines = result.lines
                 msg.newest_ts_ms = result.newest_ts_ms
-                to_write.append(msg)
-        if to_write and not self._write_with_retry(to_write):
+        # Counted in InfluxDB too, for the device-health dashboard, in the same write.
+        to_write = [*batch, *self._tally_carrier(now_ms)]
+        if not self._write_with_retry(to_write):
             return  # stopping during an outage: no ack, the broker keeps them
+        # Messages the database refused were dead-lettered while writing; count them too.
+        refused = self._tally_carrier(int(time.time() * 1000))
+        if refused and not self._write_with_retry(refused):
+            return
         self.stats.batches += 1
-        self.stats.messages_written += len(to_write)
+        self.stats.messages_written += len(batch)
         self.stats.points_written += sum(len(m.lines) for m in to_write)
         written_ms = time.time() * 1000
-        for msg in to_write:
+        for msg in batch:
             self.stats.reading_age_seconds.observe(max(written_ms - msg.newest_ts_ms, 0) / 1000)
         for msg in batch:
             if msg.qos > 0 and msg.generation == self._generation:
                 self._session.ack(msg.mid, msg.qos)
                 self.stats.acked += 1
         self.stats.batch_seconds.observe(time.monotonic() - started)
+
+    def _decode(self, msg: _Message, now_ms: int) -> Decoded | DeadLetter:
+        try:
+            return self._decoder.decode(msg.topic, msg.payload, now_ms)
+        except Exception as exc:  # a task boundary: one message never stops the worker
+            if type(exc) not in self._decode_failures:
+                self._decode_failures.add(type(exc))
+                log.exception("decoding a message on %s failed", printable(msg.topic, 256))
+            return DeadLetter("decode_failed", f"{type(exc).__name__}: {exc}")
+
+    def _dead_letter(self, msg: _Message, code: str, reason: str, now_ms: int) -> None:
+        self.deadletters.record(code, reason, msg.topic, msg.payload, now_ms)
+        self._tally.add(code, msg.topic, reason)
+        msg.lines = []
+        msg.newest_ts_ms = now_ms
+
+    def _tally_carrier(self, now_ms: int) -> list[_Message]:
+        """The dead letters counted since the last write, as points riding with the batch."""
+        if not self._tally:
+            return []
+        lines = self._tally.take_lines(now_ms)
+        return [_Message("", b"", 0, 0, -1, lines, now_ms, carrier=True)]
 
     def _write_with_retry(self, msgs: list[_Message]) -> bool:
         backoff = Backoff(RETRY_MIN_S, RETRY_MAX_S, RETRY_FLOOR_S)
@@ -278,24 +304,41 @@ class IngestWorker:
                 return True
 
     def _write_isolating(self, msgs: Sequence[_Message]) -> None:
-        """Write; on a rejected point, bisect to find the messages that hold one.
+        """Write; on refused points, dead-letter the messages that hold them and write the rest.
 
-        Safe because writes are idempotent: re-writing the good half stores the
-        same points again. The bad messages are dead-lettered, the rest stored.
+        A field-type conflict names its measurement and field (and InfluxDB
+        1.x/2.x name the first conflict of a batch), so the messages with such
+        a field of that type are taken out and the rest written again: two
+        writes, not a bisection of the whole batch. Other refusals bisect.
+        Either way is safe because writes are idempotent: re-writing the good
+        part stores the same points again.
         """
+        msgs = [m for m in msgs if m.lines]
         try:
             self._write_split(_lines(msgs))
         except PointsRejected as exc:
+            conflicts = exc.conflicts
+            bad = [m for m in msgs if any(c.matches(ln) for c in conflicts for ln in m.lines)]
+            if bad:
+                for msg in bad:
+                    self._refused(msg, exc)
+                self._write_isolating([m for m in msgs if m.lines])
+                return
             if len(msgs) == 1:
-                msg = msgs[0]
-                self.deadletters.record(
-                    "rejected_by_store", str(exc), msg.topic, msg.payload, int(time.time() * 1000)
-                )
-                msg.lines = []
+                self._refused(msgs[0], exc)
                 return
             mid = len(msgs) // 2
             self._write_isolating(msgs[:mid])
             self._write_isolating(msgs[mid:])
+
+    def _refused(self, msg: _Message, exc: PointsRejected) -> None:
+        if msg.carrier:  # the dead-letter counts themselves: never a dead letter of their own
+            if not self._counts_refused:
+                self._counts_refused = True
+                log.error("InfluxDB refused the dead-letter counts: %s", exc)
+            msg.lines = []
+            return
+        self._dead_letter(msg, "rejected_by_store", str(exc), int(time.time() * 1000))
 
     def _write_split(self, lines: list[str]) -> None:
         try:

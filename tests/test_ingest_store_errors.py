@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -85,6 +88,79 @@ def test_a_batch_over_the_servers_body_limit_is_split(
         assert not worker.deadletters.counts
     finally:
         influx.stop()
+
+
+class CountingStore(InfluxStore):
+    """The real store, counting the writes it sends."""
+
+    writes = 0
+
+    def write_lines(self, lines: Sequence[str]) -> None:
+        self.writes += 1
+        super().write_lines(lines)
+
+
+def test_a_field_type_conflict_costs_two_writes_not_a_bisection(
+    mqtt_settings: MqttSettings, influxdb: InfluxServer, uid: str, tmp_path: Path
+) -> None:
+    """One dispenser sends `fault` as text where the database holds integers.
+
+    InfluxDB's 400 names the measurement and field, so the worker takes out
+    the messages with that field of that type and writes the rest again: a
+    batch costs its write, the rewrite and the dead-letter count, however many
+    messages it holds. (Bisecting cost about 2 log2(n) writes a batch.)
+    """
+    station = f"fc-{uid}"
+    disps = [f"{station}-disp{n}" for n in range(5)]
+    registry = parse_registry({"version": 1, "stations": {station: {
+        "name": "冲突", "model": "industry_managed",
+        "devices": {d: {"kind": "water_dispenser"} for d in disps}}}})  # fmt: skip
+    store = CountingStore(influxdb.url, f"fc_{uid}")
+    store.create_database()
+    now = int(time.time() * 1000)
+    # An older firmware wrote fault codes as integers into this shard.
+    store.write_lines([f"water_dispenser,device=old,station={station} fault=3i {now - 60_000}"])
+    config = IngestConfig(
+        client_id=f"ingest-{uid}",
+        topic_filter=f"stations/{station}/+/+",
+        deadletter_path=tmp_path / "dead.jsonl",
+        batch_max_wait_s=1.0,
+    )
+    total, faulty = 1000, disps[0]
+    expected: set[tuple[str, int]] = set()
+    try:
+        with (
+            IngestWorker(mqtt_settings, store, registry, config) as worker,
+            MqttSpy(mqtt_settings, f"pub-{uid}", []) as spy,
+        ):
+            assert worker.wait_subscribed()
+            for seq in range(total):
+                device = disps[seq % len(disps)]
+                data = {"water_l_total": 1.0, "energy_kwh_total": 1.0, "temp_c": 90.0,
+                        "heating": True} | ({"fault": "E1"} if device == faulty else {})  # fmt: skip
+                body = {
+                    "v": 1,
+                    "kind": "water_dispenser",
+                    "ts": now + seq,
+                    "seq": seq,
+                    "data": data,
+                }
+                spy.client.publish(f"stations/{station}/{device}/telemetry", json.dumps(body), 1)
+                if device != faulty:
+                    expected.add((device, seq))
+            wait_for(lambda: worker.stats.acked >= total, "every message handled", 60)
+        stored = {
+            (series.tags["device"], row[1])
+            for series in store.query('SELECT "seq" FROM "water_dispenser" GROUP BY "device"')
+            for row in series.values
+            if series.tags["device"] != "old"
+        }
+        assert stored == expected
+        assert worker.deadletters.counts == {"rejected_by_store": total // len(disps)}
+        writes = store.writes - 1  # the seeding write
+        assert writes <= 3 * worker.stats.batches, (writes, worker.stats.batches)
+    finally:
+        store.drop_database()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from waystation.lineprotocol import LineProtocolError, encode_line
+from waystation.lineprotocol import LineProtocolError, encode_line, field_type
 from waystation.store import InfluxStore
 
 
@@ -75,3 +75,26 @@ def test_round_trip_through_influxdb(store: InfluxStore, values: list[tuple[str,
     [series] = store.query('SELECT "tag", "text", "n" FROM "rt" ORDER BY time')
     got = [(row[1], row[2]) for row in series.values]
     assert got == values
+
+
+@given(
+    measurement=_text,
+    tags=st.dictionaries(_text, _text, max_size=3),
+    fields=st.dictionaries(
+        _text,
+        st.one_of(st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
+                  _text.filter(lambda s: "\n" not in s)),
+        min_size=1,
+        max_size=5,
+    ),
+)  # fmt: skip
+def test_field_type_reads_back_what_encode_line_wrote(
+    measurement: str, tags: dict[str, str], fields: dict[str, bool | int | float | str]
+) -> None:
+    """How a refused write's conflicting field is found in our own lines."""
+    line = encode_line(measurement, tags, fields, 1)
+    names = {bool: "boolean", int: "integer", float: "float", str: "string"}
+    for key, value in fields.items():
+        assert field_type(line, measurement, key) == names[type(value)]
+    assert field_type(line, measurement + "x", next(iter(fields))) is None
+    assert field_type(line, measurement, "\x00absent") is None

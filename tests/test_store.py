@@ -7,6 +7,7 @@ import pytest
 from waystation.localservers import InfluxServer, free_port
 from waystation.store import (
     BatchTooLarge,
+    FieldConflict,
     InfluxStore,
     PointsRejected,
     StoreFatal,
@@ -69,8 +70,12 @@ def test_bad_line_and_field_type_conflict_are_rejected(store: InfluxStore) -> No
     with pytest.raises(PointsRejected, match="unable to parse"):
         store.write_lines(["not line protocol"])
     store.write_lines(["m f=1.5 1761955200000"])
-    with pytest.raises(PointsRejected, match="field type conflict"):
-        store.write_lines(['m f="text" 1761955260000'])
+    with pytest.raises(PointsRejected, match="field type conflict") as refused:
+        store.write_lines(['m f="text" 1761955260000', "m f=2.5 1761955320000"])
+    # The answer names the field, so the refused line is found without bisecting.
+    assert refused.value.conflicts == (FieldConflict("m", "f", "string", "float"),)
+    assert [c.matches('m f="text" 1') for c in refused.value.conflicts] == [True]
+    assert [c.matches("m f=2.5 1") for c in refused.value.conflicts] == [False]
 
 
 @pytest.mark.integration

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import lru_cache
 
-__all__ = ["FieldValue", "LineProtocolError", "encode_line"]
+__all__ = ["FieldValue", "LineProtocolError", "encode_line", "field_type"]
 
 FieldValue = bool | int | float | str
 
@@ -99,3 +99,66 @@ def encode_line(
         f"{_escaped_measurement(measurement)}{_escaped_tags(tuple(tags.items()))} "
         f"{field_part} {time_ms}"
     )
+
+
+def _unescaped_index(text: str, chars: str, start: int = 0) -> int:
+    """Index of the first of `chars` not escaped by a backslash (len(text) if none)."""
+    i = start
+    while i < len(text):
+        c = text[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c in chars:
+            return i
+        i += 1
+    return len(text)
+
+
+def _unescape(text: str) -> str:
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "\\" and i + 1 < len(text):
+            i += 1
+        out.append(text[i])
+        i += 1
+    return "".join(out)
+
+
+def field_type(line: str, measurement: str, key: str) -> str | None:
+    """The InfluxDB type (float, integer, unsigned, string, boolean) of field `key` in `line`.
+
+    None when the line is of another measurement or has no such field. Only
+    used when a write was refused, so a plain scanner is fast enough.
+    """
+    end = _unescaped_index(line, ", ")
+    if _unescape(line[:end]) != measurement:
+        return None
+    i = _unescaped_index(line, " ", end) + 1  # past the tag set
+    while i < len(line):
+        eq = _unescaped_index(line, "=", i)
+        name = _unescape(line[i:eq])
+        j = eq + 1
+        if line[j : j + 1] == '"':  # a string: up to the closing unescaped quote
+            j = _unescaped_index(line, '"', j + 1) + 1
+            kind = "string"
+        else:
+            stop = _unescaped_index(line, ", ", j)
+            value, j = line[j:stop], stop
+            kind = _value_type(value)
+        if name == key:
+            return kind
+        if line[j : j + 1] != ",":
+            return None  # the timestamp follows: no such field
+        i = j + 1
+    return None
+
+
+def _value_type(value: str) -> str:
+    if value in ("t", "T", "true", "True", "TRUE", "f", "F", "false", "False", "FALSE"):
+        return "boolean"
+    if value.endswith("i"):
+        return "integer"
+    if value.endswith("u"):
+        return "unsigned"
+    return "float"

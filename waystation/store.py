@@ -11,7 +11,9 @@ pipeline needs them (cf. Telegraf's influxdb output):
 - `PointsRejected` — 400 (bad line, field type conflict, partial write):
   the batch holds at least one point the database will never accept. Writes
   are idempotent (a point is identified by series and time), so the caller can
-  bisect the batch to find the bad points and write the rest.
+  take the bad points out and write the rest. A field-type conflict names its
+  measurement and field (`conflicts`), so those points are found directly;
+  otherwise the caller bisects.
 - `StoreFatal` — 401/403/404 and other answers no retry will fix
   (wrong token, missing database): stop and tell the operator.
 
@@ -22,6 +24,7 @@ hands each request its own connection.
 from __future__ import annotations
 
 import json
+import re
 import time
 from base64 import b64encode
 from collections.abc import Iterable, Sequence
@@ -31,8 +34,11 @@ from urllib.parse import urlencode, urlsplit
 
 import urllib3
 
+from waystation.lineprotocol import field_type
+
 __all__ = [
     "BatchTooLarge",
+    "FieldConflict",
     "InfluxStore",
     "PointsRejected",
     "QueryError",
@@ -69,8 +75,48 @@ class BatchTooLarge(StoreError):
     """413: the request body is over the server's limit; split and retry."""
 
 
+@dataclass(frozen=True, slots=True)
+class FieldConflict:
+    """A field written with another type than the database holds (types as InfluxDB names them)."""
+
+    measurement: str
+    field: str
+    input_type: str  # float, integer, unsigned, string or boolean
+    existing_type: str
+
+    def matches(self, line: str) -> bool:
+        """Whether this line writes the conflicting field with the refused type."""
+        return field_type(line, self.measurement, self.field) == self.input_type
+
+
+# InfluxDB 1.x and 2.x: 'partial write: field type conflict: input field "temp_c" on
+# measurement "water_dispenser" is type string, already exists as type float dropped=3'
+# (only the first conflict of a batch is named; `dropped` counts them all).
+_CONFLICT = re.compile(
+    r'field type conflict: input field "(?P<field>.*?)" on measurement "(?P<measurement>.*?)"'
+    r" is type (?P<input>\w+), already exists as type (?P<existing>\w+)"
+)
+
+
+def field_conflicts(text: str) -> tuple[FieldConflict, ...]:
+    return tuple(
+        FieldConflict(m["measurement"], m["field"], m["input"], m["existing"])
+        for m in _CONFLICT.finditer(text)
+    )
+
+
 class PointsRejected(StoreError):
     """400: at least one point is invalid for this database; the rest may be fine."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        conflicts: tuple[FieldConflict, ...] = (),
+    ) -> None:
+        super().__init__(message, status=status)
+        self.conflicts = conflicts
 
 
 class StoreFatal(StoreError):
@@ -91,16 +137,16 @@ def _retry_after(headers: Any) -> float | None:
         return None  # an HTTP date: rare here, fall back to our own backoff
 
 
-def _error_text(body: bytes) -> str:
+def _error_text(body: bytes, limit: int = 500) -> str:
     text = body.decode("utf-8", "replace").strip()
     try:
         parsed = json.loads(text)
     except ValueError:
-        return text[:500]
+        return text[:limit]
     error = parsed.get("error") if isinstance(parsed, dict) else None
     if isinstance(error, str):
-        return error[:500]
-    return text[:500]
+        return error[:limit]
+    return text[:limit]
 
 
 def classify_write_failure(status: int, body: bytes, headers: Any = None) -> StoreError:
@@ -113,7 +159,8 @@ def classify_write_failure(status: int, body: bytes, headers: Any = None) -> Sto
             f"InfluxDB answered {status}: {text}", status=status, retry_after=_retry_after(headers)
         )
     if status in (400, 422):
-        return PointsRejected(f"points rejected: {text}", status=status)
+        conflicts = field_conflicts(_error_text(body, 4096))
+        return PointsRejected(f"points rejected: {text}", status=status, conflicts=conflicts)
     if status in (401, 403):
         return StoreFatal(f"not authorised to write ({status}): {text}", status=status)
     if status == 404:
