@@ -14,6 +14,10 @@ ingest` process and the publishers, so they share its cores.
 3. live: a publisher at a fixed rate with the worker running; the worker's own
    histogram of reading timestamp -> durable write gives latency percentiles
    (upper bounds of its buckets).
+4. conflict: a backlog of single-reading messages in which one device in
+   `--conflict-every` sends a field InfluxDB holds with another type (a
+   dispenser's `fault` as text where an older firmware wrote integers): how
+   fast the worker stores the rest and dead-letters those (msg/s).
 The worker's peak RSS (VmHWM) is read from /proc at the end.
 """
 
@@ -23,6 +27,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -52,8 +57,13 @@ def _device(i: int) -> tuple[str, str]:
     return station, f"{station}-d{n % DEVICES_PER_STATION}"
 
 
+# One dispenser of its own station sends the conflicting points (phase 4).
+CONFLICT_STATION = "bconf"
+CONFLICT_DEVICE = f"{CONFLICT_STATION}-disp"
+
+
 def _registry(path: Path) -> None:
-    stations = {
+    stations: dict[str, object] = {
         f"b{s:03d}": {
             "name": f"bench {s}",
             "model": "enterprise_incubated",
@@ -62,6 +72,11 @@ def _registry(path: Path) -> None:
             },
         }
         for s in range(STATIONS)
+    }
+    stations[CONFLICT_STATION] = {
+        "name": "bench conflict",
+        "model": "enterprise_incubated",
+        "devices": {CONFLICT_DEVICE: {"kind": "water_dispenser"}},
     }
     path.write_text(yaml.safe_dump({"version": 1, "stations": stations}))
 
@@ -102,6 +117,37 @@ def _publish_range(
     client.loop_stop()
 
 
+def _faulty_dispenser(seq: int, ts: int) -> dict[str, object]:
+    data = {"water_l_total": 1.0, "energy_kwh_total": 1.0, "temp_c": 90.0, "heating": True}
+    return {"v": 1, "kind": "water_dispenser", "ts": ts, "seq": seq, "data": data | {"fault": "E1"}}
+
+
+def _publish_conflicting(url: str, messages: int, every: int, base_ts: int) -> None:
+    """Door-counter readings, and every `every`-th message the dispenser's conflicting one."""
+    settings = MqttSettings.from_url(url)
+    client = new_client(settings, "bench-pub-conflict")
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect(settings.host, settings.port)
+    client.loop_start()
+    sent: deque[mqtt.MQTTMessageInfo] = deque()
+    for m in range(messages):
+        ts = base_ts + m
+        if m % every == 0:
+            topic = f"stations/{CONFLICT_STATION}/{CONFLICT_DEVICE}/telemetry"
+            body = _faulty_dispenser(m, ts)
+        else:
+            station, device = _device(m)
+            topic, body = f"stations/{station}/{device}/telemetry", _reading(20_000_000 + m, ts)
+        sent.append(client.publish(topic, json.dumps(body), qos=1))
+        if len(sent) > PUBLISH_WINDOW:
+            sent.popleft().wait_for_publish(120)
+    for info in sent:
+        info.wait_for_publish(120)
+    client.disconnect()
+    client.loop_stop()
+
+
 def _publish_rate(url: str, client_id: str, total: int, rate: float) -> None:
     client = new_client(MqttSettings.from_url(url), client_id)
     client.max_inflight_messages_set(1000)
@@ -109,13 +155,16 @@ def _publish_rate(url: str, client_id: str, total: int, rate: float) -> None:
     client.connect(settings.host, settings.port)
     client.loop_start()
     t0 = time.monotonic()
+    sent: deque[mqtt.MQTTMessageInfo] = deque()
     for m in range(total):
         delay = t0 + m / rate - time.monotonic()
         if delay > 0:
             time.sleep(delay)
         station, device = _device(m)
         payload = json.dumps(_reading(10_000_000 + m, int(time.time() * 1000)))
-        client.publish(f"stations/{station}/{device}/telemetry", payload, qos=1)
+        sent.append(client.publish(f"stations/{station}/{device}/telemetry", payload, qos=1))
+    for info in sent:  # disconnecting earlier would drop what paho has not sent yet
+        info.wait_for_publish(120)
     client.disconnect()
     client.loop_stop()
 
@@ -228,6 +277,14 @@ class Pool:
         return max(w.peak_rss_mb() for w in self.workers)
 
 
+def _drain_acked(worker: Worker | Pool, messages: int) -> float:
+    """Seconds until a freshly started worker acknowledged `messages` (stored or dead-lettered)."""
+    t0 = time.monotonic()
+    while worker.metrics().get("waystation_ingest_acked_total", 0) < messages:
+        time.sleep(0.05)
+    return time.monotonic() - t0
+
+
 def _drain(worker: Worker | Pool, expected_points: int, already: int = 0) -> float:
     """Seconds until the worker(s) wrote `expected_points` beyond `already`.
 
@@ -254,7 +311,7 @@ def _quantile(m: dict[str, float], name: str, q: float) -> str:
     return "> last bucket"
 
 
-def main() -> None:
+def _args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -268,7 +325,17 @@ def main() -> None:
     ap.add_argument("--live-seconds", type=float, default=20)
     ap.add_argument("--mqtt-version", choices=["5", "3.1.1"], default="5", help="the worker's")
     ap.add_argument("--workers", type=int, default=1, help="workers in one shared group")
-    args = ap.parse_args()
+    ap.add_argument(
+        "--conflict-messages", type=int, default=50_000, help="phase 4 backlog (0: skip)"
+    )
+    ap.add_argument(
+        "--conflict-every", type=int, default=100, help="one message in this many conflicts"
+    )
+    return ap.parse_args()
+
+
+def main() -> None:
+    args = _args()
 
     root = Path(tempfile.mkdtemp(prefix="waystation-bench-"))
     registry = root / "stations.yaml"
@@ -337,6 +404,32 @@ def main() -> None:
         )
         print(f"ingest peak RSS (largest worker): {worker.peak_rss_mb():.0f} MB")
         worker.stop()
+
+        # 4. one device's points conflict with the field types InfluxDB holds
+        _conflict_phase(worker, broker.url, influx.url, args, base_ts + 2 * 10**6)
+    shutil.rmtree(root)
+
+
+def _conflict_phase(
+    worker: Worker | Pool, mqtt_url: str, influx_url: str, args: argparse.Namespace, ts: int
+) -> None:
+    if not args.conflict_messages:
+        return
+    # An older firmware wrote the dispenser's fault codes as integers in this shard.
+    InfluxStore(influx_url, "bench").write_lines(
+        [f"water_dispenser,device=old,station={CONFLICT_STATION} fault=3i {ts - 1}"]
+    )
+    messages, every = args.conflict_messages, args.conflict_every
+    _publish_conflicting(mqtt_url, messages, every, ts)
+    worker.start()
+    took = _drain_acked(worker, messages)
+    dead = worker.metrics().get('waystation_ingest_deadletters_total{reason="rejected_by_store"}')
+    print(
+        f"conflict: {messages:,} messages, 1 in {every} with a field-type conflict, "
+        f"stored or dead-lettered in {took:.1f} s = {messages / took:,.0f} msg/s "
+        f"({dead or 0:,.0f} dead-lettered)"
+    )
+    worker.stop()
 
 
 if __name__ == "__main__":
