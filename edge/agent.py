@@ -6,8 +6,9 @@ Threads, each with one job:
   itself);
 - the publisher drains the outbox oldest first, as arrays of one device's
   readings, keeps a bounded number of messages in flight, and deletes rows
-  only when the broker's PUBACK for their message arrives; it also writes the
-  gateway's own readings and expires readings past the outbox's age bound;
+  only when the broker's PUBACK for their message arrives with a success
+  code; it also writes the gateway's own readings and expires readings past
+  the outbox's age bound;
 - the MQTT session's network thread (`waystation.mqttsession`, the one place
   connecting and reconnecting happen) re-sends unacknowledged messages after
   a reconnect.
@@ -16,6 +17,14 @@ The network thread never touches SQLite: it hands packet ids to the publisher.
 After a crash the outbox still holds every unacknowledged reading and the
 publisher starts again from its oldest; the few messages that were in flight
 may arrive twice, which ingest absorbs (same point, same identity).
+
+A refusal is not a delivery (SPEC §6): MQTT 5 PUBACKs carry a reason code,
+and one >= 0x80 (not authorised after a swap of SD cards, quota exceeded, ...)
+leaves the message's readings in the outbox. The publisher then backs off
+(doubling, capped), says why once per cause at WARNING and in the gateway's
+readings, and sends again from the oldest reading still in the outbox. MQTT
+3.1.1 has no reason codes: Mosquitto acknowledges a refused publish like any
+other, so a 3.1.1 agent cannot tell (hence MQTT 5 by default).
 """
 
 from __future__ import annotations
@@ -49,6 +58,7 @@ from waystation.contract import (
     Kind,
     validate_data,
 )
+from waystation.mqttreasons import is_failure, reason_name
 from waystation.mqttsession import (
     PublishRefused,
     SessionCallbacks,
@@ -57,7 +67,7 @@ from waystation.mqttsession import (
     open_session,
 )
 from waystation.registry import DeviceSpec, Utility, format_duration
-from waystation.settings import MqttSettings
+from waystation.settings import MqttSettings, MqttVersion
 
 __all__ = ["AGENT_NAME", "BackfillInterrupted", "BackfillTooLarge", "DeviceState", "EdgeAgent"]
 
@@ -69,6 +79,11 @@ EXPIRE_EVERY_S = 60.0
 STOP_DRAIN_S = 5.0  # on an orderly stop, time given to publish what is left
 STATUS_DRAIN_S = 5.0  # then for the broker to acknowledge the `offline` status
 BACKFILL_CHUNK = 10_000  # readings per outbox transaction while backfilling
+# After the broker refused readings, wait this long before sending again, doubling
+# up to the cap while refusals go on: a wrong credential costs little, and a fixed
+# one is noticed within a minute.
+REFUSED_BACKOFF_MIN_S = 1.0
+REFUSED_BACKOFF_MAX_S = 60.0
 
 
 class BackfillTooLarge(ValueError):
@@ -96,6 +111,7 @@ class AgentStats:
     invalid_readings: int = 0
     messages_published: int = 0
     readings_acked: int = 0
+    readings_refused: int = 0  # by the broker (PUBACK reason >= 0x80); kept in the outbox
 
 
 def _topic(station: str, device: str, channel: Channel) -> str:
@@ -116,6 +132,7 @@ class EdgeAgent:
         backfill: timedelta | None = None,
         backfill_step: timedelta = timedelta(minutes=1),
         progress: Callable[[int, int], None] | None = None,
+        mqtt_version: MqttVersion = MqttVersion.V5,
     ) -> None:
         self.config = config
         self.station_id = config.station
@@ -156,8 +173,9 @@ class EdgeAgent:
         self._event_seq = int(clock() * 1000)
         # publisher state: packet id -> outbox row ids, and the acks paho handed over
         self._inflight: dict[int, list[int]] = {}
-        self._acked: deque[int] = deque()
+        self._acked: deque[tuple[int, int]] = deque()
         self._cursor = 0
+        self._refusal = _Refusals()
         self._wake = threading.Event()
         self._stop_polling = threading.Event()
         self._stop_publishing = threading.Event()
@@ -166,6 +184,7 @@ class EdgeAgent:
             SessionOptions(
                 client_id=f"edge-{self.agent_device}",
                 label=f"agent {self.agent_device}",
+                version=mqtt_version,
                 will=Will(
                     topic=_topic(self.station_id, self.agent_device, Channel.STATUS),
                     payload=self._status_payload(DeviceState.UNREACHABLE),
@@ -241,8 +260,8 @@ class EdgeAgent:
             log.info("agent %s: readings wait in the outbox (%d)", self.agent_device,
                      self.outbox.depth)  # fmt: skip
 
-    def _on_publish(self, mid: int, _reason: int) -> None:
-        self._acked.append(mid)
+    def _on_publish(self, mid: int, reason: int) -> None:
+        self._acked.append((mid, reason))
         self._wake.set()
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -523,24 +542,51 @@ class EdgeAgent:
         now = self._clock()
         if now * 1000 < TS_MIN_MS:
             return
-        data = {
+        data: dict[str, Any] = {
             "uptime_s": round(now - self._started, 1),
             "outbox_depth": self.outbox.depth,
             "outbox_dropped_total": self.outbox.dropped_total,
         }
+        if self.stats.readings_refused:  # only then: earlier ingest versions know no such field
+            data["broker_refused_total"] = self.stats.readings_refused
+            if self._refusal.reason is not None:
+                data["broker_refused_reason"] = self._refusal.reason
         self.outbox.put(self.agent_device, "gateway", int(now * 1000), data)
 
     def _apply_acks(self) -> None:
         ids: list[int] = []
+        refused: list[tuple[list[int], int]] = []
         while self._acked:
-            mid = self._acked.popleft()
-            ids += self._inflight.pop(mid, [])
+            mid, rc = self._acked.popleft()
+            rows = self._inflight.pop(mid, [])
+            if is_failure(rc):
+                if rows:
+                    refused.append((rows, rc))
+            else:
+                ids += rows
         if ids:
             self.outbox.delete(ids)
             self.stats.readings_acked += len(ids)
+        for rows, rc in refused:
+            self.stats.readings_refused += len(rows)
+            delay = self._refusal.refused(rc)
+            if delay is not None:  # a new cause: said once, until the broker takes readings again
+                log.warning(
+                    "agent %s: the broker refused %d readings: %s; "
+                    "they stay in the outbox, sending again in %.0f s",
+                    self.agent_device, len(rows), reason_name(rc), delay,
+                )  # fmt: skip
+        if ids and not refused and self._refusal.accepted():
+            log.warning("agent %s: the broker takes readings again", self.agent_device)
 
     def _publish_some(self) -> None:
         """Fill the in-flight window with the oldest unsent readings, one device per message."""
+        if self._refusal.waiting():
+            return
+        if self._refusal.resend and not self._inflight:
+            # Everything the broker took is deleted: from the oldest left, refused ones first.
+            self._cursor = 0
+            self._refusal.resend = False
         ob = self.config.outbox
         free = ob.inflight_messages - len(self._inflight)
         if free <= 0:
@@ -572,3 +618,38 @@ class EdgeAgent:
                 self._inflight[mid] = [r.id for r in chunk]
                 self.stats.messages_published += 1
         self._cursor = rows[-1].id
+
+
+class _Refusals:
+    """The publisher's view of broker refusals: backoff, causes said once, what to resend."""
+
+    def __init__(self) -> None:
+        self.delay_s = REFUSED_BACKOFF_MIN_S
+        self.until = 0.0  # monotonic time before which nothing is sent
+        self.resend = False  # send again from the oldest reading in the outbox
+        self.reason: str | None = None  # the latest refusal's, until the broker takes readings
+        self._said: set[int] = set()
+
+    def refused(self, rc: int) -> float | None:
+        """Back off; return the delay if this cause is new (to be said), else None."""
+        delay = self.delay_s
+        if not self.waiting():  # the first refusal of a round; the others share its wait
+            self.until = time.monotonic() + delay
+            self.delay_s = min(self.delay_s * 2, REFUSED_BACKOFF_MAX_S)
+        self.resend = True
+        self.reason = reason_name(rc)
+        if rc in self._said:
+            return None
+        self._said.add(rc)
+        return delay
+
+    def waiting(self) -> bool:
+        return time.monotonic() < self.until
+
+    def accepted(self) -> bool:
+        """The broker took readings; True when that ends a time of refusals (to be said)."""
+        ended = bool(self._said)
+        self._said.clear()
+        self.delay_s = REFUSED_BACKOFF_MIN_S
+        self.reason = None
+        return ended

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,31 +14,23 @@ import paho.mqtt.client as mqtt
 import pytest
 import yaml
 
+from ingest.worker import IngestConfig, IngestWorker
+from tests.accounts import secured_broker, two_stations
 from tests.helpers import MqttSpy, station_data, wait_for
 from waystation.brokerconfig import hash_password, write_broker_config
 from waystation.localservers import MosquittoServer
 from waystation.mqttclient import new_client
-from waystation.registry import Registry, parse_registry
+from waystation.registry import parse_registry
 from waystation.settings import MqttSettings
+from waystation.store import InfluxStore
 
 pytestmark = pytest.mark.integration
 
 
-def two_stations() -> Registry:
-    return parse_registry({"version": 1, "stations": station_data("st-a") | station_data("st-b")})
-
-
 @pytest.fixture
 def secured(tmp_path: Path) -> Iterator[tuple[MosquittoServer, dict[str, str]]]:
-    files = write_broker_config(two_stations(), tmp_path / "broker")
-    broker = MosquittoServer(
-        tmp_path / "mosquitto",
-        f"password_file {files.passwd}\nacl_file {files.acl}\n",
-        anonymous=False,
-    )
-    broker.start()
-    yield broker, yaml.safe_load(files.credentials.read_text())
-    broker.stop()
+    with secured_broker(two_stations(), tmp_path) as broker:
+        yield broker.server, broker.credentials
 
 
 def as_user(broker: MosquittoServer, user: str, password: str) -> MqttSettings:
@@ -68,7 +62,7 @@ def test_each_credential_publishes_only_where_it_may(
     secured: tuple[MosquittoServer, dict[str, str]],
 ) -> None:
     broker, creds = secured
-    ingest = as_user(broker, "waystation-ingest", creds["waystation-ingest"])
+    ingest = as_user(broker, "waystation-ingest-1", creds["waystation-ingest-1"])
     with MqttSpy(ingest, "ingest", ["stations/#"]) as spy:
 
         def publish_then_check(user: str, refused: list[str], allowed: str) -> None:
@@ -128,3 +122,87 @@ def test_hash_is_mosquittos_pbkdf2_format() -> None:
     assert (alg, base64.b64decode(salt_b64)) == ("7", salt)
     expected = hashlib.pbkdf2_hmac("sha512", b"s3cret", salt, int(iterations))
     assert base64.b64decode(digest_b64) == expected
+
+
+def _reading(seq: int) -> bytes:
+    return json.dumps({"v": 1, "kind": "door_counter", "ts": int(time.time() * 1000) + seq,
+                       "seq": seq, "data": {"in_total": seq, "out_total": seq}}).encode()  # fmt: skip
+
+
+def _connect_as(settings: MqttSettings, client_id: str, events: list[str]) -> mqtt.Client:
+    """A client that notes its CONNACKs and disconnections in `events`."""
+    client = new_client(settings, client_id)
+    client.on_connect = lambda _c, _u, _f, rc, _p: events.append(f"connack {rc}")
+    client.on_disconnect = lambda _c, _u, _f, rc, _p: events.append(f"disconnect {rc}")
+    client.connect(settings.host, settings.port)
+    client.loop_start()
+    wait_for(lambda: any(e.startswith("connack") for e in events), f"{client_id}'s CONNACK")
+    return client
+
+
+def test_a_gateway_account_cannot_displace_ingest_or_another_stations_agent(
+    tmp_path: Path, store: InfluxStore
+) -> None:
+    """Without the binding, a station's credentials connecting under ingest's client id
+    threw out ingest's persistent session and its queue, and under another agent's id
+    knocked that agent off. With it, the broker uses the account's own name instead."""
+    registry = two_stations()
+    with secured_broker(registry, tmp_path) as broker:
+        ingest_settings = broker.as_user("waystation-ingest-1")
+        config = IngestConfig(client_id="waystation-ingest-1", topic_filter="stations/+/+/+")
+        with IngestWorker(ingest_settings, store, registry, config) as worker:
+            assert worker.wait_subscribed()  # the persistent session and its subscription
+        # Ingest is down: the broker queues station A's readings in its session.
+        with MqttSpy(broker.as_user("st-a-gw"), "edge-st-a-gw", []) as agent_a:
+            for seq in range(20):
+                agent_a.publish("stations/st-a/st-a-door/telemetry", _reading(seq))
+
+        # Station B's agent is connected; station A's credentials try to be it, and ingest.
+        b_events: list[str] = []
+        agent_b = _connect_as(broker.as_user("st-b-gw"), "edge-st-b-gw", b_events)
+        try:
+            for stolen in ("waystation-ingest-1", "edge-st-b-gw", "st-b-gw"):
+                rogue_events: list[str] = []
+                rogue = _connect_as(broker.as_user("st-a-gw"), stolen, rogue_events)
+                assert rogue_events == ["connack Success"]
+                rogue.disconnect()
+                rogue.loop_stop()
+            # B's agent still holds its connection: a publish goes through on it.
+            info = agent_b.publish("stations/st-b/st-b-gw/status", b"", qos=1, retain=True)
+            info.wait_for_publish(5)
+            assert info.is_published()
+            assert b_events == ["connack Success"], b_events
+        finally:
+            agent_b.disconnect()
+            agent_b.loop_stop()
+
+        # Ingest comes back to its session, queue and all.
+        with IngestWorker(ingest_settings, store, registry, config) as worker:
+            assert worker.wait_subscribed()
+            wait_for(lambda: worker.stats.messages_written >= 20, "the queued readings")
+        [series] = store.query('SELECT "seq" FROM "door_counter"')
+        assert [row[1] for row in series.values] == list(range(20))
+
+
+def test_one_account_per_worker_and_the_broker_settings(tmp_path: Path) -> None:
+    out = tmp_path / "broker"
+    first = write_broker_config(two_stations(), out, ingest_workers=2, rules_workers=2)
+    creds = yaml.safe_load(first.credentials.read_text())
+    services = sorted(a for a in creds if a.startswith("waystation-"))
+    assert services == ["waystation-ingest-1", "waystation-ingest-2",
+                        "waystation-rules-1", "waystation-rules-2"]  # fmt: skip
+    acl = first.acl.read_text()
+    assert (
+        "user waystation-ingest-2\ntopic read stations/#\ntopic write waystation/deadletter/#"
+        in acl
+    )
+    conf = first.mosquitto_conf.read_text().splitlines()
+    assert f"password_file {first.passwd.resolve()}" in conf
+    assert f"acl_file {first.acl.resolve()}" in conf
+    assert "use_username_as_clientid true" in conf
+    assert "allow_anonymous false" in conf
+    # Fewer workers later: the accounts that went are named, the others keep their passwords.
+    second = write_broker_config(two_stations(), out)
+    assert second.removed_accounts == ["waystation-ingest-2", "waystation-rules-2"]
+    after = yaml.safe_load(second.credentials.read_text())
+    assert after["waystation-ingest-1"] == creds["waystation-ingest-1"]

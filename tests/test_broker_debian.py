@@ -117,7 +117,7 @@ def test_the_readme_broker_steps_work_on_debians_mosquitto(root_dir: Path) -> No
         gw = "r01-gw-01"
         device = MqttSettings.from_url(f"mqtt://{gw}:{creds[gw]}@127.0.0.1:{port}")
         ingest = MqttSettings.from_url(
-            f"mqtt://waystation-ingest:{creds['waystation-ingest']}@127.0.0.1:{port}"
+            f"mqtt://waystation-ingest-1:{creds['waystation-ingest-1']}@127.0.0.1:{port}"
         )
         wait_for(lambda: _accepts(port) or proc.poll() is not None, "Mosquitto to listen", 20)
         assert proc.poll() is None, (root_dir / "mosquitto.log").read_text()

@@ -48,6 +48,10 @@ def test_mosquitto_config_includes_the_tested_limits() -> None:
     limits = (DEPLOY / "mosquitto" / "conf.d" / "waystation-limits.conf").resolve()
     assert limits.name == "mosquitto-limits.conf"  # the very file the harness loads
     assert "persistence true" in limits.read_text()
+    # The very file broker-config copies into the accounts.conf the tests run with.
+    accounts = (DEPLOY / "mosquitto" / "conf.d" / "waystation-accounts.conf").resolve()
+    assert accounts.name == "mosquitto-accounts.conf"
+    assert "use_username_as_clientid true" in accounts.read_text()
 
 
 def _unit_command(name: str) -> argparse.Namespace:
@@ -124,9 +128,10 @@ def test_the_shipped_mosquitto_config_runs_with_tls_and_the_generated_accounts(
     ca, cert, key = make_ca_and_cert(tmp_path)
     plain, tls = free_port(), free_port()
     (tmp_path / "conf.d").mkdir()
-    (tmp_path / "conf.d" / "limits.conf").write_text(
-        (DEPLOY / "mosquitto/conf.d/waystation-limits.conf").read_text()
-    )
+    for name in ("limits", "accounts"):
+        (tmp_path / "conf.d" / f"{name}.conf").write_text(
+            (DEPLOY / f"mosquitto/conf.d/waystation-{name}.conf").read_text()
+        )
     conf = (DEPLOY / "mosquitto" / "mosquitto.conf").read_text()
     conf = (
         conf.replace("/mosquitto/broker/", f"{tmp_path}/broker/")
@@ -151,7 +156,7 @@ def test_the_shipped_mosquitto_config_runs_with_tls_and_the_generated_accounts(
         wait_for(lambda: _listening(tls) and _listening(plain), "the shipped config to start")
         gw = "st-d-gw"
         ok = MqttSettings.from_url(f"mqtts://{gw}:{creds[gw]}@127.0.0.1:{tls}", str(ca))
-        ingest = f"mqtt://waystation-ingest:{creds['waystation-ingest']}@127.0.0.1:{plain}"
+        ingest = f"mqtt://waystation-ingest-1:{creds['waystation-ingest-1']}@127.0.0.1:{plain}"
         with MqttSpy(MqttSettings.from_url(ingest), "deploy-spy", ["stations/#"]) as spy:
             with MqttSpy(ok, gw, []) as agent:
                 agent.publish("stations/st-d/st-d-door/telemetry", b"{}")

@@ -61,6 +61,16 @@ def _duration(text: str) -> timedelta:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
 def _common(*, top: bool) -> argparse.ArgumentParser:
     """The connection settings. Accepted before the verb (`top`) and after it.
 
@@ -119,7 +129,11 @@ def _add_rules_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         "--sample-config", action="store_true", help="print an example rules config and exit"
     )
     _state_option(p, "alerts and silences")
-    p.add_argument("--client-id", default="waystation-rules", help="MQTT client id")
+    p.add_argument(
+        "--client-id",
+        help="MQTT client id (default: the MQTT user name, which is what a broker set up by "
+        "`broker-config` makes of any id; without one, waystation-rules-1)",
+    )
     p.add_argument(
         "--reports", type=Path, default=Path("reports"), help="monthly allocation exports here"
     )
@@ -259,6 +273,13 @@ def _add_edge_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         default=0,
         help="HTTP /healthz, /readyz, /metrics (connection, outbox) on 127.0.0.1 (default 0: off)",
     )
+    p.add_argument(
+        "--mqtt-version",
+        choices=[v.value for v in MqttVersion],
+        default=MqttVersion.V5.value,
+        help="5 (default: the broker says when it refuses a reading, which then stays in the "
+        "outbox) or 3.1.1 (for old brokers: a refused reading looks delivered and is deleted)",
+    )
     p.set_defaults(func=_cmd_edge)
 
 
@@ -301,8 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ingest", parents=[common], help="run an ingest worker (MQTT → InfluxDB)")
     p.add_argument(
         "--client-id",
-        default="waystation-ingest-1",
-        help="stable MQTT client id; one per worker (default waystation-ingest-1)",
+        help="stable MQTT client id; one per worker (default: the MQTT user name, which is what "
+        "a broker set up by `broker-config` makes of any id; without one, waystation-ingest-1)",
     )
     p.add_argument(
         "--group",
@@ -372,6 +393,18 @@ def build_parser() -> argparse.ArgumentParser:
         default="mosquitto",
         help="the user Mosquitto runs as, who must read passwd and acl: a name or a uid "
         "(1883 in the eclipse-mosquitto image); default mosquitto",
+    )
+    p.add_argument(
+        "--ingest-workers",
+        type=_positive,
+        default=1,
+        help="accounts waystation-ingest-1..N, one per ingest worker (default 1)",
+    )
+    p.add_argument(
+        "--rules-workers",
+        type=_positive,
+        default=1,
+        help="accounts waystation-rules-1..N, one per rules service (default 1)",
     )
     p.set_defaults(func=_cmd_broker_config)
 
@@ -540,11 +573,19 @@ def _cmd_broker_config(args: argparse.Namespace) -> int:
     s = _settings(args)
     registry = _checked(Plan(registry=Path(_required(s, "registry")))).registry
     assert registry is not None  # noqa: S101 - _checked raised otherwise
-    files = write_broker_config(registry, args.out)
+    files = write_broker_config(
+        registry, args.out, ingest_workers=args.ingest_workers, rules_workers=args.rules_workers
+    )
     print(f"{files.passwd}, {files.acl}: {registry.device_count} devices and the service accounts")
     print(f"{files.credentials}: passwords (secret), {len(files.new_accounts)} new")
+    if files.removed_accounts:
+        print(f"accounts no longer in the registry: {', '.join(files.removed_accounts)}")
     print(hand_to_broker(files, args.broker_user))
-    print("Mosquitto: password_file and acl_file pointing at these, allow_anonymous false")
+    print(
+        f"{files.mosquitto_conf}: for Mosquitto's include_dir (password_file, acl_file, "
+        "allow_anonymous false, use_username_as_clientid true: each account's user name "
+        "is its client id)"
+    )
     return EXIT_OK
 
 
@@ -602,6 +643,7 @@ def _cmd_edge(args: argparse.Namespace) -> int:
         agent = EdgeAgent(
             config, _mqtt_settings(s), backfill=args.backfill, backfill_step=args.backfill_step,
             progress=_backfill_progress(args.backfill),
+            mqtt_version=MqttVersion(args.mqtt_version),
         )  # fmt: skip
     except (BackfillTooLarge, ValueError) as exc:
         print(f"waystation edge: {exc}", file=sys.stderr)
@@ -666,6 +708,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
              influx=s["influx"])
     ).registry  # fmt: skip
     assert registry is not None  # noqa: S101 - _checked raised otherwise
+    mqtt = _mqtt_settings(s)
     store = _store(s)
     try:
         store.create_database()  # InfluxDB 1.x; on 2.x the DBRP mapping exists already
@@ -673,7 +716,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         log.info("could not create database %s (%s); writing to it anyway", store.database, exc)
     try:
         config = IngestConfig(
-            client_id=args.client_id,
+            client_id=args.client_id or mqtt.username or "waystation-ingest-1",
             group=args.group,
             topic_filter=args.topic,
             mqtt_version=MqttVersion(args.mqtt_version),
@@ -685,7 +728,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise SettingsError(str(exc)) from exc
-    worker = IngestWorker(_mqtt_settings(s), store, registry, config)
+    worker = IngestWorker(mqtt, store, registry, config)
     health = HealthServer(worker, args.health_port) if args.health_port else None
     with worker:
         if health is not None:
@@ -734,9 +777,10 @@ def _cmd_rules(args: argparse.Namespace) -> int:
     job = None
     if registry.parties and not args.no_allocation and result.tariffs is not None:
         job = ReportJob(registry, result.tariffs, store, args.reports)
+    mqtt = _mqtt_settings(s)
     service = RulesService(
-        _mqtt_settings(s), registry, config, _state_path(args), store=store,
-        client_id=args.client_id,
+        mqtt, registry, config, _state_path(args), store=store,
+        client_id=args.client_id or mqtt.username or "waystation-rules-1",
     )  # fmt: skip
     try:
         serve(service, _wait_for_signal, job, health_port=args.health_port)

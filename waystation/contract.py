@@ -207,10 +207,23 @@ class MeterData(BaseModel):
 
 
 class GatewayData(BaseModel):
+    """The agent itself.
+
+    `broker_refused_total` (readings the broker refused since the agent
+    started: a PUBACK reason code >= 0x80; they stay in the outbox) and
+    `broker_refused_reason` (the latest refusal's reason, while it lasts) are
+    optional and sent only once the broker has refused something, so every
+    earlier v1 payload stays valid.
+    """
+
     model_config = _STRICT
     uptime_s: Register
     outbox_depth: Count
     outbox_dropped_total: Count
+    broker_refused_total: Count | None = None
+    broker_refused_reason: (
+        Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\x20-\x7e]+$")] | None
+    ) = None
 
 
 class _ReadingBase(_Stamped):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -165,6 +166,11 @@ class MosquittoServer(_Server):
     @property
     def url(self) -> str:
         return f"mqtt://{HOST}:{self.port}"
+
+    def reload(self) -> None:
+        """SIGHUP: Mosquitto re-reads its password and ACL files and keeps its clients."""
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGHUP)
 
     def _command(self) -> list[str]:
         limits = files("waystation").joinpath("data/mosquitto-limits.conf").read_text()

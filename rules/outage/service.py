@@ -91,7 +91,7 @@ class RulesService:
         state_path: Path,
         *,
         store: InfluxStore | None = None,
-        client_id: str = "waystation-rules",
+        client_id: str = "waystation-rules-1",
         topic_filter: str = "stations/+/+/+",
         clock: Callable[[], float] = time.time,
     ) -> None:
