@@ -111,6 +111,11 @@ class RulesService:
         self._repeats = Repeats(log)
         self.invalid_messages = 0
         self.wills_held = 0  # agents' offline statuses held for the grace period
+        # Messages whose device the registry does not put under the topic's station
+        # (`wrong_station`) or does not know (`unknown_device`): ignored, as ingest
+        # dead-letters them. A station's credentials may publish under its own
+        # topic only, so this is how one station could speak for another.
+        self.ignored: Counter[str] = Counter()
         self.passes = 0
         self.pass_seconds = 0.0
         th = config.thresholds
@@ -317,6 +322,8 @@ class RulesService:
     def _on_message(self, msg: InboundMessage) -> None:
         try:
             topic = parse_contract_topic(msg.topic)
+            if self._ignored(topic.station, topic.device):
+                return
             now = self._now_ms()
             if topic.channel is Channel.TELEMETRY:
                 readings = parse_readings(bytes(msg.payload))
@@ -344,6 +351,21 @@ class RulesService:
         except ContractError as exc:
             self.invalid_messages += 1  # ingest dead-letters these; rules only skip them
             log.debug("skipping %s: %s", msg.topic, exc)
+
+    def _ignored(self, station: str, device: str) -> bool:
+        """Count and skip a device the registry does not put under this station."""
+        known = self.registry.device(device)
+        if known is not None and known[0] == station:
+            return False
+        code = "unknown_device" if known is None else "wrong_station"
+        self.ignored[code] += 1
+        if self.ignored[code] == 1:  # once; the count is in `ignored`
+            where = "no station" if known is None else f"station {known[0]}"
+            log.warning(
+                "ignoring a message for device %s under station %s: the registry puts it "
+                "under %s (%s; the next ones are only counted)", device, station, where, code,
+            )  # fmt: skip
+        return True
 
     # --- a pass ------------------------------------------------------------------------
 
