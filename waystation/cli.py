@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from waystation import __version__
+from waystation import __version__, redact
 from waystation.checks import Checked, Plan, check
 from waystation.configerror import ConfigError, Text, render_problems
 from waystation.health import HealthServer
@@ -832,11 +832,12 @@ def _cmd_dashboards(args: argparse.Namespace) -> int:
     credential: str | tuple[str, str] | None = (
         tuple(token.split(":", 1)) if token and ":" in token else token
     )
+    redact.register_secret(token.partition(":")[2] if token and ":" in token else token)
     try:
         urls = push(args.grafana, credential, folder=args.folder, datasource_uid=args.datasource,
                     overwrite=args.overwrite, names=args.names)  # fmt: skip
     except PushError as exc:
-        print(f"waystation dashboards push: {exc}", file=sys.stderr)
+        print(redact.redact(f"waystation dashboards push: {exc}"), file=sys.stderr)
         return EXIT_FAILURE
     for url in urls:
         print(url)
@@ -946,6 +947,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    redact.install()  # no password, token or hook secret in a log line
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

@@ -19,6 +19,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, create_model
 
 from waystation.configerror import ConfigError, Problem, Text
 from waystation.configfile import load_document, validate
+from waystation.redact import register_secret
 
 __all__ = [
     "SETTINGS",
@@ -128,11 +129,13 @@ class MqttSettings:
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname or not port:
             raise _bad_url("broker", "MQTT 服务器", url, "mqtt://host:1883 (mqtts:// for TLS)",
                            "--mqtt / WAYSTATION_MQTT")  # fmt: skip
+        password = unquote(parts.password) if parts.password else None
+        register_secret(password)  # masked in every log line from now on
         return cls(
             host=parts.hostname,
             port=port,
             username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
+            password=password,
             tls=parts.scheme == "mqtts",
             ca_file=Path(ca_file) if ca_file else None,
         )

@@ -30,11 +30,12 @@ from base64 import b64encode
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
 import urllib3
 
 from waystation.lineprotocol import field_type
+from waystation.redact import redact, register_secret
 
 __all__ = [
     "BatchTooLarge",
@@ -204,8 +205,16 @@ class InfluxStore:
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise StoreFatal(f"InfluxDB URL {url!r} must look like http://host:8086")
-        self.url = url.rstrip("/")
+            raise StoreFatal(f"InfluxDB URL {redact(url)!r} must look like http://host:8086")
+        if parts.username and not token:
+            # http://user:password@host:8086: basic auth, and a URL without it to show.
+            token = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        if parts.password:
+            register_secret(unquote(parts.password))
+        register_secret(token.partition(":")[2] if token and ":" in token else token)
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        netloc = host + (f":{parts.port}" if parts.port else "")
+        self.url = urlunsplit((parts.scheme, netloc, parts.path, "", "")).rstrip("/")
         self.database = database
         self.retention_policy = retention_policy
         self._headers = _auth_headers(token)

@@ -25,6 +25,7 @@ import urllib3
 from rules.outage.alerts import Alert, Notice
 from rules.outage.channels.base import DeliveryError
 from rules.outage.messages import Renderer
+from waystation.redact import redact
 
 __all__ = [
     "DingTalkDelivery",
@@ -74,7 +75,10 @@ class _Http:
             )
         except urllib3.exceptions.HTTPError as exc:
             self.pool.clear()  # whatever the failed attempt left open is closed now
-            raise DeliveryError(f"cannot reach {self._where}: {_reason(exc)}", retry=True) from exc
+            # urllib3's message quotes the path and query: the hook's token.
+            raise DeliveryError(
+                f"cannot reach {self._where}: {redact(_reason(exc))}", retry=True
+            ) from exc
         if resp.status == 429 or resp.status >= 500:
             raise DeliveryError(
                 f"{self._where} answered {resp.status}",
@@ -90,8 +94,9 @@ class _Http:
 
     @property
     def _where(self) -> str:
-        # Never log the query string: it carries the robot's access token.
-        return self.url.split("?", 1)[0]
+        # Never the query string (WeCom's key, DingTalk's access_token) nor Feishu's
+        # hook token in the path.
+        return redact(self.url.split("?", 1)[0])
 
 
 def _reason(exc: urllib3.exceptions.HTTPError) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from urllib.parse import parse_qsl, urlsplit
 
 from rules.outage.alerts import Notice
 from rules.outage.channels.base import ChannelSender, Delivery, NoticeQueue, RateLimiter
@@ -28,6 +29,7 @@ from rules.outage.config import (
 )
 from rules.outage.messages import Renderer
 from waystation.mqttsession import MqttSession
+from waystation.redact import register_secret
 
 __all__ = ["build_senders"]
 
@@ -63,6 +65,21 @@ def _delivery(c: ChannelConfig, renderer: Renderer, client: MqttSession) -> Deli
     raise AssertionError(c)  # pragma: no cover - the union is exhaustive
 
 
+def _secrets(c: ChannelConfig) -> list[str | None]:
+    """What of a channel's settings must never show in a log line (beyond URL shapes)."""
+    match c:
+        case WebhookChannel():
+            url = urlsplit(c.url)
+            return [*c.headers.values(), url.password, *(v for _, v in parse_qsl(url.query))]
+        case WeComChannel() | DingTalkChannel() | FeishuChannel():
+            url = urlsplit(c.url)
+            token = url.path.rsplit("/", 1)[-1] if "/hook/" in url.path else None
+            return [*(v for _, v in parse_qsl(url.query)), token, getattr(c, "secret", None)]
+        case EmailChannel():
+            return [c.password]
+    return []
+
+
 def build_senders(
     channels: Sequence[ChannelConfig],
     renderer: Renderer,
@@ -76,6 +93,8 @@ def build_senders(
     senders = []
     seen: dict[str, int] = {}
     for c in channels:
+        for secret in _secrets(c):
+            register_secret(secret)
         seen[c.label] = seen.get(c.label, 0) + 1
         label = c.label if seen[c.label] == 1 else f"{c.label}-{seen[c.label]}"
         if "max_attempts" in c.model_fields_set:
