@@ -211,3 +211,27 @@ def test_influxdb_takes_every_line_the_decoder_and_the_tally_make(
     store: InfluxStore, tmp_path_factory: pytest.TempPathFactory, topic: str, payload: bytes
 ) -> None:
     store.write_lines(decode_anything(topic, payload, tmp_path_factory.mktemp("dl")))
+
+
+class _RefusingBroker:
+    """A publisher that fails: the connection is gone, paho raises, whatever."""
+
+    def publish(self, topic: str, payload: bytes, qos: int) -> None:
+        raise OSError(f"cannot publish {len(payload)} bytes to {topic} (qos {qos})")
+
+
+def test_a_letter_the_broker_cannot_take_is_still_filed(tmp_path: Path) -> None:
+    path = tmp_path / "dead.jsonl"
+    sink = DeadLetterSink(_RefusingBroker(), path)
+    for n in range(3):
+        sink.record("bad_json", "not JSON", f"stations/{ST}/{ST}-door/telemetry", b"{%d" % n, NOW)
+    assert [json.loads(x)["payload"] for x in path.read_text().splitlines()] == ["{0", "{1", "{2"]
+    assert sink.counts == {"bad_json": 3}
+
+
+def test_a_file_that_cannot_be_written_still_publishes(tmp_path: Path) -> None:
+    broker = _Broker()
+    sink = DeadLetterSink(broker, tmp_path / "no-such-dir" / "dead.jsonl")
+    sink.record("schema", "why", f"stations/{ST}/{ST}-door/telemetry", b"{}", NOW)
+    assert len(broker.sent) == 1
+    assert sink.counts == {"schema": 1}

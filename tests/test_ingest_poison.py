@@ -111,3 +111,34 @@ def test_poison_then_good_readings_every_good_one_stored_on_one_connection(
             assert not again.deadletters.counts
     finally:
         broker.stop()
+
+
+def test_a_message_the_decoder_fails_on_is_dead_lettered_and_the_worker_goes_on(
+    mqtt_settings: MqttSettings, store: InfluxStore, uid: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever goes wrong decoding one message (a bug, say) costs that message only."""
+    station = f"pd-{uid}"
+    registry = parse_registry(door_counter_registry(station, DEVICES))
+    config = IngestConfig(client_id=f"ingest-{uid}", topic_filter=f"stations/{station}/+/+")
+    with IngestWorker(mqtt_settings, store, registry, config) as worker:
+        assert worker.wait_subscribed()
+        decode = worker._decoder.decode
+
+        def buggy(topic: str, payload: bytes, now_ms: int) -> object:
+            if b"boom" in payload:
+                raise RecursionError("a decoder bug")
+            return decode(topic, payload, now_ms)
+
+        monkeypatch.setattr(worker._decoder, "decode", buggy)
+        first = LoadPublisher(mqtt_settings, station, DEVICES, 1, 1, f"{uid}f")
+        first.start()  # wait_subscribed returns before the SUBACK: one reading through first
+        wait_for(lambda: stored_seqs(store) >= first.expected, "ingest subscribed")
+        first.stop()
+        with MqttSpy(mqtt_settings, f"spy-{uid}", []) as spy:
+            for _ in range(3):
+                spy.publish(f"stations/{station}/{station}-d0/telemetry", b'{"boom": 1}')
+        load = LoadPublisher(mqtt_settings, station, DEVICES, 100, 500, uid, first_seq=1).start()
+        wait_for(lambda: stored_count(store) >= 101, "the readings after it")
+        load.stop()
+        assert worker.running
+        assert worker.deadletters.counts == {"decode_failed": 3}
