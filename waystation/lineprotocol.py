@@ -101,12 +101,18 @@ def encode_line(
     )
 
 
-def _unescaped_index(text: str, chars: str, start: int = 0) -> int:
+# What a backslash escapes where (line-protocol reference); elsewhere it is itself.
+_MEASUREMENT_ESC = ", "
+_KEY_ESC = ",= "
+_STRING_ESC = '"\\'
+
+
+def _unescaped_index(text: str, chars: str, escapable: str, start: int = 0) -> int:
     """Index of the first of `chars` not escaped by a backslash (len(text) if none)."""
     i = start
     while i < len(text):
         c = text[i]
-        if c == "\\":
+        if c == "\\" and text[i + 1 : i + 2] and text[i + 1] in escapable:
             i += 2
             continue
         if c in chars:
@@ -115,10 +121,10 @@ def _unescaped_index(text: str, chars: str, start: int = 0) -> int:
     return len(text)
 
 
-def _unescape(text: str) -> str:
+def _unescape(text: str, escapable: str) -> str:
     out, i = [], 0
     while i < len(text):
-        if text[i] == "\\" and i + 1 < len(text):
+        if text[i] == "\\" and text[i + 1 : i + 2] and text[i + 1] in escapable:
             i += 1
         out.append(text[i])
         i += 1
@@ -131,19 +137,19 @@ def field_type(line: str, measurement: str, key: str) -> str | None:
     None when the line is of another measurement or has no such field. Only
     used when a write was refused, so a plain scanner is fast enough.
     """
-    end = _unescaped_index(line, ", ")
-    if _unescape(line[:end]) != measurement:
+    end = _unescaped_index(line, ", ", _MEASUREMENT_ESC)
+    if _unescape(line[:end], _MEASUREMENT_ESC) != measurement:
         return None
-    i = _unescaped_index(line, " ", end) + 1  # past the tag set
+    i = _unescaped_index(line, " ", _KEY_ESC, end) + 1  # past the tag set
     while i < len(line):
-        eq = _unescaped_index(line, "=", i)
-        name = _unescape(line[i:eq])
+        eq = _unescaped_index(line, "=", _KEY_ESC, i)
+        name = _unescape(line[i:eq], _KEY_ESC)
         j = eq + 1
         if line[j : j + 1] == '"':  # a string: up to the closing unescaped quote
-            j = _unescaped_index(line, '"', j + 1) + 1
+            j = _unescaped_index(line, '"', _STRING_ESC, j + 1) + 1
             kind = "string"
         else:
-            stop = _unescaped_index(line, ", ", j)
+            stop = _unescaped_index(line, ", ", "", j)
             value, j = line[j:stop], stop
             kind = _value_type(value)
         if name == key:
