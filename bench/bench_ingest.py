@@ -34,6 +34,7 @@ import tempfile
 import time
 import urllib.request
 from collections import deque
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -91,30 +92,43 @@ def _reading(i: int, ts: int) -> dict[str, object]:
     }
 
 
-def _publish_range(
-    url: str, client_id: str, start: int, stop: int, size: int, base_ts: int
-) -> None:
-    """Publish messages start..stop (each of `size` readings) as fast as the broker acks."""
-    client = new_client(MqttSettings.from_url(url), client_id)
+def _publish_all(url: str, client_id: str, messages: Iterable[tuple[str, str]]) -> None:
+    """Publish (topic, payload) pairs at QoS 1 as fast as the broker acks them."""
+    settings = MqttSettings.from_url(url)
+    client = new_client(settings, client_id)
     client.max_inflight_messages_set(1000)
     client.max_queued_messages_set(0)
-    client.connect(MqttSettings.from_url(url).host, MqttSettings.from_url(url).port)
+    client.connect(settings.host, settings.port)
     client.loop_start()
     # paho can hold at most 65,535 unacknowledged messages (packet ids are 16
     # bits), so the publisher waits on the message WINDOW back before going on.
     sent: deque[mqtt.MQTTMessageInfo] = deque()
-    for m in range(start, stop):
-        station, device = _device(m)
-        first = m * size
-        body = [_reading(first + k, base_ts + first + k) for k in range(size)]
-        payload = json.dumps(body[0] if size == 1 else body)
-        sent.append(client.publish(f"stations/{station}/{device}/telemetry", payload, qos=1))
+    for topic, payload in messages:
+        sent.append(client.publish(topic, payload, qos=1))
         if len(sent) > PUBLISH_WINDOW:
             sent.popleft().wait_for_publish(120)
     for info in sent:
         info.wait_for_publish(120)
     client.disconnect()
     client.loop_stop()
+
+
+def _publish_range(
+    url: str, client_id: str, start: int, stop: int, size: int, base_ts: int
+) -> None:
+    """Publish messages start..stop (each of `size` readings) as fast as the broker acks."""
+
+    def messages() -> Iterator[tuple[str, str]]:
+        for m in range(start, stop):
+            station, device = _device(m)
+            first = m * size
+            body = [_reading(first + k, base_ts + first + k) for k in range(size)]
+            yield (
+                f"stations/{station}/{device}/telemetry",
+                json.dumps(body[0] if size == 1 else body),
+            )
+
+    _publish_all(url, client_id, messages())
 
 
 def _faulty_dispenser(seq: int, ts: int) -> dict[str, object]:
@@ -124,28 +138,18 @@ def _faulty_dispenser(seq: int, ts: int) -> dict[str, object]:
 
 def _publish_conflicting(url: str, messages: int, every: int, base_ts: int) -> None:
     """Door-counter readings, and every `every`-th message the dispenser's conflicting one."""
-    settings = MqttSettings.from_url(url)
-    client = new_client(settings, "bench-pub-conflict")
-    client.max_inflight_messages_set(1000)
-    client.max_queued_messages_set(0)
-    client.connect(settings.host, settings.port)
-    client.loop_start()
-    sent: deque[mqtt.MQTTMessageInfo] = deque()
-    for m in range(messages):
-        ts = base_ts + m
-        if m % every == 0:
-            topic = f"stations/{CONFLICT_STATION}/{CONFLICT_DEVICE}/telemetry"
-            body = _faulty_dispenser(m, ts)
-        else:
-            station, device = _device(m)
-            topic, body = f"stations/{station}/{device}/telemetry", _reading(20_000_000 + m, ts)
-        sent.append(client.publish(topic, json.dumps(body), qos=1))
-        if len(sent) > PUBLISH_WINDOW:
-            sent.popleft().wait_for_publish(120)
-    for info in sent:
-        info.wait_for_publish(120)
-    client.disconnect()
-    client.loop_stop()
+
+    def mixed() -> Iterator[tuple[str, str]]:
+        for m in range(messages):
+            if m % every == 0:
+                topic = f"stations/{CONFLICT_STATION}/{CONFLICT_DEVICE}/telemetry"
+                yield topic, json.dumps(_faulty_dispenser(m, base_ts + m))
+            else:
+                station, device = _device(m)
+                body = _reading(20_000_000 + m, base_ts + m)
+                yield f"stations/{station}/{device}/telemetry", json.dumps(body)
+
+    _publish_all(url, "bench-pub-conflict", mixed())
 
 
 def _publish_rate(url: str, client_id: str, total: int, rate: float) -> None:
