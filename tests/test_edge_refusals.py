@@ -24,6 +24,7 @@ from edge.outbox import Outbox
 from tests.accounts import SecuredBroker, secured_broker, two_stations
 from tests.helpers import MqttSpy, readings_by_device, wait_for
 from tests.test_edge_agent import seqs_in_order
+from waystation.mqttreasons import reason_name
 
 pytestmark = pytest.mark.integration
 
@@ -115,7 +116,7 @@ def test_a_swapped_sd_card_loses_nothing(
             right.stop()
         _all_arrived(spy, config, first)
         # The gateway's readings from the refused time say so, now that they arrived.
-        assert _gateway_reported(spy, "Not authorized")
+        assert _gateway_reported(spy, reason_name(0x87))
 
 
 def test_the_acl_fixed_while_the_agent_runs(
@@ -144,7 +145,7 @@ def test_the_acl_fixed_while_the_agent_runs(
             finally:
                 agent.stop()
         _all_arrived(spy, config, first)
-        assert _gateway_reported(spy, "Not authorized")
+        assert _gateway_reported(spy, reason_name(0x87))
     # Nothing was resent that the broker had taken: one copy of each reading at most
     # beyond the few in flight at a reconnect (none here).
     got = readings_by_device(spy.messages)

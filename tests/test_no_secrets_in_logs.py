@@ -86,7 +86,8 @@ def _rules_yaml(path: Path, hooks: HookServer, smtp_port: int, ca: Path, dead: i
          "username": "alerts", "password": "${TEST_SMTP_PASSWORD}"},
     ]  # fmt: skip
     path.write_text(yaml.safe_dump({
-        "thresholds": {"station_window": "1s"},
+        # No grace after connecting: the retained offline status counts at once.
+        "thresholds": {"station_window": "1s", "reconnect_grace": "1ms"},
         "timing": {"scan_every": "0.5s"},
         "channels": channels,
     }))  # fmt: skip
