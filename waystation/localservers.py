@@ -22,10 +22,15 @@ __all__ = ["InfluxServer", "LocalServerError", "MosquittoServer", "free_port"]
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
+PORT_ATTEMPTS = 5  # first starts that found their port taken meanwhile
 
 
 class LocalServerError(RuntimeError):
     """A local server binary is missing or did not start; the message says what to do."""
+
+
+class _PortTaken(LocalServerError):
+    """The server could not bind its port: someone took it after free_port() chose it."""
 
 
 def free_port() -> int:
@@ -62,6 +67,8 @@ class _Server:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
+        self._started = False  # once started, the port is known to clients: it stays
+        self._log_start = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -79,9 +86,33 @@ class _Server:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    def _choose_ports(self) -> None:
+        """New free ports, before the first start (a restart keeps its ports)."""
+        self.port = free_port()
+
     def start(self) -> None:
         if self.running:
             return
+        for attempt in range(PORT_ATTEMPTS):
+            try:
+                self._start_once()
+            except _PortTaken:
+                # free_port() only finds a port that was free: another process on a
+                # busy machine may take it before the server binds it. Before the
+                # first start nobody knows the port yet, so another one will do.
+                if self._started or attempt == PORT_ATTEMPTS - 1:
+                    raise
+                self._choose_ports()
+            else:
+                self._started = True
+                return
+
+    def _said_since_start(self) -> str:
+        """What the server logged since this start."""
+        return self.log_path.read_bytes()[self._log_start :].decode(errors="replace")
+
+    def _start_once(self) -> None:
+        self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         self._log = self.log_path.open("ab")
         self._proc = subprocess.Popen(
             self._command(), stdout=self._log, stderr=subprocess.STDOUT, cwd=self.workdir
@@ -89,9 +120,12 @@ class _Server:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self._ready():
             if self._proc.poll() is not None:
-                raise LocalServerError(
-                    f"{self.name} exited at start; see {self.log_path}:\n" + self._tail()
-                )
+                self._proc = None
+                self._log.close()
+                self._log = None
+                said = self._said_since_start().lower()
+                error = _PortTaken if "address already in use" in said else LocalServerError
+                raise error(f"{self.name} exited at start; see {self.log_path}:\n" + self._tail())
             if time.monotonic() > deadline:
                 self.kill()
                 raise LocalServerError(
@@ -167,6 +201,10 @@ class MosquittoServer(_Server):
     def url(self) -> str:
         return f"mqtt://{HOST}:{self.port}"
 
+    def _ready(self) -> bool:
+        # An open port alone could be another process's, taken before ours bound it.
+        return super()._ready() and " running" in self._said_since_start()
+
     def reload(self) -> None:
         """SIGHUP: Mosquitto re-reads its password and ACL files and keeps its clients."""
         if self._proc is not None:
@@ -184,7 +222,8 @@ class MosquittoServer(_Server):
             f"allow_anonymous {'true' if self.anonymous else 'false'}\n"
             f"persistence_location {self.workdir}/\n"
             f"log_dest stdout\n"
-            f"log_type error\nlog_type warning\nlog_type notice\n"
+            # `information` carries "... running", which says the listener is ours.
+            f"log_type error\nlog_type warning\nlog_type notice\nlog_type information\n"
             f"{limits}\n{self.extra_config}\n"
         )
         return [self.binary, "-c", str(conf)]
@@ -203,6 +242,10 @@ class InfluxServer(_Server):
         self.max_body_bytes = max_body_bytes
         self.max_series = max_series  # 1.x's own default; tests lower it to provoke a 400
         self.binary = _binary("influxd", "influxdb")
+
+    def _choose_ports(self) -> None:
+        super()._choose_ports()
+        self.rpc_port = free_port()
 
     @property
     def url(self) -> str:
