@@ -9,7 +9,7 @@ the `allocation` measurement.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -23,7 +23,7 @@ from rules.allocation.compute import (
     station_registers,
 )
 from rules.allocation.registers import Usage, Window, measure
-from rules.allocation.source import Readings, fetch_readings
+from rules.allocation.source import fetch_readings
 from rules.allocation.tariff import Period, Tariff, TariffError
 from waystation.configerror import Text
 from waystation.lineprotocol import encode_line
@@ -205,7 +205,10 @@ def _plan(
 
 
 def measure_station(
-    registers: list[Register], readings: Readings, window: Window, station: str
+    registers: list[Register],
+    readings: Mapping[tuple[str, str], Iterable[tuple[int, float]]],
+    window: Window,
+    station: str,
 ) -> dict[tuple[str, str], Usage]:
     """Each register's usage in the window, keyed (device, field)."""
     return {
