@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import date
 from zoneinfo import ZoneInfo
 
@@ -116,3 +117,22 @@ def test_order_and_duplicates_do_not_matter() -> None:
     points = hourly([2 * i + (i % 3) * 0.1 for i in range(747)])
     dup = points + points[::7]
     assert run(points[::-1]).total == run(dup).total == run(points).total
+
+
+def test_adjacent_months_share_their_edge_exactly() -> None:
+    # Readings every 1 to 90 minutes, a reset among them: September and October together
+    # measure exactly what one window spanning both does; neither counts its edge twice.
+    september = month_window(date(2026, 9, 1), SHANGHAI)
+    rng = random.Random(14)
+    points = []
+    t, value = september.start_ms - 2 * HOUR_MS, 500.0
+    while t < OCTOBER.end_ms + 2 * HOUR_MS:
+        points.append((t, value))
+        step = rng.randint(1, 90) * 60_000
+        t += step
+        value = 0.001 if len(points) == 700 else value + rng.uniform(0, 4) * step / HOUR_MS
+    sep, octo = run(points, september), run(points)
+    whole = run(points, Window(september.start_ms, OCTOBER.end_ms))
+    assert Code.COUNTER_RESET in codes(whole)
+    assert sep.total + octo.total == pytest.approx(whole.total, abs=1e-9)
+    assert sep.slots + octo.slots == pytest.approx(whole.slots, abs=1e-9)

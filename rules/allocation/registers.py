@@ -5,19 +5,24 @@ first: a drop to near zero is a counter reset (counted from the new value), a
 drop that fits a wrap past the register's maximum is a rollover, a single
 reading implying impossible consumption that the next reading contradicts is
 a spike (ignored), and a jump that stays is a meter replacement (the interval
-across it is estimated from the rate before). Consumption between two
-readings is spread evenly over the time between them, which is the linear
-interpolation the month boundaries need, bridges gaps by the register itself,
-and yields per-slot (hourly) consumption for time-of-use pricing. A register
+across it is estimated from the rate before). The series is the consumption
+since the first reading, at each reading's own time, and between two
+readings it grows evenly: consumption is spread over the time it happened.
+Each slot's (hour's) consumption for time-of-use pricing is the series at
+the slot's end minus at its start, and the month's edges (local midnight)
+interpolate between the readings either side, so consecutive months share
+their edges exactly; gaps are bridged by the register itself. A register
 silent at the month's end is extrapolated at its recent daily rate, and that
 part is marked estimated.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import pairwise
 
 from rules.allocation.findings import Code, Finding
 
@@ -65,13 +70,62 @@ class _Interval:
     delta: float
     estimated: bool = False
 
+    def inside(self, window: Window) -> float:
+        """The part of its consumption that falls in the window (spread evenly in time)."""
+        overlap = min(self.t1, window.end_ms) - max(self.t0, window.start_ms)
+        return self.delta * overlap / (self.t1 - self.t0) if overlap > 0 and self.delta else 0.0
+
+
+@dataclass
+class _Clean:
+    """A register made into a growing series: consumption counted since its first reading.
+
+    `times[i]` is a reading's time and `used[i]` what the register consumed from the first
+    reading to it; between two readings consumption is spread evenly. Intervals that were
+    estimated, or long enough to be gaps, are kept whole for what the report says of them.
+    """
+
+    times: list[int]
+    used: list[float]
+    estimated: list[_Interval] = field(default_factory=list)
+    gaps: list[_Interval] = field(default_factory=list)
+
+    def extend(self, interval: _Interval) -> None:
+        self.times.append(interval.t1)
+        self.used.append(self.used[-1] + interval.delta)
+        if interval.estimated:
+            self.estimated.append(interval)
+
+    def at(self, t_ms: int) -> float:
+        """Consumption from the first reading to `t_ms`, held flat outside the readings."""
+        i = bisect_right(self.times, t_ms)
+        if i == 0:
+            return self.used[0]
+        if i == len(self.times):
+            return self.used[-1]
+        t0, u0 = self.times[i - 1], self.used[i - 1]
+        return u0 + (self.used[i] - u0) * (t_ms - t0) / (self.times[i] - t0)
+
+    def recent_rate(self, until_ms: int, span_ms: int) -> float:
+        """Average consumption per ms over the `span_ms` of readings before `until_ms`."""
+        since = max(until_ms - span_ms, self.times[0])
+        return (
+            (self.at(until_ms) - self.at(since)) / (until_ms - since) if until_ms > since else 0.0
+        )
+
+    def slots(self, window: Window) -> list[float]:
+        """Consumption in each slot of the window: the series at each slot edge, differenced."""
+        edges = range(window.start_ms, window.end_ms, window.slot_ms)
+        values = [self.at(x) for x in (*edges, window.end_ms)]
+        return [b - a for a, b in pairwise(values)]
+
 
 def _stamp(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 class _Cleaner:
-    """Walks sorted readings and emits plausible intervals, noting what it had to do."""
+    """Walks sorted readings and keeps the plausible consumption, noting what it had to do."""
 
     def __init__(self, max_rate: float, station: str, device: str, unit: str) -> None:
         self.max_rate = max_rate
@@ -90,30 +144,44 @@ class _Cleaner:
     def _noise(value: float) -> float:
         return 1e-9 * max(1.0, abs(value))
 
-    def intervals(self, points: list[tuple[int, float]]) -> list[_Interval]:
-        out: list[_Interval] = []
+    def clean(self, points: list[tuple[int, float]]) -> _Clean:
         t_a, v_a = points[0]
+        series = _Clean([t_a], [0.0])
+        times, used = series.times, series.used
+        # The common case (the register grew, and not impossibly) inline: a month of
+        # one-minute data passes here some ten million times.
+        max_rate = self.max_rate
+        total = 0.0
+        n = len(points)
         i = 1
-        while i < len(points):
+        while i < n:
             t_b, v_b = points[i]
             d = v_b - v_a
-            if self.plausible(d, t_b - t_a):
-                out.append(_Interval(t_a, t_b, max(d, 0.0)))
-            elif i + 1 < len(points) and self.plausible(
-                points[i + 1][1] - v_a, points[i + 1][0] - t_a
-            ):
+            dt = t_b - t_a
+            if 0 <= d <= max_rate * (dt / HOUR_MS + JITTER_H) or self.plausible(d, dt):
+                d = max(d, 0.0)  # a drop within rounding noise is no consumption
+                total += d
+                times.append(t_b)
+                used.append(total)
+                if dt > GAP_MS:
+                    series.gaps.append(_Interval(t_a, t_b, d))
+            elif i + 1 < n and self.plausible(points[i + 1][1] - v_a, points[i + 1][0] - t_a):
                 # The next reading continues from before: this one was a glitch.
                 self.note(Code.SPIKE_REJECTED, f"reading {v_b:g} {self.unit} ignored", t_b)
                 i += 1
                 continue
             else:
-                out.append(self._discontinuity(out, t_a, v_a, t_b, v_b))
+                interval = self._discontinuity(series, t_a, v_a, t_b, v_b)
+                if dt > GAP_MS and not interval.estimated:
+                    series.gaps.append(interval)
+                series.extend(interval)
+                total = used[-1]
             t_a, v_a = t_b, v_b
             i += 1
-        return out
+        return series
 
     def _discontinuity(
-        self, before: list[_Interval], t_a: int, v_a: float, t_b: int, v_b: float
+        self, before: _Clean, t_a: int, v_a: float, t_b: int, v_b: float
     ) -> _Interval:
         dt = t_b - t_a
         if v_b < v_a and self.plausible(v_b + REGISTER_MODULUS - v_a, dt):
@@ -125,7 +193,7 @@ class _Cleaner:
                 Code.COUNTER_RESET, f"register reset {v_a:g} → {v_b:g}; counted from zero", t_b, v_b
             )
             return _Interval(t_a, t_b, v_b)
-        delta = _recent_rate(before, t_a, DAY_MS) * dt
+        delta = before.recent_rate(t_a, DAY_MS) * dt
         self.note(
             Code.METER_REPLACED,
             f"register {v_a:g} → {v_b:g}: new meter; {delta:.3f} {self.unit} across the swap "
@@ -136,21 +204,6 @@ class _Cleaner:
         return _Interval(t_a, t_b, delta, estimated=True)
 
 
-def _recent_rate(intervals: list[_Interval], until_ms: int, span_ms: int) -> float:
-    """Average consumption per ms over the `span_ms` of intervals before `until_ms`."""
-    since = until_ms - span_ms
-    used = 0.0
-    covered = 0
-    for iv in reversed(intervals):
-        if iv.t1 <= since:
-            break
-        part = min(iv.t1, until_ms) - max(iv.t0, since)
-        if part > 0:
-            used += iv.delta * part / (iv.t1 - iv.t0)
-            covered += part
-    return used / covered if covered else 0.0
-
-
 def _unique_sorted(points: Iterable[tuple[int, float]]) -> list[tuple[int, float]]:
     """Sorted by time; of two readings at one instant the larger wins, whatever their order."""
     best: dict[int, float] = {}
@@ -158,22 +211,6 @@ def _unique_sorted(points: Iterable[tuple[int, float]]) -> list[tuple[int, float
         if t not in best or v > best[t]:
             best[t] = v
     return sorted(best.items())
-
-
-def _spread(iv: _Interval, window: Window, slots: list[float]) -> float:
-    """Add the interval's consumption inside the window to the slots, evenly in time."""
-    a, b = max(iv.t0, window.start_ms), min(iv.t1, window.end_ms)
-    if a >= b or iv.delta == 0:
-        return 0.0
-    per_ms = iv.delta / (iv.t1 - iv.t0)
-    slot = window.slot_ms
-    k = (a - window.start_ms) // slot
-    while a < b:
-        edge = min(b, window.start_ms + (k + 1) * slot)
-        slots[k] += per_ms * (edge - a)
-        a = edge
-        k += 1
-    return per_ms * (min(iv.t1, window.end_ms) - max(iv.t0, window.start_ms))
 
 
 def measure(
@@ -188,12 +225,11 @@ def measure(
     """Consumption of one register in `window` from readings around it (epoch ms, value)."""
     readings = _unique_sorted(points)
     cleaner = _Cleaner(max_rate, station, device, unit)
-    slots = [0.0] * window.slots
     if not readings:
         cleaner.note(Code.NO_DATA, "no readings around the month", window.start_ms)
-        return Usage(0.0, slots, 0.0, cleaner.findings)
-    intervals = cleaner.intervals(readings)
-    first_t, last_t = readings[0][0], intervals[-1].t1 if intervals else readings[0][0]
+        return Usage(0.0, [0.0] * window.slots, 0.0, cleaner.findings)
+    series = cleaner.clean(readings)
+    first_t, last_t = series.times[0], series.times[-1]
     if first_t > window.start_ms:
         cleaner.note(
             Code.STARTED_IN_MONTH,
@@ -201,9 +237,9 @@ def measure(
             first_t,
         )
     if last_t < window.end_ms:
-        rate = _recent_rate(intervals, last_t, RECENT_MS)
+        rate = series.recent_rate(last_t, RECENT_MS)
         extra = _Interval(last_t, window.end_ms, rate * (window.end_ms - last_t), estimated=True)
-        intervals.append(extra)
+        series.extend(extra)
         cleaner.note(
             Code.EXTRAPOLATED_END,
             f"silent since {_stamp(last_t)}; {extra.delta:.3f} {unit} estimated "
@@ -211,18 +247,16 @@ def measure(
             last_t,
             extra.delta,
         )
-    estimated = 0.0
-    for iv in intervals:
-        inside = _spread(iv, window, slots)
-        if iv.estimated:
-            estimated += inside
-        if iv.t1 - iv.t0 > GAP_MS and inside > 0 and not iv.estimated:
-            hours = (iv.t1 - iv.t0) / HOUR_MS
+    for gap in series.gaps:
+        if gap.inside(window) > 0:
+            hours = (gap.t1 - gap.t0) / HOUR_MS
             cleaner.note(
                 Code.GAP_BRIDGED,
-                f"no readings for {hours:.1f} h from {_stamp(iv.t0)}; "
-                f"{iv.delta:.3f} {unit} spread over the gap",
-                iv.t0,
-                iv.delta,
+                f"no readings for {hours:.1f} h from {_stamp(gap.t0)}; "
+                f"{gap.delta:.3f} {unit} spread over the gap",
+                gap.t0,
+                gap.delta,
             )
+    slots = series.slots(window)
+    estimated = sum(iv.inside(window) for iv in series.estimated)
     return Usage(sum(slots), slots, estimated, cleaner.findings)
