@@ -1,14 +1,18 @@
 """Monthly allocation: report time and memory for a district's month of readings.
 
-Run: ./dev bench bench_allocation [--stations 1000] [--interval 60] [--workdir DIR]
+Run: ./dev bench bench_allocation [--stations 1000] [--interval 60] [--repeat 1]
+                                  [--workdir DIR [--skip-load]] [--time-limit 3600]
 
 Loads N stations x 6 devices (main electricity and water meters, a dispenser,
 a locker, a door counter, a gateway) of readings every --interval seconds for
 October 2026 plus a day either side straight into a local InfluxDB (line
 protocol, two loader processes), then times `run_report` (the queries, the
-register arithmetic and the sharing) and the CSV + XLSX export, and prints
-the report process's peak RSS. With --workdir the loaded data is kept, and a
-second run with --skip-load times the report alone.
+register arithmetic and the sharing) and the CSV + XLSX export --repeat
+times, and prints the report process's peak RSS and the load average (the
+figures mean little on a machine busy with other work). Without --workdir
+the data goes to a temporary directory that is deleted at the end; with it
+the data is kept, and a later run with --skip-load times the report alone.
+Past --time-limit seconds the benchmark stops InfluxDB, cleans up and fails.
 """
 
 from __future__ import annotations
@@ -16,7 +20,12 @@ from __future__ import annotations
 import argparse
 import http.client
 import multiprocessing
+import os
 import resource
+import shutil
+import signal
+import statistics
+import sys
 import tempfile
 import time
 from datetime import UTC, date, datetime
@@ -114,20 +123,65 @@ def load(url: str, stations: int, interval_s: int, processes: int = 2) -> None:
     print(f"loaded {total:,} points in {took:.0f} s ({total / took:,.0f} points/s)")
 
 
+def _loadavg() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _over_time(limit: int) -> None:
+    def expired(_signum: int, _frame: object) -> None:
+        raise TimeoutError(f"bench_allocation: over its time limit of {limit} s")
+
+    signal.signal(signal.SIGALRM, expired)
+    signal.alarm(limit)
+
+
+def run_once(reg: Registry, store: InfluxStore, workdir: Path) -> tuple[float, float, float]:
+    """One report and its export: (report s, of which queries s, export s)."""
+    steps: list[tuple[float, str]] = []
+    t0 = time.monotonic()
+    report = run_report(
+        reg,
+        shipped_tariffs(),
+        store,
+        MONTH,
+        now=datetime(2026, 11, 2, tzinfo=UTC),
+        progress=lambda _done, _total, what: steps.append((time.monotonic(), what)),
+    )
+    fetched = next(t for t, what in steps if what == "allocating") - t0
+    took = time.monotonic() - t0
+    csv_path, xlsx_path = export_paths(workdir, report)
+    t1 = time.monotonic()
+    write_csv(report, csv_path)
+    write_xlsx(report, xlsx_path)
+    exported = time.monotonic() - t1
+    print(
+        f"report: {took:.1f} s (queries {fetched:.1f} s, arithmetic and shares "
+        f"{took - fetched:.1f} s), export {exported:.1f} s; total ¥{report.total_cost:,.2f}; "
+        f"{_loadavg()}",
+        flush=True,
+    )
+    return took, fetched, exported
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--stations", type=int, default=1000)
     ap.add_argument("--interval", type=int, default=60, help="seconds between readings")
+    ap.add_argument("--repeat", type=int, default=1, help="reports to time on the same data")
     ap.add_argument("--workdir", type=Path, help="keep InfluxDB's data here")
     ap.add_argument("--skip-load", action="store_true", help="reuse the data in --workdir")
+    ap.add_argument("--time-limit", type=int, default=3600, help="seconds before giving up")
     args = ap.parse_args()
+    if args.skip_load and not args.workdir:
+        ap.error("--skip-load needs the --workdir of an earlier run")
 
+    _over_time(args.time_limit)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-allocation-"))
     server = InfluxServer(workdir / "influxdb")
-    server.start()
     try:
+        server.start()
         store = InfluxStore(server.url, DATABASE)
         store.create_database()
         reg = registry(args.stations)
@@ -136,33 +190,26 @@ def main() -> None:
         points = args.stations * len(REGISTERS) * (33 * 24 * 3600 // args.interval)
         print(
             f"{args.stations} stations x 6 devices, readings every {args.interval} s, "
-            f"{MONTH:%Y-%m}: about {points:,} register points"
+            f"{MONTH:%Y-%m}: about {points:,} register points; {_loadavg()}",
+            flush=True,
         )
-        steps: list[tuple[float, str]] = []
-        t0 = time.monotonic()
-        report = run_report(
-            reg,
-            shipped_tariffs(),
-            store,
-            MONTH,
-            now=datetime(2026, 11, 2, tzinfo=UTC),
-            progress=lambda _done, _total, what: steps.append((time.monotonic(), what)),
-        )
-        fetched = next(t for t, what in steps if what == "allocating") - t0
-        took = time.monotonic() - t0
-        csv_path, xlsx_path = export_paths(workdir, report)
-        t1 = time.monotonic()
-        write_csv(report, csv_path)
-        write_xlsx(report, xlsx_path)
-        exported = time.monotonic() - t1
+        runs = [run_once(reg, store, workdir) for _ in range(args.repeat)]
         rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(
-            f"report: {took:.1f} s (queries {fetched:.1f} s, arithmetic and shares "
-            f"{took - fetched:.1f} s), export {exported:.1f} s; total ¥{report.total_cost:,.2f}"
-        )
+        if len(runs) > 1:
+            took = sorted(r[0] for r in runs)
+            print(
+                f"report over {len(runs)} runs: best {took[0]:.1f} s, "
+                f"median {statistics.median(took):.1f} s, worst {took[-1]:.1f} s"
+            )
         print(f"peak RSS of the report process: {rss_mb:.0f} MB")
+    except TimeoutError as exc:
+        print(exc, file=sys.stderr)
+        sys.exit(1)
     finally:
+        signal.alarm(0)
         server.stop()
+        if args.workdir is None:
+            shutil.rmtree(workdir)
 
 
 if __name__ == "__main__":
