@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from rules.allocation.compute import UtilityResult
 from rules.allocation.registers import HOUR_MS
 from rules.allocation.report import MonthReport, month_window, run_report
+from rules.allocation.source import RAW_FROM
 from rules.allocation.tariff import Period, shipped_tariffs
 from tests.allocation_helpers import district
 from waystation.registry import Registry, Utility
@@ -198,17 +199,19 @@ def jitter_bound(
     """How far each period's kWh, and under "total" the month's, may be off with readings
     up to `jitter` off their grid every `interval` (README, "Time of use").
 
-    The load steps only at hour boundaries. Spreading a reading interval's consumption
-    evenly errs only where the draw changes inside it, and each such step lies within
-    `jitter` of the interval's nearer end (the reading due at the step's hour), so the
-    register interpolated at an hour boundary is off by at most `jitter` × the steps
-    within a reading interval (plus jitter) of it. A period's kWh telescopes to the
-    errors at the edges of its runs of hours, the month's to those at its two edges.
+    The load steps only at hour boundaries. Where the report has the readings at their own
+    times (the month's edges; every reading of a meter read every `RAW_FROM` or less often),
+    spreading an interval's consumption evenly errs only where the draw changes inside it,
+    and each such step lies within `jitter` of the interval's nearer end (the reading due at
+    the step's hour): the register at an hour boundary is off by at most `jitter` × the steps
+    within a reading interval (plus jitter) of it. A denser meter's hour starts at its first
+    reading at or after the hour, at most `interval` + `jitter` late: off by at most that
+    long at the hour's draw. A period's kWh telescopes to the errors at the edges of its
+    runs of hours, the month's to those at its two edges.
     """
     version = TARIFF.version_for(month)
     window = month_window(month, SHANGHAI)
     reach_ms = (interval + jitter).total_seconds() * 1000
-    hours = jitter.total_seconds() / 3600
 
     def local(t: int) -> datetime:
         return datetime.fromtimestamp(t / 1000, UTC).astimezone(SHANGHAI)
@@ -216,12 +219,17 @@ def jitter_bound(
     def period(t: int) -> Period:
         return version.electricity.table(local(t).month)[local(t).hour]
 
-    def error_at(h: int) -> float:
+    def own_times(h: int) -> float:
         near = range(h - HOUR_MS * 12, h + HOUR_MS * 12 + 1, HOUR_MS)
         steps = [
             abs(load(local(k)) - load(local(k - HOUR_MS))) for k in near if abs(k - h) < reach_ms
         ]
-        return hours * sum(steps)
+        return jitter.total_seconds() / 3600 * sum(steps)
+
+    def error_at(h: int) -> float:
+        if interval >= RAW_FROM or h in (window.start_ms, window.end_ms):
+            return own_times(h)
+        return load(local(h)) * (interval + jitter).total_seconds() / 3600
 
     bound = {"total": error_at(window.start_ms) + error_at(window.end_ms)}
     for h in range(window.start_ms, window.end_ms + 1, HOUR_MS):

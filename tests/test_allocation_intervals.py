@@ -34,6 +34,7 @@ import pytest
 from rules.allocation.findings import Code
 from rules.allocation.registers import HOUR_MS
 from rules.allocation.report import month_window
+from rules.allocation.source import RAW_FROM
 from rules.allocation.tariff import Period
 from tests.allocation_intervals import (
     SHANGHAI,
@@ -185,60 +186,83 @@ def _at(hours: float) -> int:
     return month_window(OCT, SHANGHAI).start_ms + int(hours * HOUR_MS)
 
 
-MISHAP_MS = _at(100 + 37 / 60)  # 5 October 04:37, inside an hour of one-minute readings
 STEADY = Meter(months_span(OCT, OCT), constant(2.0))
-MINUTE_MS = 60_000
+HOUR_4 = _at(4 * 24 + 4)  # 5 October 04:00
+SILENT_FROM = _at(24 * 24 + 10)  # 25 October 10:00
 
 
 def _steady(t: int) -> float:
     return STEADY.value(t)
 
 
-@pytest.mark.parametrize(
-    ("register", "code", "estimated"),
-    [
-        # Reset to zero right after the 04:36 reading: 04:37 reads the minute since.
-        (
-            lambda t: _steady(t) - (_steady(MISHAP_MS - MINUTE_MS) if t >= MISHAP_MS else 0),
+def _mishap(kind: str, step: timedelta) -> tuple[Register, Code, float]:
+    """A register that misbehaves at the third reading after 04:00 (inside the hour), what
+    the report finds, and the kWh it estimates when it has every reading."""
+    at = HOUR_4 + 3 * int(step.total_seconds() * 1000)
+    before = at - int(step.total_seconds() * 1000)
+    swap = 2 * step.total_seconds() / 3600  # the swap interval at the day's 2 kWh/h
+    return {
+        # Reset to zero right after the previous reading: counted from zero, nothing lost.
+        "reset": (
+            lambda t: _steady(t) - (_steady(before) if t >= at else 0),
             Code.COUNTER_RESET,
-            "0",
+            0.0,
         ),
-        # One reading ten times too high, inside the hour.
-        (lambda t: _steady(t) * (10 if t == MISHAP_MS else 1), Code.SPIKE_REJECTED, "0"),
+        # The 05:00 reading ten times too high.
+        "spike": (
+            lambda t: _steady(t) * (10 if t == HOUR_4 + HOUR_MS else 1),
+            Code.SPIKE_REJECTED,
+            0.0,
+        ),
         # DL/T 645 wrap past 999999.99 on 21 October.
-        (lambda t: (_steady(t) + 998_000) % 1_000_000, Code.REGISTER_ROLLOVER, "0"),
-        # A new meter from 04:37 reading 8000 and up: the swap minute at the day's rate.
-        (
-            lambda t: (
-                _steady(t) + 89_000 if t < MISHAP_MS else 8000 + _steady(t) - _steady(MISHAP_MS)
-            ),
+        "rollover": (lambda t: (_steady(t) + 998_000) % 1_000_000, Code.REGISTER_ROLLOVER, 0.0),
+        # A new meter reading 8000 and up: the swap interval at the day's rate.
+        "replacement": (
+            lambda t: _steady(t) + 89_000 if t < at else 8000 + _steady(t) - _steady(at),
             Code.METER_REPLACED,
-            "0",
+            swap,
         ),
         # Six hours without readings, across the 07:00 and 10:00 period changes.
-        (
-            lambda t: None if MISHAP_MS <= t < MISHAP_MS + 6 * HOUR_MS else _steady(t),
+        "gap": (
+            lambda t: None if at <= t < at + 6 * HOUR_MS else _steady(t),
             Code.GAP_BRIDGED,
-            "0",
+            0.0,
         ),
         # Silent from 25 October 10:00: 158 h at the last week's 2 kWh/h = 316 kWh estimated.
-        (lambda t: None if t > _at(24 * 24 + 10) else _steady(t), Code.EXTRAPOLATED_END, "316"),
-    ],
-    ids=["reset", "spike", "rollover", "replacement", "gap", "silent-at-end"],
+        "silent-at-end": (
+            lambda t: None if t > SILENT_FROM else _steady(t),
+            Code.EXTRAPOLATED_END,
+            316.0,
+        ),
+    }[kind]
+
+
+@pytest.mark.parametrize("interval", [QUARTER, MINUTE], ids=["15min", "1min"])
+@pytest.mark.parametrize(
+    "kind", ["reset", "spike", "rollover", "replacement", "gap", "silent-at-end"]
 )
-def test_register_mishaps_inside_an_hour_of_one_minute_readings(
-    store: InfluxStore, register: Register, code: Code, estimated: str
+def test_register_mishaps_at_each_interval(
+    store: InfluxStore, interval: timedelta, kind: str
 ) -> None:
-    write_readings(store, register, STEADY.span, "st-meter", MINUTE)
-    result = report(store, meter_station("st", MINUTE), OCT)
+    register, code, estimated = _mishap(kind, interval)
+    write_readings(store, register, STEADY.span, "st-meter", interval)
+    result = report(store, meter_station("st", interval), OCT)
     assert code in [f.code for f in result.stations[0].findings]
     elec = electricity(result)
-    # 2 kWh in every hour, whatever happened to the register: exact, to the fen.
-    assert elec.quantity == D(1488)
-    assert elec.tou == {"peak": D(496), "flat": D(496), "valley": D(496)}
-    assert elec.cost == D("919.58")
     (line,) = elec.lines
-    assert line.estimated_fraction == (D(estimated) / D(1488)).quantize(D("0.0001"))
+    if interval >= RAW_FROM:
+        # Every reading at its own time: 2 kWh in every hour whatever happened, to the fen.
+        assert elec.quantity == D(1488)
+        assert elec.tou == {"peak": D(496), "flat": D(496), "valley": D(496)}
+        assert elec.cost == D("919.58")
+        assert line.estimated_fraction == (D(estimated) / D(1488)).quantize(D("0.0001"))
+    else:
+        # A one-minute meter is read by the hour: what happens inside an hour is placed at
+        # the hour's resolution, as before (a reset loses the part of its hour before it, a
+        # swap estimates its hour, a gap's end is taken at its hour's start).
+        assert abs(elec.quantity - D(1488)) <= 2
+        assert all(abs(q - D(496)) <= 2 for q in elec.tou.values())
+        assert abs(line.estimated_fraction * 1488 - D(estimated)) <= D("2.1")
 
 
 def test_a_station_whose_hours_start_on_the_half_hour(store: InfluxStore) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -54,6 +54,7 @@ class Register:
     main: bool = False
     scale: Decimal = Decimal(1)  # to the utility's unit (litres → m³)
     period: Period | None = None  # one of a meter's own time-of-use registers
+    interval: timedelta = timedelta(seconds=60)  # how often the device reports (registry)
 
 
 # Plausible growth per hour by default (kWh, m³, litres, visits).
@@ -77,7 +78,15 @@ def _register(device: str, spec: DeviceSpec, field_name: str, utility: Utility |
     )
     scale = Decimal("0.001") if field_name == "water_l_total" else Decimal(1)
     return Register(
-        device, spec.kind.value, field_name, unit, rate, utility, role is Role.MAIN, scale
+        device,
+        spec.kind.value,
+        field_name,
+        unit,
+        rate,
+        utility,
+        role is Role.MAIN,
+        scale,
+        interval=spec.interval,
     )
 
 

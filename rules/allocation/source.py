@@ -1,23 +1,31 @@
-"""A month of register readings from InfluxDB, each at its own time, in windows any InfluxDB serves.
+"""A month of register readings from InfluxDB, placed at the time they were read.
 
-The hourly split needs, at every hour boundary, the readings either side of
-it with their own timestamps. InfluxQL's `first()` and `last()` with `GROUP
-BY time()` stamp a value at the start of its bucket, which is up to an hour
-away from when it was read; `bottom()` and `top()` keep the reading's own
-time. So, per register field and per window of at most 72 hours (InfluxDB 3
-Core reads at most about that much per query), two queries return every
-device's smallest and largest reading of each local hour. For a register
-that only grows they are the hour's first and last reading (of equal
-readings, the earliest): a meter read every 30 minutes or less often yields
-all its readings, a denser one the two that bound each hour, which is all
-the hourly split uses, since the consumption between them is the same
-whatever readings lie in between. A drop inside an hour (reset, rollover,
-new meter) shows as the largest reading before the smallest, so it is still
-seen where it happened. Two more queries fetch the last reading before the
-month and the first after it, so both month edges interpolate between the
-readings either side of local midnight. InfluxQL only, so the same report
-runs on InfluxDB 1.x, 2.x and 3.x (whose `bottom()`/`top()` keep timestamps
-the same way).
+The time-of-use split needs each register's value at every local hour, and
+the month's edges need the readings either side of local midnight. How each
+is read depends on how often the device reports (its registry `interval`):
+
+- The edges, for every register: four cheap queries per field (no `GROUP BY
+  time()`, so each answer carries the reading's own time) fetch the last
+  reading before the month, the first in it, the last in it and the first
+  after it. Both months that share an edge interpolate it between the same two
+  readings, so consecutive months add up exactly to what the register moved.
+- Devices reporting every `RAW_FROM` or less often (meters read every 15
+  minutes or hourly): every reading, at its own time, in windows of at most
+  72 hours. The report then spreads each interval's consumption evenly between
+  its two readings, exactly as they were taken, on the grid or off it.
+- Denser devices (one reading a minute): reading every point of a district's
+  month costs too much, and InfluxQL stamps an aggregate of `GROUP BY
+  time(1h)` at its bucket's start (`bottom()`/`top()` keep the reading's own
+  time, but cost four times as much as `first()` on InfluxDB 1.6). So each
+  local hour is represented by its first reading, which is the register's
+  value at the hour's start when readings are on the grid (exact), and
+  otherwise the value at most one reading interval (plus the clock's jitter)
+  later. One aggregate per window, as cheap as the old `last()`.
+
+Windows are at most 72 hours (InfluxDB 3 Core reads at most about that much
+per query), and every query is InfluxQL, so the same report runs on InfluxDB
+1.x, 2.x and 3.x. Hour buckets start on the station's local hours, also in
+zones offset by half an hour.
 """
 
 from __future__ import annotations
@@ -26,21 +34,25 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import Enum
 
 from rules.allocation.compute import Register
 from rules.allocation.registers import HOUR_MS, Window
 from waystation.store import InfluxStore, Series
 
-__all__ = ["MAX_QUERY_MS", "Points", "Readings", "fetch_readings", "plan_queries"]
+__all__ = ["MAX_QUERY_MS", "RAW_FROM", "Points", "Readings", "fetch_readings", "plan_queries"]
 
 MAX_QUERY_MS = 72 * HOUR_MS
+# Devices reporting this often or less are read reading by reading; denser ones by the hour.
+RAW_FROM = timedelta(minutes=5)
 # Queries in flight at once: InfluxDB runs each mostly on one core, and this
 # process parses one answer while the server computes the next.
 QUERY_CONCURRENCY = 2
-# How far beyond each boundary to look for the reading next to it.
+# How far beyond each edge of the month to look for the reading next to it.
 BOUNDARY_MS = 72 * HOUR_MS
-# Selectors that keep each reading's own timestamp under GROUP BY time().
-HOURLY_SELECTORS = ("bottom", "top")
+# Devices named in one raw query's regular expression (keeps the query a few kB).
+DEVICES_PER_QUERY = 200
 
 
 @dataclass(slots=True)
@@ -49,6 +61,10 @@ class Points:
 
     times: array[int] = field(default_factory=lambda: array("q"))
     values: array[float] = field(default_factory=lambda: array("d"))
+
+    def append(self, t_ms: int, value: float) -> None:
+        self.times.append(t_ms)
+        self.values.append(value)
 
     def __iter__(self) -> Iterator[tuple[int, float]]:
         return zip(self.times, self.values, strict=True)
@@ -62,10 +78,17 @@ Readings = dict[tuple[str, str], list[tuple[int, float]]]
 Progress = Callable[[int, int], None]
 
 
+class _Shape(Enum):
+    EDGE = "edge"  # a reading next to an edge of the month, at its own time
+    FIRST_IN = "first_in"  # the month's first reading, at its own time
+    RAW = "raw"  # every reading, at its own time
+    HOURLY = "hourly"  # each hour's first reading, stamped at the hour's start
+
+
 @dataclass(frozen=True)
 class _Query:
-    measurement: str
     field: str
+    shape: _Shape
     influxql: str
 
 
@@ -77,54 +100,104 @@ def _windows(start_ms: int, end_ms: int) -> Iterable[tuple[int, int]]:
         a = b
 
 
-def _station_filter(stations: list[str] | None) -> str:
-    if not stations:
-        return ""
-    # Station ids are [a-z0-9_-]: safe inside a regex literal as they are.
-    return f' AND "station" =~ /^({"|".join(sorted(stations))})$/'
+def _any_of(tag: str, values: Iterable[str]) -> str:
+    # Station and device ids are [a-z0-9_-]: safe inside a regex literal as they are.
+    return f' AND "{tag}" =~ /^({"|".join(sorted(values))})$/'
+
+
+def _edges(source: str, name: str, window: Window, where: str) -> list[_Query]:
+    """The last reading before the month, its first and last, and the first after it."""
+    s, e = window.start_ms, window.end_ms
+    spans = [
+        ("last", s - BOUNDARY_MS, s, _Shape.EDGE),
+        ("first", s, e, _Shape.FIRST_IN),
+        ("last", s, e, _Shape.EDGE),
+        ("first", e, e + BOUNDARY_MS, _Shape.EDGE),
+    ]
+    return [
+        _Query(
+            name,
+            shape,
+            f'SELECT {fn}("{name}") FROM {source} WHERE time >= {a}ms AND time < {b}ms{where} '
+            'GROUP BY "device"',
+        )
+        for fn, a, b, shape in spans
+    ]
 
 
 def plan_queries(
     registers: Iterable[Register], window: Window, stations: list[str] | None = None
 ) -> list[_Query]:
-    """Every query the month needs: each local hour's bounding readings in ≤72 h windows,
-    and the readings next to the month's two edges."""
-    where = _station_filter(stations)
-    fields = sorted({(r.measurement, r.field) for r in registers})
-    # Buckets start on the window's local hours, also in zones offset by half an hour.
+    """Every query the month needs: its edges, and inside it raw or hourly readings."""
+    where = _any_of("station", stations) if stations else ""
+    by_field: dict[tuple[str, str], list[Register]] = {}
+    for reg in registers:
+        by_field.setdefault((reg.measurement, reg.field), []).append(reg)
     offset = f", {window.start_ms % HOUR_MS}ms" if window.start_ms % HOUR_MS else ""
     queries = []
-    for measurement, name in fields:
-        src = f'"{measurement}"'
-        before = window.start_ms - BOUNDARY_MS
-        after = window.end_ms + BOUNDARY_MS
-        queries.append(
-            _Query(
-                measurement,
-                name,
-                f'SELECT last("{name}") FROM {src} WHERE time >= {before}ms '
-                f'AND time < {window.start_ms}ms{where} GROUP BY "device"',
-            )
-        )
-        queries.extend(
-            _Query(
-                measurement,
-                name,
-                f'SELECT {selector}("{name}", 1) FROM {src} WHERE time >= {a}ms '
-                f'AND time < {b}ms{where} GROUP BY time(1h{offset}), "device" fill(none)',
-            )
-            for a, b in _windows(window.start_ms, window.end_ms)
-            for selector in HOURLY_SELECTORS
-        )
-        queries.append(
-            _Query(
-                measurement,
-                name,
-                f'SELECT first("{name}") FROM {src} WHERE time >= {window.end_ms}ms '
-                f'AND time < {after}ms{where} GROUP BY "device"',
-            )
-        )
+    for (measurement, name), regs in sorted(by_field.items()):
+        source = f'"{measurement}"'
+        queries.extend(_edges(source, name, window, where))
+        sparse = sorted({r.device for r in regs if r.interval >= RAW_FROM})
+        dense = len(sparse) < len({r.device for r in regs})
+        for a, b in _windows(window.start_ms, window.end_ms):
+            span = f"time >= {a}ms AND time < {b}ms"
+            if dense:
+                queries.append(
+                    _Query(
+                        name,
+                        _Shape.HOURLY,
+                        f'SELECT first("{name}") FROM {source} WHERE {span}{where} '
+                        f'GROUP BY time(1h{offset}), "device" fill(none)',
+                    )
+                )
+            for i in range(0, len(sparse), DEVICES_PER_QUERY):
+                devices = _any_of("device", sparse[i : i + DEVICES_PER_QUERY])
+                queries.append(
+                    _Query(
+                        name,
+                        _Shape.RAW,
+                        f'SELECT "{name}" FROM {source} WHERE {span}{devices} GROUP BY "device"',
+                    )
+                )
     return queries
+
+
+@dataclass
+class _Collected:
+    """Answers as they come in; `readings()` puts them together once all are in."""
+
+    own_time: dict[tuple[str, str], Points]
+    hourly: dict[tuple[str, str], Points]  # dense registers only
+    first_in: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def add(self, result: list[Series], query: _Query) -> None:
+        for series in result:
+            key = (series.tags.get("device", ""), query.field)
+            if key not in self.own_time:
+                continue  # a device not in the registry, or not of this report
+            if query.shape is _Shape.HOURLY:
+                points = self.hourly.get(key)
+                if points is None:
+                    continue  # a sparse device: its raw readings say more
+            else:
+                points = self.own_time[key]
+            for t, value in series.values:
+                if value is not None:
+                    points.append(int(t), float(value))
+                    if query.shape is _Shape.FIRST_IN:
+                        self.first_in[key] = int(t)
+
+    def readings(self) -> dict[tuple[str, str], Points]:
+        for key, hourly in self.hourly.items():
+            # An hour's first reading stands for the hour's start; the month's first reading
+            # is known at its own time, so the stamp of its hour, before it, is left out.
+            since = self.first_in.get(key)
+            target = self.own_time[key]
+            for t, value in hourly:
+                if since is None or t > since:
+                    target.append(t, value)
+        return self.own_time
 
 
 def fetch_readings(
@@ -136,25 +209,17 @@ def fetch_readings(
     progress: Progress | None = None,
     concurrency: int = QUERY_CONCURRENCY,
 ) -> dict[tuple[str, str], Points]:
-    """Readings around and inside `window` of every register listed, each at its own time."""
-    out = {(r.device, r.field): Points() for r in registers}
+    """Readings around and inside `window` of every register listed (epoch ms, value)."""
+    collected = _Collected(
+        {(r.device, r.field): Points() for r in registers},
+        {(r.device, r.field): Points() for r in registers if r.interval < RAW_FROM},
+    )
     queries = plan_queries(registers, window, stations)
     with ThreadPoolExecutor(concurrency, thread_name_prefix="report-query") as pool:
         running = {pool.submit(store.query, q.influxql): q for q in queries}
         for done, future in enumerate(as_completed(running), start=1):
             # Popped, so each answer is freed once collected rather than at the end.
-            _collect(future.result(), running.pop(future).field, out)
+            collected.add(future.result(), running.pop(future))
             if progress is not None:
                 progress(done, len(queries))
-    return out
-
-
-def _collect(result: list[Series], field_name: str, out: dict[tuple[str, str], Points]) -> None:
-    for series in result:
-        points = out.get((series.tags.get("device", ""), field_name))
-        if points is None:
-            continue  # a device not in the registry, or not of this report
-        for t, value in series.values:
-            if value is not None:
-                points.times.append(int(t))
-                points.values.append(float(value))
+    return collected.readings()
