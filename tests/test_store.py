@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
 
 from waystation.localservers import InfluxServer, free_port
@@ -89,3 +94,36 @@ def test_nothing_listening_is_unavailable() -> None:
     with pytest.raises(StoreUnavailable, match="unreachable"):
         s.write_lines(["m f=1.0 1761955200000"])
     assert s.ping() is False
+
+
+class _SlowInflux(BaseHTTPRequestHandler):
+    """Answers every query correctly, but only after a second, like a busy server."""
+
+    def do_POST(self) -> None:
+        time.sleep(1.0)  # the server's delay, not the test waiting
+        body = b'{"results":[{"statement_id":0}]}'
+        # A client that gave up waiting has gone: what the test expects.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+def test_a_query_may_wait_longer_than_the_stores_default() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowInflux)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        store = InfluxStore(f"http://127.0.0.1:{server.server_address[1]}", "db", timeout_s=0.3)
+        with pytest.raises(StoreUnavailable, match="unreachable"):
+            store.query("SELECT 1")
+        assert store.query("SELECT 1", timeout_s=30) == []  # the monthly report's long reads
+        with pytest.raises(StoreUnavailable):
+            store.query("SELECT 1")  # the default is unchanged
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -218,11 +218,9 @@ class InfluxStore:
         self.database = database
         self.retention_policy = retention_policy
         self._headers = _auth_headers(token)
+        self._timeout = urllib3.Timeout(connect=min(timeout_s, 5.0), read=timeout_s)
         self._http = urllib3.PoolManager(
-            num_pools=2,
-            maxsize=8,
-            timeout=urllib3.Timeout(connect=min(timeout_s, 5.0), read=timeout_s),
-            retries=False,
+            num_pools=2, maxsize=8, timeout=self._timeout, retries=False
         )
 
     def __repr__(self) -> str:  # never show the token
@@ -240,14 +238,23 @@ class InfluxStore:
     # --- HTTP ---------------------------------------------------------------------
 
     def _request(
-        self, method: str, path: str, params: dict[str, str], body: bytes | None = None
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str],
+        body: bytes | None = None,
+        *,
+        read_timeout_s: float | None = None,
     ) -> urllib3.BaseHTTPResponse:
         url = f"{self.url}{path}?{urlencode(params)}"
         headers = dict(self._headers)
         if body is not None:
             headers["Content-Type"] = "text/plain; charset=utf-8"
+        timeout = self._timeout
+        if read_timeout_s is not None:
+            timeout = urllib3.Timeout(connect=timeout.connect_timeout, read=read_timeout_s)
         try:
-            return self._http.request(method, url, body=body, headers=headers)
+            return self._http.request(method, url, body=body, headers=headers, timeout=timeout)
         except urllib3.exceptions.HTTPError as exc:
             raise StoreUnavailable(f"InfluxDB at {self.url} unreachable: {exc}") from exc
 
@@ -268,11 +275,16 @@ class InfluxStore:
 
     # --- reading ------------------------------------------------------------------
 
-    def query(self, influxql: str, *, epoch: str = "ms") -> list[Series]:
-        """Run InfluxQL (one or more `;`-separated statements) and return every series."""
+    def query(
+        self, influxql: str, *, epoch: str = "ms", timeout_s: float | None = None
+    ) -> list[Series]:
+        """Run InfluxQL (one or more `;`-separated statements) and return every series.
+
+        `timeout_s` waits longer (or shorter) for this answer than the store's default.
+        """
         params = {"db": self.database, "q": influxql, "epoch": epoch}
         # POST serves SELECT and management statements alike on 1.x, 2.x and 3.x.
-        resp = self._request("POST", "/query", params)
+        resp = self._request("POST", "/query", params, read_timeout_s=timeout_s)
         if resp.status != 200:
             raise QueryError(
                 f"query failed ({resp.status}): {_error_text(resp.data)}", status=resp.status

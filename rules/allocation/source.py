@@ -53,6 +53,9 @@ QUERY_CONCURRENCY = 2
 BOUNDARY_MS = 72 * HOUR_MS
 # Devices named in one raw query's regular expression (keeps the query a few kB).
 DEVICES_PER_QUERY = 200
+# A window's query reads a few million points: on a busy server it takes well over the
+# store's default timeout, which suits writes and small reads, so the report waits longer.
+QUERY_TIMEOUT_S = 300.0
 
 
 @dataclass(slots=True)
@@ -216,7 +219,9 @@ def fetch_readings(
     )
     queries = plan_queries(registers, window, stations)
     with ThreadPoolExecutor(concurrency, thread_name_prefix="report-query") as pool:
-        running = {pool.submit(store.query, q.influxql): q for q in queries}
+        running = {
+            pool.submit(store.query, q.influxql, timeout_s=QUERY_TIMEOUT_S): q for q in queries
+        }
         for done, future in enumerate(as_completed(running), start=1):
             # Popped, so each answer is freed once collected rather than at the end.
             collected.add(future.result(), running.pop(future))
