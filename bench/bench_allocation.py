@@ -56,7 +56,8 @@ REGISTERS = [
 ]
 
 
-def registry(stations: int) -> Registry:
+def registry(stations: int, interval_s: int = 60) -> Registry:
+    """The district, every device registered with the interval its readings come at."""
     models = ["enterprise_incubated", "department_guided", "industry_managed"]
     return parse_registry({
         "version": 1,
@@ -67,7 +68,10 @@ def registry(stations: int) -> Registry:
                 "name": f"驿站 {n}",
                 "model": models[n % 3],
                 "operator": "sanitation-union" if n % 3 == 2 else "xiaoge",
-                "devices": station_devices(f"st{n:05d}"),
+                "devices": {
+                    device: spec | {"interval": f"{interval_s}s"}
+                    for device, spec in station_devices(f"st{n:05d}").items()
+                },
             }
             for n in range(stations)
         },
@@ -184,7 +188,7 @@ def main() -> None:
         server.start()
         store = InfluxStore(server.url, DATABASE)
         store.create_database()
-        reg = registry(args.stations)
+        reg = registry(args.stations, args.interval)
         if not args.skip_load:
             load(server.url, args.stations, args.interval)
         points = args.stations * len(REGISTERS) * (33 * 24 * 3600 // args.interval)

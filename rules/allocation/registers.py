@@ -206,11 +206,13 @@ class _Cleaner:
 
 def _unique_sorted(points: Iterable[tuple[int, float]]) -> list[tuple[int, float]]:
     """Sorted by time; of two readings at one instant the larger wins, whatever their order."""
-    best: dict[int, float] = {}
-    for t, v in points:
-        if t not in best or v > best[t]:
-            best[t] = v
-    return sorted(best.items())
+    out: list[tuple[int, float]] = []
+    for point in sorted(points):  # by time, then value: of one instant the largest last
+        if out and out[-1][0] == point[0]:
+            out[-1] = point
+        else:
+            out.append(point)
+    return out
 
 
 def measure(

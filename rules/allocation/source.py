@@ -60,20 +60,30 @@ QUERY_TIMEOUT_S = 300.0
 
 @dataclass(slots=True)
 class Points:
-    """One register's readings, 16 bytes each (a list of tuples takes about 120)."""
+    """One register's readings, 16 bytes each (a list of tuples takes about 120).
+
+    `times`/`values` are readings at their own times; `hourly_*` a dense device's first
+    reading of each hour, stamped at the hour's start. The month's first reading is known
+    at its own time (`first_in`), so iterating leaves out the stamp of its hour, before it.
+    """
 
     times: array[int] = field(default_factory=lambda: array("q"))
     values: array[float] = field(default_factory=lambda: array("d"))
-
-    def append(self, t_ms: int, value: float) -> None:
-        self.times.append(t_ms)
-        self.values.append(value)
+    hourly_times: array[int] = field(default_factory=lambda: array("q"))
+    hourly_values: array[float] = field(default_factory=lambda: array("d"))
+    first_in: int | None = None
 
     def __iter__(self) -> Iterator[tuple[int, float]]:
-        return zip(self.times, self.values, strict=True)
+        yield from zip(self.times, self.values, strict=True)
+        since = self.first_in
+        hourly = zip(self.hourly_times, self.hourly_values, strict=True)
+        if since is None:
+            yield from hourly
+        else:
+            yield from ((t, v) for t, v in hourly if t > since)
 
     def __len__(self) -> int:
-        return len(self.times)
+        return len(self.times) + len(self.hourly_times)
 
 
 # Readings of each register, keyed (device, field): (epoch ms, value), as lists.
@@ -166,41 +176,32 @@ def plan_queries(
     return queries
 
 
-@dataclass
-class _Collected:
-    """Answers as they come in; `readings()` puts them together once all are in."""
-
-    own_time: dict[tuple[str, str], Points]
-    hourly: dict[tuple[str, str], Points]  # dense registers only
-    first_in: dict[tuple[str, str], int] = field(default_factory=dict)
-
-    def add(self, result: list[Series], query: _Query) -> None:
-        for series in result:
-            key = (series.tags.get("device", ""), query.field)
-            if key not in self.own_time:
-                continue  # a device not in the registry, or not of this report
-            if query.shape is _Shape.HOURLY:
-                points = self.hourly.get(key)
-                if points is None:
-                    continue  # a sparse device: its raw readings say more
-            else:
-                points = self.own_time[key]
-            for t, value in series.values:
-                if value is not None:
-                    points.append(int(t), float(value))
-                    if query.shape is _Shape.FIRST_IN:
-                        self.first_in[key] = int(t)
-
-    def readings(self) -> dict[tuple[str, str], Points]:
-        for key, hourly in self.hourly.items():
-            # An hour's first reading stands for the hour's start; the month's first reading
-            # is known at its own time, so the stamp of its hour, before it, is left out.
-            since = self.first_in.get(key)
-            target = self.own_time[key]
-            for t, value in hourly:
-                if since is None or t > since:
-                    target.append(t, value)
-        return self.own_time
+def _collect(
+    result: list[Series], query: _Query, out: dict[tuple[str, str], Points], dense: set[str]
+) -> None:
+    for series in result:
+        device = series.tags.get("device", "")
+        points = out.get((device, query.field))
+        if points is None:
+            continue  # a device not in the registry, or not of this report
+        hourly = query.shape is _Shape.HOURLY
+        if hourly and device not in dense:
+            continue  # a sparse device: its raw readings say more
+        stamps = [row[0] for row in series.values]
+        readings = [row[1] for row in series.values]
+        if None in readings:
+            stamps = [t for t, v in zip(stamps, readings, strict=True) if v is not None]
+            readings = [v for v in readings if v is not None]
+        if not stamps:
+            continue
+        if hourly:
+            points.hourly_times.extend(stamps)
+            points.hourly_values.extend(readings)
+            continue
+        if query.shape is _Shape.FIRST_IN:
+            points.first_in = stamps[0]
+        points.times.extend(stamps)
+        points.values.extend(readings)
 
 
 def fetch_readings(
@@ -213,10 +214,8 @@ def fetch_readings(
     concurrency: int = QUERY_CONCURRENCY,
 ) -> dict[tuple[str, str], Points]:
     """Readings around and inside `window` of every register listed (epoch ms, value)."""
-    collected = _Collected(
-        {(r.device, r.field): Points() for r in registers},
-        {(r.device, r.field): Points() for r in registers if r.interval < RAW_FROM},
-    )
+    out = {(r.device, r.field): Points() for r in registers}
+    dense = {r.device for r in registers if r.interval < RAW_FROM}
     queries = plan_queries(registers, window, stations)
     with ThreadPoolExecutor(concurrency, thread_name_prefix="report-query") as pool:
         running = {
@@ -224,7 +223,7 @@ def fetch_readings(
         }
         for done, future in enumerate(as_completed(running), start=1):
             # Popped, so each answer is freed once collected rather than at the end.
-            collected.add(future.result(), running.pop(future))
+            _collect(future.result(), running.pop(future), out, dense)
             if progress is not None:
                 progress(done, len(queries))
-    return collected.readings()
+    return out
