@@ -1,10 +1,11 @@
 """Monthly allocation: report time and memory for a district's month of readings.
 
-Run: ./dev bench bench_allocation [--stations 1000] [--interval 60] [--repeat 1]
-                                  [--workdir DIR [--skip-load]] [--time-limit 3600]
+Run: ./dev bench bench_allocation [--stations 1000] [--interval 60] [--meter-interval S]
+                                  [--repeat 1] [--workdir DIR [--skip-load]] [--time-limit 3600]
 
 Loads N stations x 6 devices (main electricity and water meters, a dispenser,
-a locker, a door counter, a gateway) of readings every --interval seconds for
+a locker, a door counter, a gateway) of readings every --interval seconds (the
+main meters every --meter-interval, if given; each device registered so) for
 October 2026 plus a day either side straight into a local InfluxDB (line
 protocol, two loader processes), then times `run_report` (the queries, the
 register arithmetic and the sharing) and the CSV + XLSX export --repeat
@@ -56,8 +57,17 @@ REGISTERS = [
 ]
 
 
-def registry(stations: int, interval_s: int = 60) -> Registry:
+def intervals(every_s: int, meters_s: int | None = None) -> dict[str, int]:
+    """Seconds between readings by device suffix: the meters' may differ from the rest."""
+    out = {suffix: every_s for suffix, *_ in REGISTERS} | {"gw": every_s}
+    if meters_s is not None:
+        out |= {"meter": meters_s, "water": meters_s}
+    return out
+
+
+def registry(stations: int, every_s: dict[str, int] | None = None) -> Registry:
     """The district, every device registered with the interval its readings come at."""
+    every_s = every_s or intervals(60)
     models = ["enterprise_incubated", "department_guided", "industry_managed"]
     return parse_registry({
         "version": 1,
@@ -69,7 +79,7 @@ def registry(stations: int, interval_s: int = 60) -> Registry:
                 "model": models[n % 3],
                 "operator": "sanitation-union" if n % 3 == 2 else "xiaoge",
                 "devices": {
-                    device: spec | {"interval": f"{interval_s}s"}
+                    device: spec | {"interval": f"{every_s[device.rsplit('-', 1)[1]]}s"}
                     for device, spec in station_devices(f"st{n:05d}").items()
                 },
             }
@@ -90,11 +100,9 @@ def _post(url: str, body: bytes) -> None:
         raise RuntimeError(f"write failed {resp.status}: {data[:300]!r}")
 
 
-def _load(url: str, stations: list[int], interval_s: int) -> int:
+def _load(url: str, stations: list[int], every_s: dict[str, int]) -> int:
     window = month_window(MONTH, ZoneInfo("Asia/Shanghai"))
     start, end = window.start_ms - 24 * HOUR_MS, window.end_ms + 24 * HOUR_MS
-    step = interval_s * 1000
-    times = list(range(start, end, step))
     sent = 0
     lines: list[str] = []
     for n in stations:
@@ -102,8 +110,8 @@ def _load(url: str, stations: list[int], interval_s: int) -> int:
         for suffix, measurement, field, per_min, fmt in REGISTERS:
             head = f"{measurement},device={st}-{suffix},station={st} {field}="
             base = 1000.0 + n
-            per_step = per_min * interval_s / 60
-            for k, t in enumerate(times):
+            per_step = per_min * every_s[suffix] / 60
+            for k, t in enumerate(range(start, end, every_s[suffix] * 1000)):
                 # Monotone with an uneven step, so the data does not compress unrealistically.
                 value = base + per_step * (k + (k * 7919 % 13) / 100)
                 lines.append(f"{head}{fmt.format(value)} {t}")
@@ -117,11 +125,11 @@ def _load(url: str, stations: list[int], interval_s: int) -> int:
     return sent
 
 
-def load(url: str, stations: int, interval_s: int, processes: int = 2) -> None:
+def load(url: str, stations: int, every_s: dict[str, int], processes: int = 2) -> None:
     t0 = time.monotonic()
     chunks = [list(range(i, stations, processes)) for i in range(processes)]
     with multiprocessing.get_context("spawn").Pool(processes) as pool:
-        counts = pool.starmap(_load, [(url, chunk, interval_s) for chunk in chunks])
+        counts = pool.starmap(_load, [(url, chunk, every_s) for chunk in chunks])
     took = time.monotonic() - t0
     total = sum(counts)
     print(f"loaded {total:,} points in {took:.0f} s ({total / took:,.0f} points/s)")
@@ -173,6 +181,9 @@ def main() -> None:
     )
     ap.add_argument("--stations", type=int, default=1000)
     ap.add_argument("--interval", type=int, default=60, help="seconds between readings")
+    ap.add_argument(
+        "--meter-interval", type=int, help="seconds between the main meters' readings, if other"
+    )
     ap.add_argument("--repeat", type=int, default=1, help="reports to time on the same data")
     ap.add_argument("--workdir", type=Path, help="keep InfluxDB's data here")
     ap.add_argument("--skip-load", action="store_true", help="reuse the data in --workdir")
@@ -188,12 +199,14 @@ def main() -> None:
         server.start()
         store = InfluxStore(server.url, DATABASE)
         store.create_database()
-        reg = registry(args.stations, args.interval)
+        every_s = intervals(args.interval, args.meter_interval)
+        reg = registry(args.stations, every_s)
         if not args.skip_load:
-            load(server.url, args.stations, args.interval)
-        points = args.stations * len(REGISTERS) * (33 * 24 * 3600 // args.interval)
+            load(server.url, args.stations, every_s)
+        points = args.stations * sum(33 * 24 * 3600 // every_s[s] for s, *_ in REGISTERS)
+        meters = f" (main meters every {args.meter_interval} s)" if args.meter_interval else ""
         print(
-            f"{args.stations} stations x 6 devices, readings every {args.interval} s, "
+            f"{args.stations} stations x 6 devices, readings every {args.interval} s{meters}, "
             f"{MONTH:%Y-%m}: about {points:,} register points; {_loadavg()}",
             flush=True,
         )
