@@ -82,6 +82,10 @@ class Points:
         else:
             yield from ((t, v) for t, v in hourly if t > since)
 
+    def __len__(self) -> int:
+        """Readings fetched (each hour's first counted once, even where left out)."""
+        return len(self.times) + len(self.hourly_times)
+
 
 # Readings of each register, keyed (device, field): (epoch ms, value), as lists.
 Readings = dict[tuple[str, str], list[tuple[int, float]]]
