@@ -75,7 +75,7 @@ def main() -> None:
     }))  # fmt: skip
     with MosquittoServer(root / "mosquitto") as broker:
         agent = subprocess.Popen([
-            sys.executable, "-m", "waystation.cli", "edge", "--agent-config", str(config),
+            sys.executable, "-m", "app.cli", "edge", "--agent-config", str(config),
             "--mqtt", broker.url, "--log-level", "WARNING",
         ])  # fmt: skip
         t0 = time.monotonic()

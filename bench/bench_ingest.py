@@ -209,7 +209,7 @@ class Worker:
         group: str | None = None,
     ) -> None:
         self.port = free_port()
-        self.args = [sys.executable, "-m", "waystation.cli", "ingest", "--mqtt", mqtt_url,
+        self.args = [sys.executable, "-m", "app.cli", "ingest", "--mqtt", mqtt_url,
                      "--influx", influx_url, "--database", "bench", "--registry", str(registry),
                      "--client-id", client_id, "--health-port", str(self.port),
                      "--log-level", "WARNING", "--mqtt-version", mqtt_version]  # fmt: skip

@@ -157,7 +157,7 @@ class IngestProcess:
     ) -> None:
         self.health_port = free_port()
         self.args = [
-            sys.executable, "-m", "waystation.cli", "ingest",
+            sys.executable, "-m", "app.cli", "ingest",
             "--mqtt", mqtt_url, "--influx", store.url, "--database", store.database,
             "--registry", str(registry), "--client-id", client_id,
             "--topic", f"stations/{station}/+/+",

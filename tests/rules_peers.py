@@ -219,7 +219,7 @@ class EdgeProcess(_Child):
             ),
             encoding="utf-8",
         )
-        self.args = [sys.executable, "-m", "waystation.cli", "edge", "--mqtt", mqtt_url,
+        self.args = [sys.executable, "-m", "app.cli", "edge", "--mqtt", mqtt_url,
                      "--agent-config", str(self.config), "--log-level", "WARNING"]  # fmt: skip
         self.log = workdir / f"{agent_device}.log"
 
@@ -232,7 +232,7 @@ class RulesProcess(_Child):
 
     def __init__(self, workdir: Path, args: list[str], log_level: str = "INFO") -> None:
         self.health_port = free_port()
-        self.args = [sys.executable, "-m", "waystation.cli", "rules", *args,
+        self.args = [sys.executable, "-m", "app.cli", "rules", *args,
                      "--health-port", str(self.health_port), "--log-level", log_level]  # fmt: skip
         self.log = workdir / "rules.log"
 

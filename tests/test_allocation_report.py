@@ -17,6 +17,7 @@ import openpyxl
 import pytest
 import yaml
 
+from app.cli import main
 from ingest.worker import IngestConfig, IngestWorker
 from rules.allocation.report import month_window, previous_month
 from tests.allocation_helpers import (
@@ -28,7 +29,6 @@ from tests.allocation_helpers import (
     two_station_district,
 )
 from tests.helpers import wait_for
-from waystation.cli import main
 from waystation.localservers import InfluxServer
 from waystation.registry import parse_registry
 from waystation.settings import MqttSettings

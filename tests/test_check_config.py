@@ -12,10 +12,10 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
+from app.cli import main
 from edge.config import SAMPLE
 from tests.allocation_helpers import PARTIES, own_tariff_dir, station_entry
 from tests.helpers import station_data
-from waystation.cli import main
 from waystation.registry import Registry
 
 

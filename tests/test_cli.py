@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from waystation.cli import main
+from app.cli import main
 
 
 def test_check_config_accepts_the_sample(

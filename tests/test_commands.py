@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from app.cli import main
 from dashboards.boards import DASHBOARDS
 from dashboards.generate import JSON_DIR
 from edge.agent import BackfillTooLarge, EdgeAgent
 from edge.config import AgentConfig
 from tests.helpers import station_data, wait_for
-from waystation.cli import main
 from waystation.settings import MqttSettings
 
 
@@ -154,7 +154,7 @@ def test_a_sized_outbox_takes_the_backfill(tmp_path: Path) -> None:
 def test_an_interrupted_backfill_exits_non_zero_saying_what_it_kept(tmp_path: Path) -> None:
     registry = str(registry_file(tmp_path, "st-a"))
     outbox = tmp_path / "outbox.db"
-    argv = [sys.executable, "-m", "waystation.cli", "edge", "--registry", registry,
+    argv = [sys.executable, "-m", "app.cli", "edge", "--registry", registry,
             "--station", "st-a", "--outbox", str(outbox), "--backfill", "40d",
             "--mqtt", "mqtt://127.0.0.1:1"]  # fmt: skip
     log = tmp_path / "stderr.txt"

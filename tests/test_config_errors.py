@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from app.cli import main
 from edge.config import SAMPLE
 from edge.drivers.dlt645.frame import encode_address
 from rules.allocation.tariff import SHIPPED_DIR
 from tests.helpers import station_data
-from waystation.cli import main
 
 GOOD = """\
 version: 1

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from app.cli import main
 from dashboards.boards import DASHBOARDS
-from waystation.cli import main
 
 
 class GrafanaPeer:

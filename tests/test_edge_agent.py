@@ -118,7 +118,7 @@ def test_kill9_in_the_middle_of_a_replay_loses_nothing(
             [(door, "door_counter", 1_761_955_200_000 + i, {"in_total": i, "out_total": i})
              for i in range(backlog)]
         )  # fmt: skip
-    cmd = [sys.executable, "-m", "waystation.cli", "edge", "--agent-config", str(config),
+    cmd = [sys.executable, "-m", "app.cli", "edge", "--agent-config", str(config),
            "--mqtt", mosquitto.url, "--log-level", "WARNING"]  # fmt: skip
     settings = MqttSettings.from_url(mosquitto.url)
     with MqttSpy(settings, f"spy-{uid}", [f"stations/{station}/+/telemetry"]) as spy:

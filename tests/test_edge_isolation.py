@@ -35,7 +35,7 @@ def test_edge_agent_imports_and_runs_without_server_packages() -> None:
         sys.meta_path.insert(0, Block())
         import edge.agent, edge.simulation, edge.outbox, edge.config
         import edge.drivers.modbus.driver, edge.drivers.dlt645.driver, edge.drivers.pulse.driver
-        from waystation.cli import main
+        from app.cli import main
         try:
             main(["edge", "--help"])
         except SystemExit as exc:

@@ -52,7 +52,7 @@ SECRETS = {
 def _run(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "waystation.cli", *args],
+            [sys.executable, "-m", "app.cli", *args],
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**(env or {}), "PATH": "/usr/bin:/bin", "PYTHONUNBUFFERED": "1"},
@@ -159,7 +159,7 @@ def test_a_run_with_every_secret_logs_none_of_them(tmp_path: Path, hooks: HookSe
             wait_for(tried_everything, "every channel to fail once", 60)
             wait_for(lambda: "refused" in logs[2].read_text(), "the edge refused", 30)
             push = subprocess.run(
-                [sys.executable, "-m", "waystation.cli", "dashboards", "push",
+                [sys.executable, "-m", "app.cli", "dashboards", "push",
                  "--grafana", f"http://admin:{s['grafana_password']}@127.0.0.1:{dead}",
                  "--grafana-token", f"admin:{s['grafana_token']}"],
                 capture_output=True, check=False,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from app.cli import main
 from rules.outage.alerts import Alert, AlertBook, Notice
 from rules.outage.channels.base import ChannelSender, RateLimiter
 from rules.outage.channels.chat import WebhookDelivery, dingtalk_sign, feishu_sign
@@ -15,7 +16,6 @@ from rules.outage.messages import Renderer
 from rules.outage.statedb import RulesState
 from tests.helpers import station_registry, wait_for
 from tests.rules_peers import HookServer
-from waystation.cli import main
 
 
 def test_the_sample_config_loads_once_its_secrets_are_set(

@@ -1,0 +1,193 @@
+"""What every command shares: exit codes, the connection options, and resolving settings.
+
+The connection settings are accepted before the verb and after it; the paths a
+service and the commands working on its files must agree on (state, rules
+config, tariffs) each have a flag and an environment variable (the flag wins).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
+
+from app.checks import Checked, Plan, check
+from waystation.configerror import ConfigError, Text
+from waystation.registry import parse_duration
+from waystation.settings import SETTINGS, MqttSettings, SettingsError, load_config_file, resolve
+
+if TYPE_CHECKING:
+    from waystation.store import InfluxStore
+
+log = logging.getLogger("waystation")
+
+# What `add_parser` is given: the subcommands of the `waystation` parser.
+Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"  # noqa: SLF001 - argparse names no public type for it
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+EXIT_INTERRUPTED = 130  # the shell's code for a run stopped by SIGINT
+
+STATE_ENV = "WAYSTATION_STATE"
+RULES_CONFIG_ENV = "WAYSTATION_RULES_CONFIG"
+TARIFFS_ENV = "WAYSTATION_TARIFFS"  # files or directories, separated by ":"
+
+# --- argument types and options --------------------------------------------------------------
+
+
+def duration(text: str) -> timedelta:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
+def connection_options(*, top: bool) -> argparse.ArgumentParser:
+    """The connection settings. Accepted before the verb (`top`) and after it.
+
+    After the verb they default to SUPPRESS, so a value given before the verb is kept.
+    """
+    unset = None if top else argparse.SUPPRESS
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group(
+        "connection (flag, else environment, else --config file, else default)"
+    )
+    for spec in SETTINGS:
+        default = f"default {spec.default}" if spec.default else "no default"
+        g.add_argument(
+            spec.flag, dest=spec.name, default=unset, help=f"{spec.help} [${spec.env}; {default}]"
+        )
+    g.add_argument(
+        "--config", type=Path, default=unset, help="YAML file with any of the settings above"
+    )
+    p.add_argument(
+        "--log-level",
+        default="INFO" if top else argparse.SUPPRESS,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+    )
+    return p
+
+
+def state_option(p: argparse.ArgumentParser, help_text: str) -> None:
+    p.add_argument(
+        "--state",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help=f"{help_text} [${STATE_ENV}; default ./rules-state.db]",
+    )
+
+
+def tariffs_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--tariffs",
+        type=Path,
+        action="append",
+        help=f"tariff file or directory; repeatable [${TARIFFS_ENV}, ':'-separated; "
+        "default: the shipped tariff, whose prices are examples]",
+    )
+
+
+# --- settings ------------------------------------------------------------------------------
+
+
+def settings(args: argparse.Namespace) -> dict[str, str | None]:
+    flags = {spec.name: getattr(args, spec.name, None) for spec in SETTINGS}
+    return resolve(flags, load_config_file(getattr(args, "config", None)))
+
+
+def registry_given(args: argparse.Namespace) -> bool:
+    """Named by flag, environment or config file (not just the default ./stations.yaml)."""
+    config = load_config_file(getattr(args, "config", None))
+    flag = getattr(args, "registry", None)
+    return bool(flag or os.environ.get("WAYSTATION_REGISTRY") or config.get("registry"))
+
+
+def required(settings: dict[str, str | None], name: str) -> str:
+    value = settings[name]
+    if value is None:
+        spec = next(spec for spec in SETTINGS if spec.name == name)
+        raise SettingsError(
+            Text(
+                f"{spec.flag} is not set: give it, or set {spec.env}",
+                f"没有设置 {spec.flag}：请给出它，或设置环境变量 {spec.env}",
+            )
+        )
+    return value
+
+
+def env_path(value: Path | None, env: str, default: Path | None = None) -> Path | None:
+    """A flag's path, else the environment's, else the default."""
+    if value is not None:
+        return value
+    return Path(os.environ[env]) if os.environ.get(env) else default
+
+
+def tariff_paths(args: argparse.Namespace) -> list[Path] | None:
+    if getattr(args, "tariffs", None):
+        return list(args.tariffs)
+    from_env = os.environ.get(TARIFFS_ENV)
+    return [Path(p) for p in from_env.split(os.pathsep) if p] if from_env else None
+
+
+def state_path(args: argparse.Namespace) -> Path:
+    path = env_path(getattr(args, "state", None), STATE_ENV, Path("rules-state.db"))
+    assert path is not None  # noqa: S101 - a default is given
+    return path
+
+
+def mqtt_settings(settings: dict[str, str | None]) -> MqttSettings:
+    return MqttSettings.from_url(required(settings, "mqtt"), settings["mqtt_ca"])
+
+
+def store(settings: dict[str, str | None]) -> InfluxStore:
+    """The InfluxDB the settings name (server commands only: imported there)."""
+    from waystation.store import InfluxStore  # server extra
+
+    return InfluxStore(
+        required(settings, "influx"), required(settings, "database"),
+        token=settings["influx_token"],
+    )  # fmt: skip
+
+
+# --- running ---------------------------------------------------------------------------------
+
+
+def checked(plan: Plan, *, said_elsewhere: frozenset[str] = frozenset()) -> Checked:
+    """The start-up check every service runs: warnings logged, errors stop it (exit 2).
+
+    `said_elsewhere`: codes of warnings the command prints in its own words.
+    """
+    result = check(plan)
+    if result.errors:
+        raise ConfigError(result.problems)
+    for problem in result.warnings:
+        if problem.code not in said_elsewhere:
+            log.warning("%s", problem.render())
+    return result
+
+
+def wait_for_signal(until: Callable[[], bool] = lambda: False) -> None:
+    """Block until SIGINT/SIGTERM (or `until()` is true)."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        if until():
+            return

@@ -1,0 +1,125 @@
+"""`waystation report`: a month's utility allocation by party (CSV, XLSX, InfluxDB), or monthly."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from app.checks import Plan
+from app.cli.common import (
+    EXIT_CONFIG,
+    EXIT_FAILURE,
+    EXIT_OK,
+    Subcommands,
+    checked,
+    connection_options,
+    required,
+    settings,
+    store,
+    tariff_paths,
+    tariffs_option,
+    wait_for_signal,
+)
+
+
+def add_parser(sub: Subcommands) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "report",
+        parents=[connection_options(top=False)],
+        help="monthly utility allocation by party: CSV + XLSX, and InfluxDB `allocation`",
+    )
+    when = p.add_mutually_exclusive_group(required=True)
+    when.add_argument("--month", help="the month to allocate, like 2026-10")
+    when.add_argument(
+        "--schedule",
+        action="store_true",
+        help="keep running and allocate the month before on the 1st of each month at 02:00",
+    )
+    p.add_argument(
+        "--out", type=Path, default=Path("reports"), help="directory (default ./reports)"
+    )
+    tariffs_option(p)
+    p.add_argument(
+        "--allow-example-prices",
+        action="store_true",
+        help="bill with a tariff marked as example without the warning and the exports' mark "
+        "(never for --schedule)",
+    )
+    p.add_argument(
+        "--station",
+        action="append",
+        dest="stations",
+        help="only this station; repeatable (the files' names then carry the stations' ids)",
+    )
+    p.add_argument(
+        "--no-influx", action="store_true", help="do not write the `allocation` measurement"
+    )
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    # Server extra: rich, openpyxl, APScheduler.
+    from rich.console import Console
+
+    from rules.allocation.command import ReportJob, print_summary, run_scheduled
+    from rules.allocation.report import AllocationError, NoReadings, example_tariffs, parse_month
+    from waystation.store import StoreError
+
+    s = settings(args)
+    result = checked(
+        Plan(
+            registry=Path(required(s, "registry")),
+            tariffs=tariff_paths(args),
+            allocation=True,
+            scheduled_billing=args.schedule,
+            influx=s["influx"],
+        ),
+        said_elsewhere=frozenset({"example_prices"}),
+    )
+    registry, tariffs = result.registry, result.tariffs
+    assert registry is not None  # noqa: S101 - checked raised otherwise
+    if tariffs is None:  # a registry without parties: run_report says what to add
+        tariffs = {}
+    console = Console(stderr=True)
+    job = ReportJob(registry, tariffs, store(s), args.out, args.stations, not args.no_influx,
+                    console, allow_example_prices=args.allow_example_prices)  # fmt: skip
+    examples = (
+        [] if args.allow_example_prices else example_tariffs(registry, tariffs, args.stations)
+    )
+    try:
+        if args.schedule:
+            run_scheduled(job, ZoneInfo(registry.timezone), wait_for_signal)
+            return EXIT_OK
+        month = parse_month(args.month)
+        if examples:
+            _warn_example_prices(examples)
+        report, csv_path, xlsx_path = job.run(month)
+    except NoReadings as exc:
+        print(f"waystation report: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except AllocationError as exc:
+        print(f"waystation report: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except StoreError as exc:
+        print(f"waystation report: InfluxDB: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    print_summary(Console(), report, registry)
+    print(f"written: {csv_path} and {xlsx_path}")
+    if examples:
+        _warn_example_prices(examples)
+    return EXIT_OK
+
+
+def _warn_example_prices(tariffs: list[str]) -> None:
+    names = ", ".join(tariffs)
+    print(
+        f"警告 WARNING: 电价 {names} 是示例价格，本报表不是正式账单；导出文件每行都标注“示例价格”，"
+        "也不写入 InfluxDB。\n"
+        f"  tariff {names} holds EXAMPLE prices: this is not a bill. Every exported row says "
+        "so and nothing goes to InfluxDB.\n"
+        "  修正 fix: --tariffs FILE with the prices on your utility bills (copy the shipped "
+        "file, remove `example: true`), or --allow-example-prices to accept them",
+        file=sys.stderr,
+    )

@@ -1,0 +1,108 @@
+"""`waystation rules`: outage rules, alerts and notifications, and the monthly allocation job."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib.resources import files
+from pathlib import Path
+
+from app.checks import Plan
+from app.cli.common import (
+    EXIT_CONFIG,
+    EXIT_OK,
+    RULES_CONFIG_ENV,
+    Subcommands,
+    checked,
+    connection_options,
+    env_path,
+    mqtt_settings,
+    required,
+    settings,
+    state_option,
+    state_path,
+    store,
+    tariff_paths,
+    tariffs_option,
+    wait_for_signal,
+)
+
+
+def add_parser(sub: Subcommands) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "rules",
+        parents=[connection_options(top=False)],
+        help="outage rules, alerts and notifications; monthly allocation",
+    )
+    p.add_argument(
+        "--rules-config",
+        type=Path,
+        help=f"thresholds, timing, channels (YAML) [${RULES_CONFIG_ENV}]",
+    )
+    p.add_argument(
+        "--sample-config", action="store_true", help="print an example rules config and exit"
+    )
+    state_option(p, "alerts and silences")
+    p.add_argument(
+        "--client-id",
+        help="MQTT client id (default: the MQTT user name, which is what a broker set up by "
+        "`broker-config` makes of any id; without one, waystation-rules-1)",
+    )
+    p.add_argument(
+        "--reports", type=Path, default=Path("reports"), help="monthly allocation exports here"
+    )
+    tariffs_option(p)
+    p.add_argument(
+        "--no-allocation",
+        action="store_true",
+        help="do not run the monthly allocation job (alerts only)",
+    )
+    p.add_argument(
+        "--health-port",
+        type=int,
+        default=9109,
+        help="HTTP /healthz, /readyz, /metrics on 127.0.0.1 (default 9109; 0: off)",
+    )
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from rules.allocation.command import ReportJob  # server extra
+    from rules.outage.command import serve
+    from rules.outage.service import RulesService
+
+    if args.sample_config:
+        print(files("rules.outage").joinpath("sample-rules.yaml").read_text("utf-8"), end="")
+        return EXIT_OK
+    s = settings(args)
+    result = checked(
+        Plan(
+            registry=Path(required(s, "registry")),
+            rules=True,
+            rules_config=env_path(args.rules_config, RULES_CONFIG_ENV),
+            tariffs=tariff_paths(args),
+            allocation=not args.no_allocation,
+            scheduled_billing=not args.no_allocation,
+            mqtt=s["mqtt"],
+            mqtt_ca=s["mqtt_ca"],
+            influx=s["influx"],
+        )
+    )
+    registry, config = result.registry, result.rules
+    assert registry is not None  # noqa: S101 - checked raised otherwise
+    assert config is not None  # noqa: S101
+    influx = store(s)
+    job = None
+    if registry.parties and not args.no_allocation and result.tariffs is not None:
+        job = ReportJob(registry, result.tariffs, influx, args.reports)
+    mqtt = mqtt_settings(s)
+    service = RulesService(
+        mqtt, registry, config, state_path(args), store=influx,
+        client_id=args.client_id or mqtt.username or "waystation-rules-1",
+    )  # fmt: skip
+    try:
+        serve(service, wait_for_signal, job, health_port=args.health_port)
+    except OSError as exc:  # the health port is taken: a second instance, or a typo
+        print(f"waystation rules: --health-port {args.health_port}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    return EXIT_OK
