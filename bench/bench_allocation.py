@@ -34,13 +34,13 @@ from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
+from app.localservers import InfluxServer
 from rules.allocation.export import export_paths, write_csv, write_xlsx
 from rules.allocation.registers import HOUR_MS
 from rules.allocation.report import month_window, run_report
 from rules.allocation.tariff import shipped_tariffs
 from tests.allocation_helpers import PARTIES
 from tests.helpers import station_devices
-from waystation.localservers import InfluxServer
 from waystation.registry import Registry, parse_registry
 from waystation.store import InfluxStore
 

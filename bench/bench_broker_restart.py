@@ -23,12 +23,12 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from app.localservers import InfluxServer, MosquittoServer
 from ingest.worker import IngestConfig, IngestWorker
 from rules.outage.config import RulesConfig, Thresholds, WebhookChannel
 from rules.outage.service import RulesService
 from tests.helpers import station_devices, wait_for
 from tests.rules_peers import EdgeProcess, HookServer
-from waystation.localservers import InfluxServer, MosquittoServer
 from waystation.registry import parse_registry
 from waystation.settings import MqttSettings
 from waystation.store import InfluxStore

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import yaml
 
+from app.localservers import MosquittoServer
 from edge.outbox import Outbox
-from waystation.localservers import MosquittoServer
 
 STATION = "bench-01"
 DEVICES = {f"{STATION}-d{i}": "door_counter" for i in range(6)}

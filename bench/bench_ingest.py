@@ -40,7 +40,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import yaml
 
-from waystation.localservers import InfluxServer, MosquittoServer, free_port
+from app.localservers import InfluxServer, MosquittoServer, free_port
 from waystation.mqttclient import new_client
 from waystation.settings import MqttSettings
 from waystation.store import InfluxStore

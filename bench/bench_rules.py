@@ -23,13 +23,13 @@ import time
 import tracemalloc
 from pathlib import Path
 
+from app.localservers import MosquittoServer
 from rules.outage.config import RulesConfig, Thresholds, Timing, WebhookChannel
 from rules.outage.detect import detect
 from rules.outage.observations import Observations
 from rules.outage.service import RulesService
 from tests.helpers import STATION_DEVICES, station_devices, wait_for
 from tests.rules_peers import EdgeProcess, HookServer
-from waystation.localservers import MosquittoServer
 from waystation.registry import Registry, parse_registry
 from waystation.settings import MqttSettings
 

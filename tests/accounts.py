@@ -9,9 +9,9 @@ from pathlib import Path
 
 import yaml
 
+from app.brokerconfig import write_broker_config
+from app.localservers import MosquittoServer
 from tests.helpers import station_data
-from waystation.brokerconfig import write_broker_config
-from waystation.localservers import MosquittoServer
 from waystation.registry import Registry, parse_registry
 from waystation.settings import MqttSettings
 

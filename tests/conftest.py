@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from app.localservers import InfluxServer, MosquittoServer
 from tests.helpers import station_registry
 from tests.load import reap_ingest_processes
 from tests.rules_helpers import SMTP_PASSWORD
 from tests.rules_peers import HookServer, SmtpPeer
 from tests.tls import make_ca_and_cert
-from waystation.localservers import InfluxServer, MosquittoServer
 from waystation.registry import Registry
 from waystation.settings import MqttSettings
 from waystation.store import InfluxStore

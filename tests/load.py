@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from waystation.localservers import free_port
+from app.localservers import free_port
 from waystation.mqttclient import new_client
 from waystation.settings import MqttSettings
 from waystation.store import InfluxStore

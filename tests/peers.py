@@ -16,8 +16,8 @@ from pymodbus.client import ModbusTcpClient
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
+from app.localservers import free_port
 from edge.drivers.dlt645.frame import encode_address
-from waystation.localservers import free_port
 
 HOLDING_WRITE = 16  # Modbus function code for "write multiple holding registers"
 

@@ -32,8 +32,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.localservers import free_port
 from tests.helpers import http_get
-from waystation.localservers import free_port
 
 
 @dataclass

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from app.cli import main
+from app.localservers import InfluxServer
 from ingest.worker import IngestConfig, IngestWorker
 from rules.allocation.report import month_window, previous_month
 from tests.allocation_helpers import (
@@ -29,7 +30,6 @@ from tests.allocation_helpers import (
     two_station_district,
 )
 from tests.helpers import wait_for
-from waystation.localservers import InfluxServer
 from waystation.registry import parse_registry
 from waystation.settings import MqttSettings
 from waystation.store import InfluxStore

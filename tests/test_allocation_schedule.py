@@ -11,6 +11,7 @@ import pytest
 import yaml
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from app.localservers import InfluxServer, MosquittoServer
 from ingest.worker import IngestConfig, IngestWorker
 from rules.allocation.command import ReportJob, schedule_allocation
 from rules.allocation.report import AllocationError, month_window, previous_month
@@ -30,7 +31,6 @@ from tests.allocation_helpers import (
 )
 from tests.helpers import wait_for
 from tests.rules_peers import RulesProcess
-from waystation.localservers import InfluxServer, MosquittoServer
 from waystation.settings import MqttSettings
 from waystation.store import InfluxStore
 

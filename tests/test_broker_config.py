@@ -14,11 +14,11 @@ import paho.mqtt.client as mqtt
 import pytest
 import yaml
 
+from app.brokerconfig import hash_password, write_broker_config
+from app.localservers import MosquittoServer
 from ingest.worker import IngestConfig, IngestWorker
 from tests.accounts import secured_broker, two_stations
 from tests.helpers import MqttSpy, station_data, wait_for
-from waystation.brokerconfig import hash_password, write_broker_config
-from waystation.localservers import MosquittoServer
 from waystation.mqttclient import new_client
 from waystation.registry import parse_registry
 from waystation.settings import MqttSettings

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from app.localservers import free_port
 from tests.helpers import MqttSpy, connack, wait_for
-from waystation.localservers import free_port
 from waystation.settings import MqttSettings
 
 pytestmark = [
@@ -88,7 +88,7 @@ def test_the_readme_broker_steps_work_on_debians_mosquitto(root_dir: Path) -> No
     (opt / "waystation" / "bin" / "waystation").symlink_to(
         Path(sys.executable).with_name("waystation")
     )
-    registry = yaml.safe_load((ROOT / "waystation/data/demo-stations.yaml").read_text("utf-8"))
+    registry = yaml.safe_load((ROOT / "app/data/demo-stations.yaml").read_text("utf-8"))
     (etc / "waystation" / "stations.yaml").write_text(yaml.safe_dump(registry), "utf-8")
     port = free_port()
     steps = (

@@ -225,7 +225,7 @@ def _used(data: Any, model: Any, found: dict[str, set[str]]) -> None:
 
 
 def test_the_sample_registry_uses_every_key() -> None:
-    text = files("waystation").joinpath("data/demo-stations.yaml").read_text("utf-8")
+    text = files("app").joinpath("data/demo-stations.yaml").read_text("utf-8")
     found: dict[str, set[str]] = {}
     _used(yaml.safe_load(text), Registry, found)
     missing = {name: keys - found.get(name, set()) for name, keys in _keys(Registry).items()}

@@ -12,8 +12,8 @@ import openpyxl
 import pytest
 from rich.console import Console
 
-from waystation.demo import run_demo
-from waystation.demo.story import COLD, POWER_CUT, RESET
+from app.demo import run_demo
+from app.demo.story import COLD, POWER_CUT, RESET
 
 pytestmark = pytest.mark.integration
 

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from app.brokerconfig import write_broker_config
 from app.cli import build_parser
+from app.localservers import free_port
 from dashboards.boards import DASHBOARDS
 from edge.config import DEFAULT_OUTBOX
 from tests.helpers import MqttSpy, connack, station_data, wait_for
 from tests.tls import make_ca_and_cert
-from waystation.brokerconfig import write_broker_config
-from waystation.localservers import free_port
 from waystation.registry import parse_registry
 from waystation.settings import MqttSettings
 

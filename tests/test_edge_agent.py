@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from app.localservers import MosquittoServer
 from edge.agent import DeviceState, EdgeAgent
 from edge.config import AgentConfig, DeviceConfig, OutboxConfig
 from edge.drivers.dlt645.config import DI_FORWARD_ACTIVE_RATES, DI_FORWARD_ACTIVE_TOTAL
@@ -27,7 +28,6 @@ from edge.outbox import Outbox
 from tests.helpers import MqttSpy, readings_by_device, station_registry, wait_for
 from tests.peers import Dlt645Peer, ModbusPeer, registers
 from waystation.contract import Kind
-from waystation.localservers import MosquittoServer
 from waystation.settings import MqttSettings
 
 pytestmark = pytest.mark.integration

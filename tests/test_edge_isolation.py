@@ -15,7 +15,6 @@ SERVER_SIDE = [
     "rich",
     "ingest",
     "waystation.store",
-    "waystation.demo",
 ]
 
 

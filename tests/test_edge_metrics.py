@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.localservers import MosquittoServer
 from edge.agent import EdgeAgent
 from edge.config import AgentConfig
 from tests.helpers import http_get, station_registry, wait_for
 from waystation.health import HealthServer
-from waystation.localservers import MosquittoServer
 from waystation.settings import MqttSettings
 
 pytestmark = pytest.mark.integration

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from app.localservers import InfluxServer, MosquittoServer
 from ingest.worker import IngestConfig, IngestWorker
 from tests.helpers import wait_for
 from tests.load import (
@@ -22,7 +23,6 @@ from tests.load import (
     stored_seqs,
     write_registry,
 )
-from waystation.localservers import InfluxServer, MosquittoServer
 from waystation.registry import parse_registry
 from waystation.settings import MqttSettings
 from waystation.store import InfluxStore

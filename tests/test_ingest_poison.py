@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from app.localservers import MosquittoServer
 from ingest.deadletter import MAX_LETTER_BYTES
 from ingest.worker import IngestConfig, IngestWorker
 from tests.helpers import MqttSpy, wait_for
 from tests.load import LoadPublisher, door_counter_registry, stored_count, stored_seqs
-from waystation.localservers import MosquittoServer
 from waystation.registry import parse_registry
 from waystation.settings import MqttSettings
 from waystation.store import InfluxStore

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from waystation.localservers import HOST, InfluxServer, LocalServerError, MosquittoServer
+from app.localservers import HOST, InfluxServer, LocalServerError, MosquittoServer
 
 pytestmark = pytest.mark.integration
 

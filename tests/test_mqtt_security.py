@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from app.localservers import MosquittoServer
 from edge.agent import EdgeAgent
 from edge.config import AgentConfig
 from tests.helpers import MqttSpy, station_registry, wait_for
 from tests.tls import make_ca_and_cert, run
-from waystation.localservers import MosquittoServer
 from waystation.settings import MqttSettings
 
 pytestmark = pytest.mark.integration

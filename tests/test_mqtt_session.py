@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from app.localservers import MosquittoServer
 from tests.helpers import MqttSpy, wait_for
 from waystation import mqttsession
 from waystation.backoff import Backoff
-from waystation.localservers import MosquittoServer
 from waystation.logthrottle import Repeats, format_duration
 from waystation.mqttreasons import Packet, hint, is_failure, reason_name
 from waystation.mqttsession import (

@@ -23,11 +23,11 @@ from urllib.parse import quote
 import pytest
 import yaml
 
+from app.localservers import free_port
 from tests.accounts import secured_broker, two_stations
 from tests.helpers import MqttSpy, station_data, wait_for
 from tests.rules_peers import HookServer, SmtpPeer
 from tests.tls import make_ca_and_cert
-from waystation.localservers import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -23,13 +23,13 @@ from pathlib import Path
 import pytest
 
 import edge.diskfull
+from app.localservers import MosquittoServer
 from edge.agent import EdgeAgent
 from edge.config import AgentConfig, DeviceConfig, OutboxConfig
 from edge.outbox import Outbox
 from tests.helpers import MqttSpy, readings_by_device, wait_for
 from tests.test_edge_agent import seqs_in_order
 from waystation.contract import Kind
-from waystation.localservers import MosquittoServer
 from waystation.settings import MqttSettings
 
 PAGES = 60  # 240 KB: room for about 2,000 readings

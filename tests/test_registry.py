@@ -28,7 +28,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_shipped_example_loads() -> None:
-    path = Path(str(files("waystation").joinpath("data/demo-stations.yaml")))
+    path = Path(str(files("app").joinpath("data/demo-stations.yaml")))
     reg = load_registry(path)
     assert len(reg.stations) == 5
     station, spec = reg.device("r01-meter-main") or ("", None)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from app.localservers import InfluxServer, MosquittoServer
 from tests.helpers import MqttSpy, wait_for
 from tests.rules_helpers import (
     DINGTALK_SECRET,
@@ -25,7 +26,6 @@ from tests.rules_helpers import (
     two_agent_station_data,
 )
 from tests.rules_peers import EdgeProcess, HookServer, RulesProcess
-from waystation.localservers import InfluxServer, MosquittoServer
 from waystation.settings import MqttSettings
 from waystation.store import InfluxStore
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from app.localservers import MosquittoServer
 from edge.agent import EdgeAgent
 from edge.config import AgentConfig
 from rules.outage.command import add_silence
@@ -38,7 +39,6 @@ from tests.rules_helpers import (
     will_only_stations,
 )
 from tests.rules_peers import HookServer, SmtpPeer
-from waystation.localservers import MosquittoServer
 from waystation.registry import parse_registry
 from waystation.settings import MqttSettings
 from waystation.store import InfluxStore

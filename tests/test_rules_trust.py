@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from app.localservers import InfluxServer, MosquittoServer, free_port
 from ingest.worker import IngestConfig, IngestWorker
 from rules.outage.channels import base as channels_base
 from rules.outage.config import (
@@ -49,7 +50,6 @@ from tests.rules_helpers import (
     will_only_stations,
 )
 from tests.rules_peers import EdgeProcess, Hook, HookServer, RulesProcess
-from waystation.localservers import InfluxServer, MosquittoServer, free_port
 from waystation.registry import parse_registry
 from waystation.settings import MqttSettings
 from waystation.store import InfluxStore

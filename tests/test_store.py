@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from waystation.localservers import InfluxServer, free_port
+from app.localservers import InfluxServer, free_port
 from waystation.store import (
     BatchTooLarge,
     FieldConflict,

@@ -46,7 +46,7 @@ def add_parser(sub: Subcommands) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from waystation.brokerconfig import hand_to_broker, write_broker_config
+    from app.brokerconfig import hand_to_broker, write_broker_config
 
     s = settings(args)
     registry = checked(Plan(registry=Path(required(s, "registry")))).registry

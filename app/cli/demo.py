@@ -33,7 +33,7 @@ def add_parser(sub: Subcommands) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from waystation.demo import run_demo  # server extra
+    from app.demo import run_demo  # server extra
 
     run_demo(duration=args.duration, interval=args.interval, workdir=args.workdir, short=args.short)
     return EXIT_OK

@@ -33,7 +33,7 @@ def add_parser(sub: Subcommands) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from waystation.influxsetup import InfluxSetup, SetupError, setup_influxdb  # server extra
+    from app.influxsetup import InfluxSetup, SetupError, setup_influxdb  # server extra
 
     s = settings(args)
     token = required(s, "influx_token")  # the admin (operator) token

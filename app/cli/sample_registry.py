@@ -13,7 +13,5 @@ def add_parser(sub: Subcommands) -> argparse.ArgumentParser:
 
 
 def run(_args: argparse.Namespace) -> int:
-    print(
-        files("waystation").joinpath("data/demo-stations.yaml").read_text(encoding="utf-8"), end=""
-    )
+    print(files("app").joinpath("data/demo-stations.yaml").read_text(encoding="utf-8"), end="")
     return EXIT_OK

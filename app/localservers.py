@@ -211,10 +211,10 @@ class MosquittoServer(_Server):
             self._proc.send_signal(signal.SIGHUP)
 
     def _command(self) -> list[str]:
-        limits = files("waystation").joinpath("data/mosquitto-limits.conf").read_text()
+        limits = files("app").joinpath("data/mosquitto-limits.conf").read_text()
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(
-            f"# written by waystation.localservers\n"
+            f"# written by app.localservers\n"
             # As root, Mosquitto would otherwise switch to the `mosquitto` user
             # and lose access to this directory.
             f"user {getpass.getuser()}\n"

@@ -18,6 +18,6 @@ its industry union, a community-integrated one).
 
 from __future__ import annotations
 
-from waystation.demo.story import DemoResult, run_demo
+from app.demo.story import DemoResult, run_demo
 
 __all__ = ["DemoResult", "run_demo"]

@@ -16,6 +16,10 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
+from app.demo.faults import chill_dispenser, cut_power, restore_power, schedule_meter_reset
+from app.demo.receiver import NoticeReceiver
+from app.demo.tables import notice_panel, station_table
+from app.localservers import InfluxServer, MosquittoServer
 from edge.agent import EdgeAgent
 from edge.config import AgentConfig
 from ingest.worker import IngestConfig, IngestWorker
@@ -25,10 +29,6 @@ from rules.allocation.tariff import shipped_tariffs
 from rules.outage.config import RulesConfig, Thresholds, Timing, WebhookChannel
 from rules.outage.service import RulesService
 from waystation.contract import Kind
-from waystation.demo.faults import chill_dispenser, cut_power, restore_power, schedule_meter_reset
-from waystation.demo.receiver import NoticeReceiver
-from waystation.demo.tables import notice_panel, station_table
-from waystation.localservers import InfluxServer, MosquittoServer
 from waystation.registry import Registry, Role, Utility, load_registry
 from waystation.settings import MqttSettings
 from waystation.store import InfluxStore
@@ -68,7 +68,7 @@ class DemoResult:
 
 
 def _registry() -> Registry:
-    with as_file(files("waystation").joinpath("data/demo-stations.yaml")) as path:
+    with as_file(files("app").joinpath("data/demo-stations.yaml")) as path:
         return load_registry(path)
 
 
