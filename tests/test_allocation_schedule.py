@@ -12,12 +12,12 @@ import yaml
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from app.localservers import InfluxServer, MosquittoServer
+from app.monthly import serve
 from ingest.worker import IngestConfig, IngestWorker
 from rules.allocation.command import ReportJob, schedule_allocation
 from rules.allocation.report import AllocationError, month_window, previous_month
 from rules.allocation.schedule import JOB_ID, add_monthly_job
 from rules.allocation.tariff import shipped_tariffs
-from rules.outage.command import serve
 from rules.outage.config import RulesConfig
 from rules.outage.service import RulesService
 from tests.allocation_helpers import (

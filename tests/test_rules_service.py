@@ -21,9 +21,9 @@ import pytest
 from app.localservers import MosquittoServer
 from edge.agent import EdgeAgent
 from edge.config import AgentConfig
-from rules.outage.command import add_silence
 from rules.outage.config import RulesConfig, load_rules_config
 from rules.outage.service import RulesService
+from rules.outage.silences import add_silence
 from tests.helpers import MqttSpy, wait_for
 from tests.rules_helpers import (
     AGENT1,

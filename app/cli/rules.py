@@ -67,8 +67,8 @@ def add_parser(sub: Subcommands) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rules.allocation.command import ReportJob  # server extra
-    from rules.outage.command import serve
+    from app.monthly import serve  # server extra
+    from rules.allocation.command import ReportJob
     from rules.outage.service import RulesService
 
     if args.sample_config:

@@ -50,7 +50,7 @@ def add_parser(sub: Subcommands) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rules.outage.command import add_silence, list_silences, remove_silence  # server extra
+    from rules.outage.silences import add_silence, list_silences, remove_silence  # server extra
 
     registry = checked(Plan(registry=Path(required(settings(args), "registry")))).registry
     assert registry is not None  # noqa: S101 - checked raised otherwise

@@ -1,56 +1,16 @@
-"""`waystation rules` and `waystation silence`: the service, and silences from the command line."""
+"""`waystation silence`: a station's silences in the rules service's state file."""
 
 from __future__ import annotations
 
 import difflib
-import logging
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from rules.allocation.command import ReportJob, schedule_allocation
-from rules.outage.service import RulesService
 from rules.outage.statedb import RulesState
-from waystation.health import HealthServer
 from waystation.registry import Registry, parse_duration
 
-__all__ = ["add_silence", "list_silences", "open_state", "parse_when", "remove_silence", "serve"]
-
-log = logging.getLogger("waystation.rules")
-
-
-def serve(
-    service: RulesService,
-    wait: Callable[[], None],
-    allocation: ReportJob | None = None,
-    *,
-    health_port: int = 0,
-) -> None:
-    """Run until `wait` returns; with an allocation job, bill every month too.
-
-    With a `health_port`, `/healthz`, `/readyz` and `/metrics` on 127.0.0.1.
-    """
-    registry = service.registry
-    health = HealthServer(service, health_port, name="rules-health") if health_port else None
-    with service:
-        if allocation is not None:
-            job = schedule_allocation(service.scheduler, allocation, ZoneInfo(registry.timezone))
-            log.info(
-                "monthly allocation scheduled: next %s, tariffs %s | 每月分摊已排程",
-                job.next_run_time,
-                ", ".join(sorted(allocation.tariffs)),
-            )
-        labels = ", ".join(sender.label for sender in service.senders)
-        log.info("rules running: %d devices; channels: %s", registry.device_count, labels)
-        if health is not None:
-            health.start()
-            log.info("health and metrics on http://127.0.0.1:%d/metrics", health.port)
-        try:
-            wait()
-        finally:
-            if health is not None:
-                health.stop()
+__all__ = ["add_silence", "list_silences", "open_state", "parse_when", "remove_silence"]
 
 
 def parse_when(text: str, now: datetime) -> datetime:
