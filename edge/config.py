@@ -27,9 +27,10 @@ from edge.drivers.modbus.config import ModbusConfig
 from edge.drivers.pulse.config import PulseConfig
 from edge.drivers.simulator.config import SimulatorConfig
 from waystation.configerror import ConfigError, Invalid, Text
-from waystation.configfile import Document, document_from_data, load_document, validate
+from waystation.configfile import Document, document_from_data, load_document
 from waystation.contract import ID_PATTERN, MAX_BATCH_READINGS, Kind, data_fields
 from waystation.registry import DurationField, Registry, Role, Utility, check_timezone
+from waystation.validation import validate
 
 __all__ = [
     "AgentConfig",

@@ -29,7 +29,7 @@ from pydantic import (
 )
 
 from waystation.configerror import ConfigError, Invalid, Text
-from waystation.configfile import Document, document_from_data, load_document, validate
+from waystation.configfile import Document, document_from_data, load_document
 from waystation.contract import ID_PATTERN, Kind
 from waystation.parties import (
     ROLES,
@@ -39,6 +39,7 @@ from waystation.parties import (
     Shares,
     default_policy,
 )
+from waystation.validation import validate
 
 __all__ = [
     "DeviceSpec",

@@ -18,8 +18,9 @@ from urllib.parse import unquote, urlsplit
 from pydantic import BaseModel, BeforeValidator, ConfigDict, create_model
 
 from waystation.configerror import ConfigError, Problem, Text
-from waystation.configfile import load_document, validate
+from waystation.configfile import load_document
 from waystation.redact import register_secret
+from waystation.validation import validate
 
 __all__ = [
     "SETTINGS",

@@ -20,7 +20,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from waystation.configerror import ConfigError, Invalid, Problem, Text
-from waystation.configfile import document_from_data, load_document, validate
+from waystation.configfile import document_from_data, load_document
+from waystation.validation import validate
 
 __all__ = [
     "ElectricityTariff",

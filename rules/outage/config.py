@@ -24,9 +24,9 @@ from waystation.configfile import (
     document_from_data,
     load_document,
     parse_text,
-    validate,
 )
 from waystation.registry import DurationField
+from waystation.validation import validate
 
 __all__ = [
     "ChannelConfig",
