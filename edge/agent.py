@@ -58,6 +58,7 @@ from waystation.contract import (
     Kind,
     validate_data,
 )
+from waystation.durations import format_duration
 from waystation.mqttreasons import is_failure, reason_name
 from waystation.mqttsession import (
     PublishRefused,
@@ -66,7 +67,7 @@ from waystation.mqttsession import (
     Will,
     open_session,
 )
-from waystation.registry import DeviceSpec, Utility, format_duration
+from waystation.registry import DeviceSpec, Utility
 from waystation.settings import MqttSettings, MqttVersion
 
 __all__ = ["AGENT_NAME", "BackfillInterrupted", "BackfillTooLarge", "DeviceState", "EdgeAgent"]

@@ -29,7 +29,8 @@ from edge.drivers.simulator.config import SimulatorConfig
 from waystation.configerror import ConfigError, Invalid, Text
 from waystation.configfile import Document, document_from_data, load_document
 from waystation.contract import ID_PATTERN, MAX_BATCH_READINGS, Kind, data_fields
-from waystation.registry import DurationField, Registry, Role, Utility, check_timezone
+from waystation.durations import DurationField
+from waystation.registry import Registry, Role, Utility, check_timezone
 from waystation.validation import validate
 
 __all__ = [

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from waystation.contract import Kind
-from waystation.registry import RegistryError, Role, Utility, load_registry, parse_duration
+from waystation.durations import parse_duration
+from waystation.registry import RegistryError, Role, Utility, load_registry
 
 GOOD_STATION = """\
   st-a:

@@ -8,10 +8,8 @@ validating; `load_registry` reads the file, the models only check it.
 
 from __future__ import annotations
 
-import difflib
 import re
 from datetime import datetime, timedelta
-from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple
@@ -19,7 +17,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -31,19 +28,18 @@ from pydantic import (
 from waystation.configerror import ConfigError, Invalid, Text
 from waystation.configfile import Document, document_from_data, load_document
 from waystation.contract import ID_PATTERN, Kind
+from waystation.durations import DurationField, format_duration
 from waystation.parties import (
-    ROLES,
     PartySpec,
     PartyType,
     PolicySpec,
-    Shares,
     default_policy,
 )
+from waystation.policychecks import Located, station_problems
 from waystation.validation import validate
 
 __all__ = [
     "DeviceSpec",
-    "DurationField",
     "OperatingModel",
     "Registry",
     "RegistryDocument",
@@ -52,9 +48,7 @@ __all__ = [
     "StationSpec",
     "Utility",
     "check_timezone",
-    "format_duration",
     "load_registry",
-    "parse_duration",
     "parse_opening_hours",
     "parse_registry",
     "read_registry",
@@ -84,48 +78,6 @@ class Utility(StrEnum):
 class Role(StrEnum):
     MAIN = "main"
     SUB = "sub"
-
-
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
-_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def _not_a_duration(value: Any) -> Invalid:
-    return Invalid(
-        Text(
-            f"{value!r} is not a duration like 60s, 5m, 1h or 2d",
-            f"{value!r} 不是时长，应写成 60s、5m、1h 或 2d 这样",
-        ),
-        Text(
-            "write a number and a unit: ms, s, m (minutes), h or d",
-            "写一个数字加单位：ms、s、m（分钟）、h 或 d",
-        ),
-        code="bad_duration",
-    )
-
-
-def parse_duration(value: Any) -> timedelta:
-    """`90s`, `5m`, `1.5h`, `2d`, or a number of seconds."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, bool):
-        raise _not_a_duration(value)
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (m := _DURATION_RE.match(value)):
-        seconds = float(m.group(1)) * _DURATION_UNITS[m.group(2)]
-    else:
-        raise _not_a_duration(value)
-    if seconds <= 0:
-        raise Invalid(
-            Text(f"duration {value!r} must be positive", f"时长 {value!r} 必须大于零"),
-            code="bad_duration",
-        )
-    return timedelta(seconds=seconds)
-
-
-# A duration field: `90s`, `5m`, `1h`, `2d` or seconds in config files.
-DurationField = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
 class _Strict(BaseModel):
@@ -187,18 +139,6 @@ class DeviceSpec(_Strict):
             )
             raise Invalid(problems=[(("timeout",), too_short)])
         return self
-
-
-def format_duration(value: timedelta) -> str:
-    """The way config files write it: `90s`, `5m`, `2h`, `62d` (`63.7d` when not whole)."""
-    seconds = value.total_seconds()
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.1f}{unit}"
-    return f"{seconds:g}s"
 
 
 class Location(_Strict):
@@ -350,7 +290,7 @@ class Registry(_Strict):
         for station_id, station in self.stations.items():
             problems += [
                 (("stations", station_id, *path), invalid)
-                for path, invalid in _station_problems(self, station)
+                for path, invalid in station_problems(self, station)
             ]
         if problems:
             raise Invalid(problems=problems)
@@ -395,132 +335,6 @@ class Registry(_Strict):
     @property
     def device_count(self) -> int:
         return sum(len(s.devices) for s in self.stations.values())
-
-
-Located = tuple[tuple[str | int, ...], Invalid]
-
-
-def _party_problems(registry: Registry, station: StationSpec) -> list[Located]:
-    out: list[Located] = []
-    parties = ", ".join(registry.parties)
-    for role, party in (("union", station.union), ("operator", station.operator)):
-        if party is not None and party not in registry.parties:
-            out.append(
-                (
-                    (role,),
-                    Invalid(
-                        Text(
-                            f"{role} {party!r} is not among the registry's parties",
-                            f"{role} {party!r} 不在登记文件的 parties 中",
-                        ),
-                        _suggest_party(party, registry)
-                        or Text(f"name one of: {parties}", f"请写其中之一：{parties}"),
-                        code="unknown_party",
-                    ),
-                )
-            )
-    if station.union is None and registry._only_union() is None:  # noqa: SLF001
-        out.append(
-            (
-                (),
-                Invalid(
-                    Text(
-                        "the registry has not exactly one union party, so this station "
-                        "must name its `union`",
-                        "登记文件里的工会不止一个（或没有），这个站点必须写明 `union`",
-                    ),
-                    Text("add `union: <party id>`", "加上 `union: <承担方编号>`"),
-                    code="missing",
-                ),
-            )
-        )
-    return out
-
-
-def _suggest_party(name: str, registry: Registry) -> Text | None:
-    close = difflib.get_close_matches(name, [*ROLES, *registry.parties], n=1, cutoff=0.6)
-    return Text(f"did you mean {close[0]!r}?", f"是不是 {close[0]!r}？") if close else None
-
-
-def _station_problems(registry: Registry, station: StationSpec) -> list[Located]:
-    """Every party, role and device a station's allocation policy names, checked."""
-    out = _party_problems(registry, station)
-    own = station.policy is not None
-    policy = station.policy or registry.policies.get(station.model) or default_policy(station.model)
-    base: tuple[str | int, ...] = ("policy",) if own else ()
-
-    def check_names(shares: Shares, where: tuple[str | int, ...]) -> None:
-        for name in [shares] if isinstance(shares, str) else shares:
-            if name == "operator" and station.operator is None:
-                out.append(
-                    (
-                        (*base, *where),
-                        Invalid(
-                            Text(
-                                "the policy names `operator`, but the station has none",
-                                "分摊规则用到了 `operator`，但这个站点没有写 `operator`",
-                            ),
-                            Text(
-                                "add `operator: <party id>` to the station",
-                                "给站点加上 `operator: <承担方编号>`",
-                            ),
-                            code="missing",
-                        ),
-                    )
-                )
-            elif name not in ROLES and name not in registry.parties:
-                out.append(
-                    (
-                        (*base, *where),
-                        Invalid(
-                            Text(
-                                f"{name!r} is neither a role (union, operator) nor a party",
-                                f"{name!r} 既不是角色（union、operator），也不是承担方",
-                            ),
-                            _suggest_party(name, registry),
-                            code="unknown_party",
-                        ),
-                    )
-                )
-
-    check_names(policy.loads, ("loads",))
-    for device_id, shares in policy.devices.items():
-        spec = station.devices.get(device_id)
-        if spec is None or spec.kind in (Kind.DOOR_COUNTER, Kind.GATEWAY):
-            out.append(
-                (
-                    (*base, "devices", device_id),
-                    Invalid(
-                        Text(
-                            f"{device_id!r} is not a measured load of this station (a dispenser, "
-                            "locker or meter)",
-                            f"{device_id!r} 不是本站的计量负载（饮水机、充电柜或电表）",
-                        ),
-                        code="not_a_load",
-                    ),
-                )
-            )
-        else:
-            check_names(shares, ("devices", device_id))
-    counters = policy.residual.counters()
-    for counter in counters.values():
-        spec = station.devices.get(counter)
-        if spec is None or spec.kind is not Kind.DOOR_COUNTER:
-            out.append(
-                (
-                    (*base, "residual", "shares"),
-                    Invalid(
-                        Text(
-                            f"{counter!r} is not a door counter of this station",
-                            f"{counter!r} 不是本站的客流计数器",
-                        ),
-                        code="not_a_counter",
-                    ),
-                )
-            )
-    weights = dict.fromkeys(counters, Decimal(1)) or policy.residual.weights()
-    check_names(weights, ("residual", "shares"))
-    return out
 
 
 class RegistryDocument(NamedTuple):

@@ -9,7 +9,8 @@ from edge.config import AgentConfig, read_agent_config
 from waystation.configerror import ConfigError, Problem, Severity, Text
 from waystation.configfile import Document
 from waystation.contract import Kind
-from waystation.registry import Registry, format_duration
+from waystation.durations import format_duration
+from waystation.registry import Registry
 
 __all__ = ["AgentCrossCheck", "check_agent"]
 

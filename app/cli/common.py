@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, TypeAlias
 
 from app.checks import Checked, Plan, check
 from waystation.configerror import ConfigError, Text
-from waystation.registry import parse_duration
+from waystation.durations import parse_duration
 from waystation.settings import SETTINGS, MqttSettings, SettingsError, load_config_file, resolve
 
 if TYPE_CHECKING:

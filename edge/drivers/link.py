@@ -8,7 +8,7 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from waystation.configerror import Invalid, Text
-from waystation.registry import DurationField
+from waystation.durations import DurationField
 
 
 class LinkConfig(BaseModel):

@@ -25,7 +25,7 @@ from waystation.configfile import (
     load_document,
     parse_text,
 )
-from waystation.registry import DurationField
+from waystation.durations import DurationField
 from waystation.validation import validate
 
 __all__ = [

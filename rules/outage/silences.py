@@ -8,7 +8,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from rules.outage.statedb import RulesState
-from waystation.registry import Registry, parse_duration
+from waystation.durations import parse_duration
+from waystation.registry import Registry
 
 __all__ = ["add_silence", "list_silences", "open_state", "parse_when", "remove_silence"]
 

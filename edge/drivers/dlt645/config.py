@@ -8,7 +8,7 @@ from pydantic import Field, field_validator
 from edge.drivers.dlt645.frame import encode_address
 from edge.drivers.link import LinkConfig
 from waystation.configerror import Invalid, Text
-from waystation.registry import DurationField
+from waystation.durations import DurationField
 
 # Data identifiers (DI) of DL/T 645-2007: forward active energy, total and
 # rates 1-4, each 4 bytes of BCD in kWh with two decimals (XXXXXX.XX).
