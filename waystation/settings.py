@@ -1,13 +1,13 @@
-"""Connection settings shared by every command (SPEC §11).
+"""Connection settings shared by every command (SPEC §11), on pydantic-settings.
 
 Each setting comes from, in order: its command-line flag, its environment
-variable, the config file (`--config`, YAML with the same names), then the
-default. Resolution happens when a command starts, never at import time.
+variable (`WAYSTATION_` and its name in capitals), the config file
+(`--config`, YAML with the same names), then the default. Resolution happens
+when a command starts, never at import time.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from waystation.configerror import ConfigError, Problem, Text
 from waystation.configfile import load_document
@@ -26,19 +33,78 @@ __all__ = [
     "SETTINGS",
     "MqttSettings",
     "MqttVersion",
+    "Settings",
     "SettingsError",
     "check_influx_url",
     "load_config_file",
     "resolve",
 ]
 
+ENV_PREFIX = "WAYSTATION_"
+
 
 class SettingsError(ConfigError):
     """A setting is missing or malformed; the message says which and where it came from."""
 
 
+def _text(value: Any) -> Any:
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+# A number in the config file (`database: 2024`) is the text it reads as.
+_Setting = Annotated[str | None, BeforeValidator(_text)]
+
+
+class Settings(BaseSettings):
+    """The connection settings: flag > environment > `--config` file > default (`resolve`)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_ignore_empty=True,  # WAYSTATION_MQTT= is unset, not an empty URL
+        extra="forbid",
+        frozen=True,
+    )
+
+    mqtt: str = Field(
+        "mqtt://127.0.0.1:1883",
+        description="broker, mqtt://[user:pass@]host:port (mqtts:// for TLS)",
+    )
+    mqtt_ca: str | None = Field(
+        None, description="CA certificate file for mqtts:// (default: the system's CAs)"
+    )
+    influx: str = Field("http://127.0.0.1:8086", description="InfluxDB base URL, http://host:port")
+    database: str = Field(
+        "waystation", description="database (InfluxDB 2.x: the bucket's DBRP database)"
+    )
+    influx_token: str | None = Field(None, description="InfluxDB token, or user:password")
+    registry: str = Field("stations.yaml", description="station registry file")
+
+    def __getitem__(self, name: str) -> str | None:
+        value: str | None = getattr(self, name)
+        return value
+
+    def required(self, name: str) -> str:
+        """The setting's value; a clear error (zh + en) when it has none."""
+        value = self[name]
+        if value is None:
+            spec = next(spec for spec in SETTINGS if spec.name == name)
+            raise SettingsError(
+                Text(
+                    f"{spec.flag} is not set: give it, or set {spec.env}",
+                    f"没有设置 {spec.flag}：请给出它，或设置环境变量 {spec.env}",
+                )
+            )
+        return value
+
+    def given(self, name: str) -> bool:
+        """Set by flag, environment or config file, not left at its default."""
+        return name in self.model_fields_set
+
+
 @dataclass(frozen=True, slots=True)
 class SettingSpec:
+    """A setting as the command line shows it: its flag, environment variable, default, help."""
+
     name: str
     flag: str
     env: str
@@ -46,27 +112,17 @@ class SettingSpec:
     help: str
 
 
-SETTINGS: tuple[SettingSpec, ...] = (
-    SettingSpec("mqtt", "--mqtt", "WAYSTATION_MQTT", "mqtt://127.0.0.1:1883",
-                "broker, mqtt://[user:pass@]host:port (mqtts:// for TLS)"),
-    SettingSpec("mqtt_ca", "--mqtt-ca", "WAYSTATION_MQTT_CA", None,
-                "CA certificate file for mqtts:// (default: the system's CAs)"),
-    SettingSpec("influx", "--influx", "WAYSTATION_INFLUX", "http://127.0.0.1:8086",
-                "InfluxDB base URL, http://host:port"),
-    SettingSpec("database", "--database", "WAYSTATION_DATABASE", "waystation",
-                "database (InfluxDB 2.x: the bucket's DBRP database)"),
-    SettingSpec("influx_token", "--influx-token", "WAYSTATION_INFLUX_TOKEN", None,
-                "InfluxDB token, or user:password"),
-    SettingSpec("registry", "--registry", "WAYSTATION_REGISTRY", "stations.yaml",
-                "station registry file"),
-)  # fmt: skip
+SETTINGS: tuple[SettingSpec, ...] = tuple(
+    SettingSpec(
+        name,
+        "--" + name.replace("_", "-"),
+        ENV_PREFIX + name.upper(),
+        field.default,
+        field.description or "",
+    )
+    for name, field in Settings.model_fields.items()
+)
 
-
-def _text(value: Any) -> Any:
-    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
-
-
-_Setting = Annotated[str | None, BeforeValidator(_text)]
 # The `--config` file: any of the settings by name, nothing else.
 SettingsFile: type[BaseModel] = create_model(
     "SettingsFile",
@@ -89,21 +145,41 @@ def load_config_file(path: str | Path | None) -> dict[str, Any]:
     return {k: v for k, v in settings.model_dump().items() if v is not None}
 
 
+class _Environment(EnvSettingsSource):
+    """The environment given (a mapping), read as pydantic-settings reads `os.environ`."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self.env_vars = {name.lower(): value for name, value in environ.items() if value}
+
+
 def resolve(
     flags: Mapping[str, str | None],
     config: Mapping[str, Any],
     environ: Mapping[str, str] | None = None,
-) -> dict[str, str | None]:
-    env = os.environ if environ is None else environ
-    out: dict[str, str | None] = {}
-    for spec in SETTINGS:
-        value = flags.get(spec.name)
-        if value is None:
-            value = env.get(spec.env) or None
-        if value is None and config.get(spec.name) is not None:
-            value = str(config[spec.name])
-        out[spec.name] = value if value is not None else spec.default
-    return out
+) -> Settings:
+    """The settings from the flags given (None: not given), the environment and the file.
+
+    `config` is the `--config` file as `load_config_file` read it; `environ` is
+    `os.environ` unless given.
+    """
+    given = {name: value for name, value in flags.items() if value is not None}
+    file_values = dict(config)
+
+    class Resolved(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - no .env file
+            file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - no secrets dir
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            environment = env_settings if environ is None else _Environment(settings_cls, environ)
+            return init_settings, environment, InitSettingsSource(settings_cls, file_values)
+
+    return Resolved(**given)
 
 
 class MqttVersion(StrEnum):

@@ -12,7 +12,6 @@ from app.cli.common import (
     checked,
     connection_options,
     positive,
-    required,
     settings,
 )
 
@@ -49,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from app.brokerconfig import hand_to_broker, write_broker_config
 
     s = settings(args)
-    registry = checked(Plan(registry=Path(required(s, "registry")))).registry
+    registry = checked(Plan(registry=Path(s.registry))).registry
     assert registry is not None  # noqa: S101 - checked raised otherwise
     files = write_broker_config(
         registry, args.out, ingest_workers=args.ingest_workers, rules_workers=args.rules_workers

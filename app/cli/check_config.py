@@ -18,8 +18,6 @@ from app.cli.common import (
     Subcommands,
     connection_options,
     env_path,
-    registry_given,
-    required,
     settings,
     tariff_paths,
     tariffs_option,
@@ -42,16 +40,16 @@ def add_parser(sub: Subcommands) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     s = settings(args)
     plan = Plan(
-        registry=Path(required(s, "registry")),
+        registry=Path(s.registry),
         # On an edge box, the agent's config is checked alone when no registry is there.
-        registry_required=args.agent_config is None or registry_given(args),
+        registry_required=args.agent_config is None or s.given("registry"),
         agent_config=args.agent_config,
         rules_config=env_path(args.rules_config, RULES_CONFIG_ENV),
         tariffs=tariff_paths(args),
         allocation=True,
-        mqtt=s["mqtt"],
-        mqtt_ca=s["mqtt_ca"],
-        influx=s["influx"],
+        mqtt=s.mqtt,
+        mqtt_ca=s.mqtt_ca,
+        influx=s.influx,
     )
     result = check(plan)
     if result.problems:

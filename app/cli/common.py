@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
 from app.checks import Checked, Plan, check
-from waystation.configerror import ConfigError, Text
+from waystation.configerror import ConfigError
 from waystation.durations import parse_duration
-from waystation.settings import SETTINGS, MqttSettings, SettingsError, load_config_file, resolve
+from waystation.settings import SETTINGS, MqttSettings, Settings, load_config_file, resolve
 
 if TYPE_CHECKING:
     from waystation.store import InfluxStore
@@ -107,29 +107,10 @@ def tariffs_option(p: argparse.ArgumentParser) -> None:
 # --- settings ------------------------------------------------------------------------------
 
 
-def settings(args: argparse.Namespace) -> dict[str, str | None]:
+def settings(args: argparse.Namespace) -> Settings:
+    """The connection settings: flag, else environment, else `--config` file, else default."""
     flags = {spec.name: getattr(args, spec.name, None) for spec in SETTINGS}
     return resolve(flags, load_config_file(getattr(args, "config", None)))
-
-
-def registry_given(args: argparse.Namespace) -> bool:
-    """Named by flag, environment or config file (not just the default ./stations.yaml)."""
-    config = load_config_file(getattr(args, "config", None))
-    flag = getattr(args, "registry", None)
-    return bool(flag or os.environ.get("WAYSTATION_REGISTRY") or config.get("registry"))
-
-
-def required(settings: dict[str, str | None], name: str) -> str:
-    value = settings[name]
-    if value is None:
-        spec = next(spec for spec in SETTINGS if spec.name == name)
-        raise SettingsError(
-            Text(
-                f"{spec.flag} is not set: give it, or set {spec.env}",
-                f"没有设置 {spec.flag}：请给出它，或设置环境变量 {spec.env}",
-            )
-        )
-    return value
 
 
 def env_path(value: Path | None, env: str, default: Path | None = None) -> Path | None:
@@ -152,18 +133,15 @@ def state_path(args: argparse.Namespace) -> Path:
     return path
 
 
-def mqtt_settings(settings: dict[str, str | None]) -> MqttSettings:
-    return MqttSettings.from_url(required(settings, "mqtt"), settings["mqtt_ca"])
+def mqtt_settings(settings: Settings) -> MqttSettings:
+    return MqttSettings.from_url(settings.mqtt, settings.mqtt_ca)
 
 
-def store(settings: dict[str, str | None]) -> InfluxStore:
+def store(settings: Settings) -> InfluxStore:
     """The InfluxDB the settings name (server commands only: imported there)."""
     from waystation.store import InfluxStore  # server extra
 
-    return InfluxStore(
-        required(settings, "influx"), required(settings, "database"),
-        token=settings["influx_token"],
-    )  # fmt: skip
+    return InfluxStore(settings.influx, settings.database, token=settings.influx_token)
 
 
 # --- running ---------------------------------------------------------------------------------

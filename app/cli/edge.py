@@ -24,8 +24,6 @@ from app.cli.common import (
     duration,
     log,
     mqtt_settings,
-    registry_given,
-    required,
     settings,
     wait_for_signal,
 )
@@ -90,12 +88,12 @@ def run(args: argparse.Namespace) -> int:
     s = settings(args)
     result = checked(
         Plan(
-            registry=Path(required(s, "registry")),
-            registry_required=args.agent_config is None or registry_given(args),
+            registry=Path(s.registry),
+            registry_required=args.agent_config is None or s.given("registry"),
             agent_config=args.agent_config,
             station=args.station,
-            mqtt=s["mqtt"],
-            mqtt_ca=s["mqtt_ca"],
+            mqtt=s.mqtt,
+            mqtt_ca=s.mqtt_ca,
         )
     )
     config = _agent_config(args, result)

@@ -13,7 +13,6 @@ from app.cli.common import (
     Subcommands,
     connection_options,
     duration,
-    required,
     settings,
 )
 
@@ -36,9 +35,9 @@ def run(args: argparse.Namespace) -> int:
     from app.influxsetup import InfluxSetup, SetupError, setup_influxdb  # server extra
 
     s = settings(args)
-    token = required(s, "influx_token")  # the admin (operator) token
-    setup = InfluxSetup(required(s, "influx"), token, args.org, args.bucket,
-                        required(s, "database"), args.retention, args.out,
+    token = s.required("influx_token")  # the admin (operator) token
+    setup = InfluxSetup(s.influx, token, args.org, args.bucket,
+                        s.database, args.retention, args.out,
                         int(args.file_mode, 8))  # fmt: skip
     try:
         for line in setup_influxdb(setup):

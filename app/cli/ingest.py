@@ -16,7 +16,6 @@ from app.cli.common import (
     duration,
     log,
     mqtt_settings,
-    required,
     settings,
     store,
     wait_for_signal,
@@ -101,8 +100,8 @@ def run(args: argparse.Namespace) -> int:
 
     s = settings(args)
     registry = checked(
-        Plan(registry=Path(required(s, "registry")), mqtt=s["mqtt"], mqtt_ca=s["mqtt_ca"],
-             influx=s["influx"])
+        Plan(registry=Path(s.registry), mqtt=s.mqtt, mqtt_ca=s.mqtt_ca,
+             influx=s.influx)
     ).registry  # fmt: skip
     assert registry is not None  # noqa: S101 - checked raised otherwise
     mqtt = mqtt_settings(s)

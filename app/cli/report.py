@@ -15,7 +15,6 @@ from app.cli.common import (
     Subcommands,
     checked,
     connection_options,
-    required,
     settings,
     store,
     tariff_paths,
@@ -70,11 +69,11 @@ def run(args: argparse.Namespace) -> int:
     s = settings(args)
     result = checked(
         Plan(
-            registry=Path(required(s, "registry")),
+            registry=Path(s.registry),
             tariffs=tariff_paths(args),
             allocation=True,
             scheduled_billing=args.schedule,
-            influx=s["influx"],
+            influx=s.influx,
         ),
         said_elsewhere=frozenset({"example_prices"}),
     )

@@ -17,7 +17,6 @@ from app.cli.common import (
     connection_options,
     env_path,
     mqtt_settings,
-    required,
     settings,
     state_option,
     state_path,
@@ -77,15 +76,15 @@ def run(args: argparse.Namespace) -> int:
     s = settings(args)
     result = checked(
         Plan(
-            registry=Path(required(s, "registry")),
+            registry=Path(s.registry),
             rules=True,
             rules_config=env_path(args.rules_config, RULES_CONFIG_ENV),
             tariffs=tariff_paths(args),
             allocation=not args.no_allocation,
             scheduled_billing=not args.no_allocation,
-            mqtt=s["mqtt"],
-            mqtt_ca=s["mqtt_ca"],
-            influx=s["influx"],
+            mqtt=s.mqtt,
+            mqtt_ca=s.mqtt_ca,
+            influx=s.influx,
         )
     )
     registry, config = result.registry, result.rules

@@ -14,7 +14,6 @@ from app.cli.common import (
     Subcommands,
     checked,
     connection_options,
-    required,
     settings,
     state_option,
     state_path,
@@ -52,7 +51,7 @@ def add_parser(sub: Subcommands) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from rules.outage.silences import add_silence, list_silences, remove_silence  # server extra
 
-    registry = checked(Plan(registry=Path(required(settings(args), "registry")))).registry
+    registry = checked(Plan(registry=Path(settings(args).registry))).registry
     assert registry is not None  # noqa: S101 - checked raised otherwise
     state = state_path(args)
     try:
