@@ -19,6 +19,9 @@ ingest` process and the publishers, so they share its cores.
    dispenser's `fault` as text where an older firmware wrote integers): how
    fast the worker stores the rest and dead-letters those (msg/s).
 The worker's peak RSS (VmHWM) is read from /proc at the end.
+
+Over 400 lines on purpose: one script, so that `./dev bench bench_ingest`
+is the whole measurement (the four phases share the servers and helpers).
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@ kind, `device_status`, `event`, `alert`, `allocation`, and `station_info`
 (the rules service's hourly copy of the registry's names and positions) and
 `deadletter` (ingest's refused messages). Cumulative registers become rates
 with `non_negative_difference`, so a counter reset shows as a gap, not a dip.
+
+About 400 lines on purpose: five builder functions that share the panel and
+query helpers above them, read best side by side (each is what one
+dashboard shows, top to bottom).
 """
 
 from __future__ import annotations

@@ -1,1 +1,6 @@
-"""Server-side rules: the monthly utility allocation (and, later, outage detection)."""
+"""Server-side rules: outage detection and notices (`rules.outage`), and the monthly utility
+allocation (`rules.allocation`).
+
+The two do not import each other: `app.monthly` puts the allocation job on the
+rules service's scheduler (import-linter holds them apart).
+"""
