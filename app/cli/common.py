@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, TypeAlias
 from app.checks import Checked, Plan, check
 from waystation.configerror import ConfigError
 from waystation.durations import parse_duration
-from waystation.settings import SETTINGS, MqttSettings, Settings, load_config_file, resolve
+from waystation.settings import (
+    SETTINGS,
+    MqttSettings,
+    MqttVersion,
+    Settings,
+    load_config_file,
+    resolve,
+)
 
 if TYPE_CHECKING:
     from waystation.store import InfluxStore
@@ -83,6 +90,26 @@ def connection_options(*, top: bool) -> argparse.ArgumentParser:
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
     )
     return p
+
+
+def health_port_option(p: argparse.ArgumentParser, default: int, serves: str = "") -> None:
+    off = "default 0: off" if default == 0 else f"default {default}; 0: off"
+    what = f" ({serves})" if serves else ""
+    p.add_argument(
+        "--health-port",
+        type=int,
+        default=default,
+        help=f"HTTP /healthz, /readyz, /metrics{what} on 127.0.0.1 ({off})",
+    )
+
+
+def mqtt_version_option(p: argparse.ArgumentParser, help_text: str) -> None:
+    p.add_argument(
+        "--mqtt-version",
+        choices=[v.value for v in MqttVersion],
+        default=MqttVersion.V5.value,
+        help=help_text,
+    )
 
 
 def state_option(p: argparse.ArgumentParser, help_text: str) -> None:

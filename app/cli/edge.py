@@ -22,8 +22,10 @@ from app.cli.common import (
     checked,
     connection_options,
     duration,
+    health_port_option,
     log,
     mqtt_settings,
+    mqtt_version_option,
     settings,
     wait_for_signal,
 )
@@ -62,17 +64,10 @@ def add_parser(sub: Subcommands) -> argparse.ArgumentParser:
         default=timedelta(minutes=1),
         help="interval of the backfilled readings (default 1m)",
     )
-    p.add_argument(
-        "--health-port",
-        type=int,
-        default=0,
-        help="HTTP /healthz, /readyz, /metrics (connection, outbox) on 127.0.0.1 (default 0: off)",
-    )
-    p.add_argument(
-        "--mqtt-version",
-        choices=[v.value for v in MqttVersion],
-        default=MqttVersion.V5.value,
-        help="5 (default: the broker says when it refuses a reading, which then stays in the "
+    health_port_option(p, 0, serves="connection, outbox")
+    mqtt_version_option(
+        p,
+        "5 (default: the broker says when it refuses a reading, which then stays in the "
         "outbox) or 3.1.1 (for old brokers: a refused reading looks delivered and is deleted)",
     )
     return p

@@ -14,8 +14,10 @@ from app.cli.common import (
     checked,
     connection_options,
     duration,
+    health_port_option,
     log,
     mqtt_settings,
+    mqtt_version_option,
     settings,
     store,
     wait_for_signal,
@@ -41,11 +43,9 @@ def add_parser(sub: Subcommands) -> argparse.ArgumentParser:
         "without it, one worker with a plain subscription (survives a Mosquitto restart, "
         "which shared subscriptions do not)",
     )
-    p.add_argument(
-        "--mqtt-version",
-        choices=[v.value for v in MqttVersion],
-        default=MqttVersion.V5.value,
-        help="5 (default: sets session expiry and receive window) or 3.1.1 (about 50%% faster; "
+    mqtt_version_option(
+        p,
+        "5 (default: sets session expiry and receive window) or 3.1.1 (about 50%% faster; "
         "needs the broker's max_inflight_messages sized, as the shipped Mosquitto config does)",
     )
     p.add_argument(
@@ -54,12 +54,7 @@ def add_parser(sub: Subcommands) -> argparse.ArgumentParser:
         help="topic filter to subscribe to (default stations/+/+/+)",
     )
     p.add_argument("--deadletter-file", type=Path, help="append dead letters here (JSON lines)")
-    p.add_argument(
-        "--health-port",
-        type=int,
-        default=9108,
-        help="HTTP /healthz, /readyz, /metrics on 127.0.0.1 (default 9108; 0: off)",
-    )
+    health_port_option(p, 9108)
     p.add_argument(
         "--batch-size",
         type=int,

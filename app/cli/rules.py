@@ -16,6 +16,7 @@ from app.cli.common import (
     checked,
     connection_options,
     env_path,
+    health_port_option,
     mqtt_settings,
     settings,
     state_option,
@@ -56,12 +57,7 @@ def add_parser(sub: Subcommands) -> argparse.ArgumentParser:
         action="store_true",
         help="do not run the monthly allocation job (alerts only)",
     )
-    p.add_argument(
-        "--health-port",
-        type=int,
-        default=9109,
-        help="HTTP /healthz, /readyz, /metrics on 127.0.0.1 (default 9109; 0: off)",
-    )
+    health_port_option(p, 9109)
     return p
 
 
