@@ -153,17 +153,18 @@ class _Server:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
-            self._proc = None
-            self._wait_gone()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        self._ended()
 
     def kill(self) -> None:
         """SIGKILL: what a power cut or an OOM kill does."""
         if self._proc is not None:
             self._proc.kill()
             self._proc.wait()
+        self._ended()
+
+    def _ended(self) -> None:
+        """After stop or kill: wait until the port is free again, close the log."""
+        if self._proc is not None:
             self._proc = None
             self._wait_gone()
         if self._log is not None:
