@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from waystation.contract import DeadLetterCode
 from waystation.lineprotocol import encode_line
 
 __all__ = [
@@ -80,7 +81,7 @@ def _utf8_prefix(text: str, max_bytes: int) -> str:
 
 
 def letter_json(
-    code: str,
+    code: DeadLetterCode,
     reason: str,
     topic: str,
     payload: bytes,
@@ -129,10 +130,12 @@ class DeadLetterSink:
         self._publisher = publisher
         self._path = path
         self._lock = threading.Lock()
-        self.counts: Counter[str] = Counter()
+        self.counts: Counter[DeadLetterCode] = Counter()
         self._failed: set[str] = set()  # sinks whose failure was logged (once each)
 
-    def record(self, code: str, reason: str, topic: str, payload: bytes, received_ms: int) -> None:
+    def record(
+        self, code: DeadLetterCode, reason: str, topic: str, payload: bytes, received_ms: int
+    ) -> None:
         with self._lock:
             first = code not in self.counts
             self.counts[code] += 1
@@ -192,13 +195,13 @@ class DeadLetterTally:
 
     def __init__(self, worker: str) -> None:
         self.worker = _tag(worker)
-        self._codes: dict[str, _Example] = {}
+        self._codes: dict[DeadLetterCode, _Example] = {}
         self._last_ms = 0
 
     def __bool__(self) -> bool:
         return bool(self._codes)
 
-    def add(self, code: str, topic: str, reason: str) -> None:
+    def add(self, code: DeadLetterCode, topic: str, reason: str) -> None:
         seen = self._codes.get(code)
         if seen is None:
             self._codes[code] = _Example(1, topic, reason)

@@ -19,6 +19,7 @@ from typing import Any
 from waystation.contract import (
     Channel,
     ContractError,
+    DeadLetterCode,
     Kind,
     parse_event,
     parse_readings,
@@ -37,7 +38,7 @@ MAX_PAYLOAD_BYTES = 512 * 1024
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
-    code: str
+    code: DeadLetterCode
     reason: str
 
 
@@ -80,21 +81,25 @@ class Decoder:
         except ContractError as exc:
             return DeadLetter(exc.code, exc.reason)
         except LineProtocolError as exc:
-            return DeadLetter("unencodable", str(exc))
+            return DeadLetter(DeadLetterCode.UNENCODABLE, str(exc))
 
     def _decode(self, topic: str, payload: bytes, now_ms: int) -> Decoded | DeadLetter:
         if len(payload) > MAX_PAYLOAD_BYTES:
             return DeadLetter(
-                "oversized", f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}"
+                DeadLetterCode.OVERSIZED,
+                f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}",
             )
         t = parse_topic(topic)
         known = self.registry.device(t.device)
         if known is None:
-            return DeadLetter("unknown_device", f"device {t.device!r} is not in the registry")
+            return DeadLetter(
+                DeadLetterCode.UNKNOWN_DEVICE, f"device {t.device!r} is not in the registry"
+            )
         station, spec = known
         if station != t.station:
             return DeadLetter(
-                "wrong_station", f"device {t.device!r} belongs to {station!r}, not {t.station!r}"
+                DeadLetterCode.WRONG_STATION,
+                f"device {t.device!r} belongs to {station!r}, not {t.station!r}",
             )
         tags = {"station": station, "device": t.device}
         if t.channel is Channel.TELEMETRY:
@@ -111,17 +116,18 @@ class Decoder:
         for r in readings:
             if r.kind != kind:
                 return DeadLetter(
-                    "kind_mismatch", f"device {tags['device']!r} is a {kind}, payload says {r.kind}"
+                    DeadLetterCode.KIND_MISMATCH,
+                    f"device {tags['device']!r} is a {kind}, payload says {r.kind}",
                 )
             if problem := self.window.check(r.ts, now_ms):
-                return DeadLetter("ts_out_of_window", problem)
+                return DeadLetter(DeadLetterCode.TS_OUT_OF_WINDOW, problem)
             lines.append(encode_line(str(r.kind), tags, _fields(r.data, r.seq), r.ts))
         return Decoded(lines, len(readings), max(r.ts for r in readings))
 
     def _status(self, payload: bytes, tags: dict[str, str], now_ms: int) -> Decoded | DeadLetter:
         status = parse_status(payload)
         if problem := self.window.check(status.ts, now_ms):
-            return DeadLetter("ts_out_of_window", problem)
+            return DeadLetter(DeadLetterCode.TS_OUT_OF_WINDOW, problem)
         fields: dict[str, FieldValue] = {
             "online": 1 if status.state == "online" else 0,
             "agent": status.agent,
@@ -131,7 +137,7 @@ class Decoder:
     def _event(self, payload: bytes, tags: dict[str, str], now_ms: int) -> Decoded | DeadLetter:
         event = parse_event(payload)
         if problem := self.window.check(event.ts, now_ms):
-            return DeadLetter("ts_out_of_window", problem)
+            return DeadLetter(DeadLetterCode.TS_OUT_OF_WINDOW, problem)
         fields: dict[str, FieldValue] = {
             "seq": event.seq,
             "detail": json.dumps(event.detail, ensure_ascii=False, sort_keys=True),

@@ -10,6 +10,8 @@ import bisect
 from collections import Counter
 from dataclasses import dataclass, field
 
+from waystation.contract import DeadLetterCode
+
 __all__ = ["Histogram", "IngestStats", "render_prometheus"]
 
 # Seconds. Batch writes take milliseconds; reading age spans a live reading
@@ -91,7 +93,7 @@ def _histogram(name: str, help_text: str, h: Histogram) -> list[str]:
 
 
 def render_prometheus(
-    stats: IngestStats, deadletters: Counter[str], *, backlog: int, connected: bool
+    stats: IngestStats, deadletters: Counter[DeadLetterCode], *, backlog: int, connected: bool
 ) -> str:
     p = "waystation_ingest"
     counters = (

@@ -31,6 +31,7 @@ from ingest.decode import DeadLetter, Decoded, Decoder, TimeWindow
 from ingest.inbox import Inbox
 from ingest.metrics import IngestStats, render_prometheus
 from waystation.backoff import Backoff
+from waystation.contract import DeadLetterCode
 from waystation.logthrottle import Repeats
 from waystation.mqttsession import InboundMessage, SessionCallbacks, SessionOptions, open_session
 from waystation.registry import Registry
@@ -263,9 +264,9 @@ class IngestWorker:
             if type(exc) not in self._decode_failures:
                 self._decode_failures.add(type(exc))
                 log.exception("decoding a message on %s failed", printable(msg.topic, 256))
-            return DeadLetter("decode_failed", f"{type(exc).__name__}: {exc}")
+            return DeadLetter(DeadLetterCode.DECODE_FAILED, f"{type(exc).__name__}: {exc}")
 
-    def _dead_letter(self, msg: _Message, code: str, reason: str, now_ms: int) -> None:
+    def _dead_letter(self, msg: _Message, code: DeadLetterCode, reason: str, now_ms: int) -> None:
         self.deadletters.record(code, reason, msg.topic, msg.payload, now_ms)
         self._tally.add(code, msg.topic, reason)
         msg.lines = []
@@ -338,7 +339,7 @@ class IngestWorker:
                 log.error("InfluxDB refused the dead-letter counts: %s", exc)
             msg.lines = []
             return
-        self._dead_letter(msg, "rejected_by_store", str(exc), int(time.time() * 1000))
+        self._dead_letter(msg, DeadLetterCode.REJECTED_BY_STORE, str(exc), int(time.time() * 1000))
 
     def _write_split(self, lines: list[str]) -> None:
         try:

@@ -19,6 +19,7 @@ from ingest.worker import IngestConfig, IngestWorker
 from tests.helpers import wait_for
 from tests.load import door_counter_registry
 from tests.test_dashboards import expand, time_range
+from waystation.contract import DeadLetterCode
 from waystation.mqttclient import new_client
 from waystation.registry import parse_registry
 from waystation.settings import MqttSettings
@@ -82,7 +83,7 @@ def test_the_dashboard_sums_every_dead_letter(
             publisher.disconnect()
             publisher.loop_stop()
 
-        def counted() -> dict[str, int]:
+        def counted() -> dict[DeadLetterCode, int]:
             return dict(a.deadletters.counts + b.deadletters.counts)
 
         expected = {"bad_json": BAD_JSON, "unknown_device": UNKNOWN + probes}

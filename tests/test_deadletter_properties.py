@@ -29,6 +29,7 @@ from ingest.deadletter import (
 )
 from ingest.decode import DeadLetter, Decoded, Decoder, TimeWindow
 from tests.helpers import station_registry
+from waystation.contract import DeadLetterCode
 from waystation.store import InfluxStore
 
 NOW = 1_761_955_200_000
@@ -224,7 +225,13 @@ def test_a_letter_the_broker_cannot_take_is_still_filed(tmp_path: Path) -> None:
     path = tmp_path / "dead.jsonl"
     sink = DeadLetterSink(_RefusingBroker(), path)
     for n in range(3):
-        sink.record("bad_json", "not JSON", f"stations/{ST}/{ST}-door/telemetry", b"{%d" % n, NOW)
+        sink.record(
+            DeadLetterCode.BAD_JSON,
+            "not JSON",
+            f"stations/{ST}/{ST}-door/telemetry",
+            b"{%d" % n,
+            NOW,
+        )
     assert [json.loads(x)["payload"] for x in path.read_text().splitlines()] == ["{0", "{1", "{2"]
     assert sink.counts == {"bad_json": 3}
 
@@ -232,6 +239,6 @@ def test_a_letter_the_broker_cannot_take_is_still_filed(tmp_path: Path) -> None:
 def test_a_file_that_cannot_be_written_still_publishes(tmp_path: Path) -> None:
     broker = _Broker()
     sink = DeadLetterSink(broker, tmp_path / "no-such-dir" / "dead.jsonl")
-    sink.record("schema", "why", f"stations/{ST}/{ST}-door/telemetry", b"{}", NOW)
+    sink.record(DeadLetterCode.SCHEMA, "why", f"stations/{ST}/{ST}-door/telemetry", b"{}", NOW)
     assert len(broker.sent) == 1
     assert sink.counts == {"schema": 1}

@@ -14,6 +14,7 @@ from ingest.health import HealthServer
 from ingest.worker import IngestConfig, IngestWorker
 from tests.helpers import MqttSpy, http_get, wait_for
 from tests.load import LoadPublisher, door_counter_registry, stored_seqs
+from waystation.contract import DeadLetterCode
 from waystation.registry import parse_registry
 from waystation.settings import MqttSettings
 from waystation.store import InfluxStore
@@ -53,7 +54,9 @@ def test_points_influxdb_rejects_are_dead_lettered_and_the_rest_stored(
         assert len(kept_devices) == 3
         kept = {(d, s) for d, s in load.expected if d in kept_devices}
         assert stored == kept
-        assert worker.deadletters.counts["rejected_by_store"] == len(load.expected - kept)
+        assert worker.deadletters.counts[DeadLetterCode.REJECTED_BY_STORE] == len(
+            load.expected - kept
+        )
         letters = [json.loads(x) for x in (tmp_path / "dead.jsonl").read_text().splitlines()]
         assert {json.loads(letter["payload"])["seq"] for letter in letters} == {
             s for _, s in load.expected - kept

@@ -33,6 +33,7 @@ __all__ = [
     "TARIFF_FIELDS",
     "Channel",
     "ContractError",
+    "DeadLetterCode",
     "Event",
     "Kind",
     "Reading",
@@ -59,10 +60,26 @@ TS_MAX_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
 MAX_BATCH_READINGS = 1000
 
 
+class DeadLetterCode(StrEnum):
+    """Why ingest refused a message: stable, in the dead letter's topic, metrics and points."""
+
+    BAD_TOPIC = "bad_topic"
+    BAD_JSON = "bad_json"
+    SCHEMA = "schema"
+    UNKNOWN_DEVICE = "unknown_device"
+    WRONG_STATION = "wrong_station"
+    KIND_MISMATCH = "kind_mismatch"
+    TS_OUT_OF_WINDOW = "ts_out_of_window"
+    OVERSIZED = "oversized"
+    UNENCODABLE = "unencodable"  # valid, but line protocol cannot carry it
+    REJECTED_BY_STORE = "rejected_by_store"  # InfluxDB refused its points (a type conflict)
+    DECODE_FAILED = "decode_failed"  # a failure of the decoder itself
+
+
 class ContractError(ValueError):
     """A payload or topic that breaks the contract; `code` is stable, `reason` is for people."""
 
-    def __init__(self, code: str, reason: str) -> None:
+    def __init__(self, code: DeadLetterCode, reason: str) -> None:
         super().__init__(f"{code}: {reason}")
         self.code = code
         self.reason = reason
@@ -314,8 +331,8 @@ def _describe(exc: ValidationError) -> str:
 def _contract_error(exc: ValidationError) -> ContractError:
     errors = exc.errors(include_url=False)
     if any(e["type"] == "json_invalid" for e in errors):
-        return ContractError("bad_json", str(errors[0]["msg"]))
-    return ContractError("schema", _describe(exc))
+        return ContractError(DeadLetterCode.BAD_JSON, str(errors[0]["msg"]))
+    return ContractError(DeadLetterCode.SCHEMA, _describe(exc))
 
 
 def _is_union_tag(part: object) -> bool:
@@ -337,7 +354,9 @@ def parse_readings(payload: bytes | str) -> list[Reading]:
         raise _contract_error(exc) from exc
     kinds = {r.kind for r in readings}
     if len(kinds) > 1:
-        raise ContractError("schema", f"an array mixes kinds {sorted(kinds)}; one device, one kind")
+        raise ContractError(
+            DeadLetterCode.SCHEMA, f"an array mixes kinds {sorted(kinds)}; one device, one kind"
+        )
     return readings
 
 
@@ -370,22 +389,25 @@ def parse_topic(topic: str) -> Topic:
     parts = topic.split("/")
     if len(parts) != 4 or parts[0] != "stations":
         raise ContractError(
-            "bad_topic", f"{topic!r} is not stations/{{station}}/{{device}}/{{channel}}"
+            DeadLetterCode.BAD_TOPIC,
+            f"{topic!r} is not stations/{{station}}/{{device}}/{{channel}}",
         )
     _, station, device, channel = parts
     for name, value in (("station", station), ("device", device)):
         if not _ID_RE.match(value):
-            raise ContractError("bad_topic", f"{name} id {value!r} does not match {ID_PATTERN}")
+            raise ContractError(
+                DeadLetterCode.BAD_TOPIC, f"{name} id {value!r} does not match {ID_PATTERN}"
+            )
     try:
         return Topic(station=station, device=device, channel=Channel(channel))
     except ValueError as exc:
-        raise ContractError("bad_topic", f"unknown channel {channel!r}") from exc
+        raise ContractError(DeadLetterCode.BAD_TOPIC, f"unknown channel {channel!r}") from exc
 
 
 def validate_data(kind: Kind, data: dict[str, Any]) -> dict[str, Any]:
     """Check a device's `data` object against its kind; return it as it will be sent.
 
-    Raises ContractError("schema", …) naming the field. The edge agent uses this
+    Raises ContractError(DeadLetterCode.SCHEMA, …) naming the field. The edge agent uses this
     before a reading enters its outbox, so a misconfigured register map is
     caught at the station rather than dead-lettered at ingest.
     """
@@ -393,7 +415,7 @@ def validate_data(kind: Kind, data: dict[str, Any]) -> dict[str, Any]:
     try:
         return model.model_validate(data).model_dump(exclude_none=True)
     except ValidationError as exc:
-        raise ContractError("schema", _describe(exc)) from exc
+        raise ContractError(DeadLetterCode.SCHEMA, _describe(exc)) from exc
 
 
 def data_fields(kind: Kind) -> dict[str, bool]:

@@ -51,6 +51,7 @@ from waystation.backoff import Backoff
 from waystation.contract import (
     Channel,
     ContractError,
+    DeadLetterCode,
     parse_event,
     parse_readings,
     parse_status,
@@ -115,7 +116,7 @@ class RulesService:
         # (`wrong_station`) or does not know (`unknown_device`): ignored, as ingest
         # dead-letters them. A station's credentials may publish under its own
         # topic only, so this is how one station could speak for another.
-        self.ignored: Counter[str] = Counter()
+        self.ignored: Counter[DeadLetterCode] = Counter()
         self.passes = 0
         self.pass_seconds = 0.0
         th = config.thresholds
@@ -357,7 +358,7 @@ class RulesService:
         known = self.registry.device(device)
         if known is not None and known[0] == station:
             return False
-        code = "unknown_device" if known is None else "wrong_station"
+        code = DeadLetterCode.UNKNOWN_DEVICE if known is None else DeadLetterCode.WRONG_STATION
         self.ignored[code] += 1
         if self.ignored[code] == 1:  # once; the count is in `ignored`
             where = "no station" if known is None else f"station {known[0]}"
