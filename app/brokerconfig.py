@@ -37,7 +37,14 @@ from pathlib import Path
 
 import yaml
 
-from waystation.contract import Kind
+from waystation.contract import (
+    ALERTS_PREFIX,
+    DEADLETTER_PREFIX,
+    STATIONS,
+    Kind,
+    everything_under,
+    station_filter,
+)
 from waystation.registry import Registry
 
 __all__ = [
@@ -54,8 +61,9 @@ __all__ = [
 PBKDF2_ITERATIONS = 101
 SALT_BYTES = 12
 
-INGEST_ACL = ("read stations/#", "write waystation/deadletter/#")
-RULES_ACL = ("read stations/#", "readwrite alerts/#")
+_ALL_STATIONS = everything_under(STATIONS)
+INGEST_ACL = (f"read {_ALL_STATIONS}", f"write {everything_under(DEADLETTER_PREFIX)}")
+RULES_ACL = (f"read {_ALL_STATIONS}", f"readwrite {everything_under(ALERTS_PREFIX)}")
 
 
 def service_accounts(ingest_workers: int = 1, rules_workers: int = 1) -> dict[str, tuple[str, ...]]:
@@ -83,10 +91,9 @@ def device_grants(registry: Registry) -> dict[str, str]:
     grants = {}
     for station_id, station in registry.stations.items():
         for device_id, spec in station.devices.items():
-            scope = f"stations/{station_id}/#"
-            if spec.kind is not Kind.GATEWAY:
-                scope = f"stations/{station_id}/{device_id}/#"
-            grants[device_id] = scope
+            # The gateway is the agent: it speaks for every device of its station.
+            own = None if spec.kind is Kind.GATEWAY else device_id
+            grants[device_id] = station_filter(station_id, own)
     return grants
 
 

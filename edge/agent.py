@@ -56,6 +56,7 @@ from waystation.contract import (
     Channel,
     ContractError,
     Kind,
+    device_topic,
     validate_data,
 )
 from waystation.durations import format_duration
@@ -113,10 +114,6 @@ class AgentStats:
     messages_published: int = 0
     readings_acked: int = 0
     readings_refused: int = 0  # by the broker (PUBACK reason >= 0x80); kept in the outbox
-
-
-def _topic(station: str, device: str, channel: Channel) -> str:
-    return f"stations/{station}/{device}/{channel}"
 
 
 class EdgeAgent:
@@ -187,7 +184,7 @@ class EdgeAgent:
                 label=f"agent {self.agent_device}",
                 version=mqtt_version,
                 will=Will(
-                    topic=_topic(self.station_id, self.agent_device, Channel.STATUS),
+                    topic=device_topic(self.station_id, self.agent_device, Channel.STATUS),
                     payload=self._status_payload(DeviceState.UNREACHABLE),
                 ),
             ),
@@ -240,7 +237,7 @@ class EdgeAgent:
 
     def _on_connect(self, _session_present: bool) -> None:
         self._session.publish(
-            _topic(self.station_id, self.agent_device, Channel.STATUS),
+            device_topic(self.station_id, self.agent_device, Channel.STATUS),
             self._status_payload(DeviceState.ONLINE),
             qos=1,
             retain=True,
@@ -249,7 +246,7 @@ class EdgeAgent:
             states = dict(self._states)
         for device, state in states.items():  # retained device states, in case they changed offline
             self._session.publish(
-                _topic(self.station_id, device, Channel.STATUS),
+                device_topic(self.station_id, device, Channel.STATUS),
                 self._status_payload(state),
                 qos=1,
                 retain=True,
@@ -329,7 +326,7 @@ class EdgeAgent:
         self._publisher.join()
         if self._session.connected:
             self._session.publish(
-                _topic(self.station_id, self.agent_device, Channel.STATUS),
+                device_topic(self.station_id, self.agent_device, Channel.STATUS),
                 self._status_payload(DeviceState.UNREACHABLE),
                 qos=1,
                 retain=True,
@@ -501,7 +498,7 @@ class EdgeAgent:
             return  # _on_connect publishes the current states
         ts = int(self._clock() * 1000)
         self._session.publish(
-            _topic(self.station_id, device, Channel.STATUS),
+            device_topic(self.station_id, device, Channel.STATUS),
             self._status_payload(state),
             qos=1,
             retain=True,
@@ -510,7 +507,7 @@ class EdgeAgent:
                  "type": "unreachable" if state is DeviceState.UNREACHABLE else "reachable",
                  "detail": detail}  # fmt: skip
         self._session.publish(
-            _topic(self.station_id, device, Channel.EVENT), json.dumps(event), qos=1
+            device_topic(self.station_id, device, Channel.EVENT), json.dumps(event), qos=1
         )
 
     def device_state(self, device: str) -> DeviceState | None:
@@ -611,7 +608,7 @@ class EdgeAgent:
                 )
                 try:
                     mid = self._session.publish(
-                        _topic(self.station_id, device, Channel.TELEMETRY), payload, qos=1
+                        device_topic(self.station_id, device, Channel.TELEMETRY), payload, qos=1
                     )
                 except PublishRefused as exc:  # queued messages are sent after reconnecting
                     log.warning("publish refused (%s); retrying later", exc)

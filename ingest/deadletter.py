@@ -34,11 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from waystation.contract import DeadLetterCode
+from waystation.contract import DeadLetterCode, deadletter_topic
 from waystation.lineprotocol import encode_line
 
 __all__ = [
-    "DEADLETTER_TOPIC",
     "EXCERPT_BYTES",
     "MAX_LETTER_BYTES",
     "DeadLetterSink",
@@ -49,7 +48,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEADLETTER_TOPIC = "waystation/deadletter"
 # The file rotates past this size, keeping one previous file.
 MAX_FILE_BYTES = 64 * 1024 * 1024
 # A published letter never exceeds this (Mosquitto's shipped max_packet_size is 1 MiB;
@@ -151,7 +149,7 @@ class DeadLetterSink:
                 letter = letter_json(
                     code, reason, topic, payload, received_ms, excerpt_bytes=EXCERPT_BYTES
                 )
-                self._publisher.publish(f"{DEADLETTER_TOPIC}/{code}", letter, qos=1)
+                self._publisher.publish(deadletter_topic(code), letter, qos=1)
             except Exception:  # a task boundary: the file still gets it, the message its ack
                 if self._first_failure("publish"):
                     log.exception("could not publish a dead letter (%s); it is filed", code)

@@ -31,7 +31,7 @@ from ingest.decode import DeadLetter, Decoded, Decoder, TimeWindow
 from ingest.inbox import Inbox
 from ingest.metrics import IngestStats, render_prometheus
 from waystation.backoff import Backoff
-from waystation.contract import DeadLetterCode
+from waystation.contract import STATIONS_FILTER, DeadLetterCode
 from waystation.logthrottle import Repeats
 from waystation.mqttsession import InboundMessage, SessionCallbacks, SessionOptions, open_session
 from waystation.registry import Registry
@@ -48,7 +48,6 @@ __all__ = ["IngestConfig", "IngestWorker"]
 
 log = logging.getLogger(__name__)
 
-SUBSCRIPTION = "stations/+/+/+"
 RETRY_MIN_S = 0.5
 RETRY_MAX_S = 30.0
 RETRY_FLOOR_S = 0.1  # even when InfluxDB says Retry-After: 0
@@ -63,7 +62,7 @@ class IngestConfig:
     # restart, so readings arriving before the workers reconnect are lost.
     group: str | None = None
     # What to subscribe to; narrower filters split a deployment by hand.
-    topic_filter: str = SUBSCRIPTION
+    topic_filter: str = STATIONS_FILTER
     # MQTT 5 sets the session expiry and the receive window from here. 3.1.1
     # is about 50 % faster through paho (no property decoding per packet) but
     # leaves the window to the broker's max_inflight_messages (Mosquitto's

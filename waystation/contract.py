@@ -27,9 +27,13 @@ from pydantic import (
 )
 
 __all__ = [
+    "ALERTS_PREFIX",
     "CONTRACT_VERSION",
+    "DEADLETTER_PREFIX",
     "ID_PATTERN",
     "MAX_BATCH_READINGS",
+    "STATIONS",
+    "STATIONS_FILTER",
     "TARIFF_FIELDS",
     "Channel",
     "ContractError",
@@ -39,10 +43,15 @@ __all__ = [
     "Reading",
     "Status",
     "Topic",
+    "alerts_topic",
+    "deadletter_topic",
+    "device_topic",
+    "everything_under",
     "parse_event",
     "parse_readings",
     "parse_status",
     "parse_topic",
+    "station_filter",
 ]
 
 CONTRACT_VERSION = 1
@@ -375,6 +384,39 @@ def parse_event(payload: bytes | str) -> Event:
     return _parse_model(Event, payload)
 
 
+# --- topics ---------------------------------------------------------------------
+
+STATIONS = "stations"
+# Every station's telemetry, statuses and events: what ingest and the rules subscribe to.
+STATIONS_FILTER = f"{STATIONS}/+/+/+"
+DEADLETTER_PREFIX = "waystation/deadletter"
+ALERTS_PREFIX = "alerts"  # the MQTT alert channel's default prefix
+
+
+def device_topic(station: str, device: str, channel: Channel) -> str:
+    """`stations/{station}/{device}/{channel}` (SPEC §4)."""
+    return f"{STATIONS}/{station}/{device}/{channel}"
+
+
+def station_filter(station: str, device: str | None = None) -> str:
+    """Everything under a station, or under one of its devices (broker ACLs, narrower feeds)."""
+    return f"{STATIONS}/{station}/{device}/#" if device else f"{STATIONS}/{station}/#"
+
+
+def deadletter_topic(code: DeadLetterCode) -> str:
+    return f"{DEADLETTER_PREFIX}/{code}"
+
+
+def alerts_topic(station: str, rule: str, prefix: str = ALERTS_PREFIX) -> str:
+    """`alerts/{station}/{rule}`: retained while the rule fires at the station (SPEC §7)."""
+    return f"{prefix}/{station}/{rule}"
+
+
+def everything_under(prefix: str) -> str:
+    """The filter for every topic under a prefix (`alerts/#`)."""
+    return f"{prefix}/#"
+
+
 class Topic(BaseModel):
     model_config = ConfigDict(frozen=True)
     station: str
@@ -382,12 +424,12 @@ class Topic(BaseModel):
     channel: Channel
 
     def __str__(self) -> str:
-        return f"stations/{self.station}/{self.device}/{self.channel}"
+        return device_topic(self.station, self.device, self.channel)
 
 
 def parse_topic(topic: str) -> Topic:
     parts = topic.split("/")
-    if len(parts) != 4 or parts[0] != "stations":
+    if len(parts) != 4 or parts[0] != STATIONS:
         raise ContractError(
             DeadLetterCode.BAD_TOPIC,
             f"{topic!r} is not stations/{{station}}/{{device}}/{{channel}}",

@@ -22,6 +22,7 @@ from app.cli.common import (
     store,
     wait_for_signal,
 )
+from waystation.contract import STATIONS_FILTER
 from waystation.health import HealthServer
 from waystation.settings import MqttVersion, SettingsError
 
@@ -50,8 +51,8 @@ def add_parser(sub: Subcommands) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--topic",
-        default="stations/+/+/+",
-        help="topic filter to subscribe to (default stations/+/+/+)",
+        default=STATIONS_FILTER,
+        help=f"topic filter to subscribe to (default {STATIONS_FILTER})",
     )
     p.add_argument("--deadletter-file", type=Path, help="append dead letters here (JSON lines)")
     health_port_option(p, 9108)

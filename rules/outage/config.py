@@ -25,6 +25,7 @@ from waystation.configfile import (
     load_document,
     parse_text,
 )
+from waystation.contract import ALERTS_PREFIX
 from waystation.durations import DurationField
 from waystation.validation import validate
 
@@ -165,7 +166,7 @@ class MqttChannel(_Channel):
     """`alerts/{station}/{rule}`, retained while firing, cleared when resolved."""
 
     type: Literal["mqtt"]
-    prefix: str = "alerts"
+    prefix: str = ALERTS_PREFIX
     rate: str = "100/s"
 
 

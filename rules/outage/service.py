@@ -49,6 +49,7 @@ from rules.outage.restore import restore_beliefs
 from rules.outage.statedb import RulesState
 from waystation.backoff import Backoff
 from waystation.contract import (
+    STATIONS_FILTER,
     Channel,
     ContractError,
     DeadLetterCode,
@@ -93,7 +94,7 @@ class RulesService:
         *,
         store: InfluxStore | None = None,
         client_id: str = "waystation-rules-1",
-        topic_filter: str = "stations/+/+/+",
+        topic_filter: str = STATIONS_FILTER,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.registry = registry

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from rules.outage.alerts import Alert, Notice
 from rules.outage.channels.base import DeliveryError
 from rules.outage.messages import Renderer
+from waystation.contract import alerts_topic
 from waystation.mqttsession import MqttSession, PublishRefused
 
 __all__ = ["MqttDelivery"]
@@ -49,7 +50,7 @@ class MqttDelivery:
             rules = {a.rule for a in (*notice.firing, *notice.resolved)}
             for rule in sorted(rules):
                 firing = [a for a in notice.still_firing if a.rule is rule]
-                topic = f"{self.prefix}/{notice.station}/{rule}"
+                topic = alerts_topic(notice.station, rule, self.prefix)
                 # An empty retained payload deletes the retained message: resolved.
                 payload = self._payload(notice.station, firing) if firing else b""
                 try:
