@@ -29,7 +29,6 @@ other, so a 3.1.1 agent cannot tell (hence MQTT 5 by default).
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import threading
@@ -38,7 +37,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from itertools import groupby
 from typing import Any, Self
 from zoneinfo import ZoneInfo
@@ -51,12 +49,16 @@ from edge.outbox import Outbox, OutboxRow
 from edge.simulation import StationSimulation
 from waystation import __version__
 from waystation.contract import (
-    CONTRACT_VERSION,
     TS_MIN_MS,
     Channel,
     ContractError,
+    EventType,
     Kind,
+    StatusState,
     device_topic,
+    event_json,
+    readings_array,
+    status_json,
     validate_data,
 )
 from waystation.durations import format_duration
@@ -71,7 +73,7 @@ from waystation.mqttsession import (
 from waystation.registry import DeviceSpec, Utility
 from waystation.settings import MqttSettings, MqttVersion
 
-__all__ = ["AGENT_NAME", "BackfillInterrupted", "BackfillTooLarge", "DeviceState", "EdgeAgent"]
+__all__ = ["AGENT_NAME", "BackfillInterrupted", "BackfillTooLarge", "EdgeAgent"]
 
 log = logging.getLogger(__name__)
 
@@ -98,11 +100,6 @@ class BackfillInterrupted(Exception):
     def __init__(self, message: str, kept: int) -> None:
         super().__init__(message)
         self.kept = kept
-
-
-class DeviceState(StrEnum):
-    ONLINE = "online"
-    UNREACHABLE = "offline"  # the status payload's word for it
 
 
 @dataclass
@@ -166,7 +163,7 @@ class EdgeAgent:
         self._drivers: dict[str, Driver] = {
             device: self._driver(device, spec) for device, spec in config.devices.items()
         }
-        self._states: dict[str, DeviceState] = {}
+        self._states: dict[str, StatusState] = {}
         self._state_lock = threading.Lock()
         self._event_seq = int(clock() * 1000)
         # publisher state: packet id -> outbox row ids, and the acks paho handed over
@@ -185,7 +182,7 @@ class EdgeAgent:
                 version=mqtt_version,
                 will=Will(
                     topic=device_topic(self.station_id, self.agent_device, Channel.STATUS),
-                    payload=self._status_payload(DeviceState.UNREACHABLE),
+                    payload=self._status_payload(StatusState.OFFLINE),
                 ),
             ),
             SessionCallbacks(
@@ -227,18 +224,15 @@ class EdgeAgent:
             return SimulatorDriver(device, self.simulation)
         return build_driver(spec.driver)
 
-    def _status_payload(self, state: DeviceState) -> str:
-        ts = max(int(self._clock() * 1000), TS_MIN_MS)
-        return json.dumps(
-            {"v": CONTRACT_VERSION, "ts": ts, "state": str(state), "agent": AGENT_NAME}
-        )
+    def _status_payload(self, state: StatusState) -> str:
+        return status_json(state, max(int(self._clock() * 1000), TS_MIN_MS), AGENT_NAME)
 
     # --- session callbacks (network thread) -----------------------------------------------
 
     def _on_connect(self, _session_present: bool) -> None:
         self._session.publish(
             device_topic(self.station_id, self.agent_device, Channel.STATUS),
-            self._status_payload(DeviceState.ONLINE),
+            self._status_payload(StatusState.ONLINE),
             qos=1,
             retain=True,
         )
@@ -291,7 +285,7 @@ class EdgeAgent:
     @property
     def unreachable_devices(self) -> int:
         with self._state_lock:
-            return sum(1 for s in self._states.values() if s is DeviceState.UNREACHABLE)
+            return sum(1 for s in self._states.values() if s is StatusState.OFFLINE)
 
     # --- what /healthz, /readyz and /metrics read (HTTP thread) ---------------------------
 
@@ -327,7 +321,7 @@ class EdgeAgent:
         if self._session.connected:
             self._session.publish(
                 device_topic(self.station_id, self.agent_device, Channel.STATUS),
-                self._status_payload(DeviceState.UNREACHABLE),
+                self._status_payload(StatusState.OFFLINE),
                 qos=1,
                 retain=True,
             )
@@ -469,20 +463,20 @@ class EdgeAgent:
             )
         except DriverError as exc:
             self.stats.read_failures += 1
-            self._set_state(device, DeviceState.UNREACHABLE, {"reason": str(exc)})
+            self._set_state(device, StatusState.OFFLINE, {"reason": str(exc)})
             return
         except ContractError as exc:
             self.stats.invalid_readings += 1
             self._set_state(
-                device, DeviceState.UNREACHABLE, {"reason": f"invalid reading: {exc.reason}"}
+                device, StatusState.OFFLINE, {"reason": f"invalid reading: {exc.reason}"}
             )
             return
         self.outbox.put(device, str(spec.kind), int(now * 1000), data)
         self.stats.readings += 1
-        self._set_state(device, DeviceState.ONLINE, {})
+        self._set_state(device, StatusState.ONLINE, {})
         self._wake.set()
 
-    def _set_state(self, device: str, state: DeviceState, detail: dict[str, Any]) -> None:
+    def _set_state(self, device: str, state: StatusState, detail: dict[str, Any]) -> None:
         with self._state_lock:
             before = self._states.get(device)
             if before is state:
@@ -490,7 +484,7 @@ class EdgeAgent:
             self._states[device] = state
             self._event_seq += 1
             seq = self._event_seq
-        if state is DeviceState.UNREACHABLE:
+        if state is StatusState.OFFLINE:
             log.warning("device %s unreachable: %s", device, detail.get("reason"))
         elif before is not None:
             log.warning("device %s is back", device)
@@ -503,14 +497,14 @@ class EdgeAgent:
             qos=1,
             retain=True,
         )
-        event = {"v": CONTRACT_VERSION, "ts": ts, "seq": seq,
-                 "type": "unreachable" if state is DeviceState.UNREACHABLE else "reachable",
-                 "detail": detail}  # fmt: skip
+        kind = EventType.UNREACHABLE if state is StatusState.OFFLINE else EventType.REACHABLE
         self._session.publish(
-            device_topic(self.station_id, device, Channel.EVENT), json.dumps(event), qos=1
+            device_topic(self.station_id, device, Channel.EVENT),
+            event_json(ts, seq, kind, detail),
+            qos=1,
         )
 
-    def device_state(self, device: str) -> DeviceState | None:
+    def device_state(self, device: str) -> StatusState | None:
         with self._state_lock:
             return self._states.get(device)
 
@@ -601,11 +595,7 @@ class EdgeAgent:
                 enumerate(device_rows), key=lambda e: e[0] // ob.batch_readings
             ):
                 chunk = [r for _, r in chunk_iter]
-                payload = (
-                    chunk[0].payload
-                    if len(chunk) == 1
-                    else "[" + ",".join(r.payload for r in chunk) + "]"
-                )
+                payload = readings_array([r.payload for r in chunk])
                 try:
                     mid = self._session.publish(
                         device_topic(self.station_id, device, Channel.TELEMETRY), payload, qos=1

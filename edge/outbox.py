@@ -32,7 +32,6 @@ reads and deletes.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
@@ -44,6 +43,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from edge.diskfull import DiskFull
+from waystation.contract import reading_json
 
 __all__ = ["Outbox", "OutboxRow"]
 
@@ -181,8 +181,7 @@ class Outbox:
                 seq = int(self._clock() * 1000) if seq is None else seq + 1
                 seqs[device] = seq
                 out.append(seq)
-                reading = {"v": 1, "kind": kind, "ts": ts_ms, "seq": seq, "data": data}
-                rows.append((device, ts_ms, json.dumps(reading, separators=(",", ":"))))
+                rows.append((device, ts_ms, reading_json(kind, ts_ms, seq, data)))
             changed = [(d, s) for d, s in seqs.items() if self._seqs.get(d) != s]
             if not self._insert_making_room_locked(changed, rows):
                 # Nothing could be written: counted, and the seqs go on (a gap says it).

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import logging
 import re
 import threading
@@ -34,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from waystation.contract import DeadLetterCode, deadletter_topic
+from waystation.contract import DeadLetterCode, deadletter_json, deadletter_topic
 from waystation.lineprotocol import encode_line
 
 __all__ = [
@@ -92,8 +91,8 @@ def letter_json(
         text: str | None = payload.decode("utf-8")
     except UnicodeDecodeError:
         text = None
-    letter: dict[str, Any] = {
-        "code": printable(code, 64),
+    fields: dict[str, Any] = {
+        "code": code,
         "reason": printable(reason, MAX_REASON_CHARS),
         "topic": printable(topic, MAX_TOPIC_CHARS),
         "received_ms": received_ms,
@@ -102,16 +101,13 @@ def letter_json(
     }
     limit = len(payload) if excerpt_bytes is None else min(excerpt_bytes, len(payload))
     while True:
-        if text is not None:
-            letter["payload"] = text if limit >= len(payload) else _utf8_prefix(text, limit)
-            letter["payload_b64"] = None
-        else:
-            letter["payload"] = None
-            letter["payload_b64"] = base64.b64encode(payload[:limit]).decode("ascii")
-        letter["truncated"] = limit < len(payload)
-        # Every string is printable or strictly decoded UTF-8, so this cannot fail;
-        # backslashreplace is the belt to those braces.
-        out = json.dumps(letter, ensure_ascii=False).encode("utf-8", "backslashreplace")
+        cut = limit < len(payload)
+        out = deadletter_json(
+            **fields,
+            payload=None if text is None else _utf8_prefix(text, limit) if cut else text,
+            payload_b64=None if text is not None else base64.b64encode(payload[:limit]).decode(),
+            truncated=cut,
+        )
         if excerpt_bytes is None or len(out) <= MAX_LETTER_BYTES or limit == 0:
             return out
         limit //= 2  # escapes (control characters: 6 bytes each) made it too big

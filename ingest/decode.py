@@ -21,6 +21,7 @@ from waystation.contract import (
     ContractError,
     DeadLetterCode,
     Kind,
+    StatusState,
     parse_event,
     parse_readings,
     parse_status,
@@ -129,7 +130,7 @@ class Decoder:
         if problem := self.window.check(status.ts, now_ms):
             return DeadLetter(DeadLetterCode.TS_OUT_OF_WINDOW, problem)
         fields: dict[str, FieldValue] = {
-            "online": 1 if status.state == "online" else 0,
+            "online": 1 if status.state is StatusState.ONLINE else 0,
             "agent": status.agent,
         }
         return Decoded([encode_line("device_status", tags, fields, status.ts)], 1, status.ts)

@@ -9,13 +9,29 @@ import pytest
 
 from waystation.contract import (
     MAX_BATCH_READINGS,
+    STATIONS_FILTER,
+    AlertItem,
+    AlertsMessage,
     Channel,
     ContractError,
+    DeadLetterCode,
+    EventType,
     Kind,
+    StatusState,
+    alerts_json,
+    alerts_topic,
+    deadletter_json,
+    deadletter_topic,
+    device_topic,
+    event_json,
     parse_event,
     parse_readings,
     parse_status,
     parse_topic,
+    reading_json,
+    readings_array,
+    station_filter,
+    status_json,
 )
 
 TS = 1_761_955_200_000  # 2025-11-01T00:00:00Z
@@ -164,3 +180,47 @@ def test_topics() -> None:
         with pytest.raises(ContractError) as info:
             parse_topic(bad)
         assert info.value.code == "bad_topic"
+
+
+def test_what_waystation_writes_is_what_it_accepts() -> None:
+    """Every envelope built by the contract parses back with the contract's own parser."""
+    one = reading_json(Kind.METER, TS, 7, {"energy_kwh_total": 4021.5})
+    [r] = parse_readings(one)
+    assert (r.kind, r.ts, r.seq) == ("meter", TS, 7)
+    assert r.data.model_dump(exclude_none=True) == {"energy_kwh_total": 4021.5}
+    replay = readings_array(
+        [one, reading_json("meter", TS + 60_000, 8, {"energy_kwh_total": 4022})]
+    )
+    assert [r.seq for r in parse_readings(replay)] == [7, 8]
+    assert readings_array([one]) == one  # a single reading is sent as itself
+
+    status = parse_status(status_json(StatusState.OFFLINE, TS, "waystation-edge/0.1"))
+    assert (status.state, status.ts, status.agent) == ("offline", TS, "waystation-edge/0.1")
+    event = parse_event(event_json(TS, 3, EventType.UNREACHABLE, {"reason": "timed out"}))
+    assert (event.type, event.seq, event.detail) == ("unreachable", 3, {"reason": "timed out"})
+
+    item = AlertItem(key="k", rule="agent_offline", device="gw", severity="critical",
+                     state="firing", since=TS, resolved=None, detail="", text="网关离线")  # fmt: skip
+    alerts = json.loads(alerts_json("st-1", "达川·1 号", [item]))
+    assert alerts["v"] == 1
+    assert alerts["station_name"] == "达川·1 号"  # not escaped: operators read it
+    assert AlertsMessage.model_validate(alerts).alerts == [item]
+
+    letter = json.loads(deadletter_json(
+        code=DeadLetterCode.SCHEMA, reason="why", topic="t", received_ms=TS, payload_bytes=2,
+        payload_sha256="00", payload="{}", payload_b64=None, truncated=False,
+    ))  # fmt: skip
+    assert letter["code"] == "schema"
+    assert letter["payload"] == "{}"
+
+
+def test_topics_are_built_as_they_are_parsed() -> None:
+    topic = device_topic("st-1", "st-1-door", Channel.STATUS)
+    assert topic == "stations/st-1/st-1-door/status"
+    assert str(parse_topic(topic)) == topic
+    assert STATIONS_FILTER == "stations/+/+/+"
+    assert station_filter("st-1") == "stations/st-1/#"
+    assert station_filter("st-1", "st-1-door") == "stations/st-1/st-1-door/#"
+    assert deadletter_topic(DeadLetterCode.BAD_JSON) == "waystation/deadletter/bad_json"
+    assert alerts_topic("st-1", "station_down") == "alerts/st-1/station_down"
+    assert alerts_topic("st-1", "station_down", "ops/alerts") == "ops/alerts/st-1/station_down"

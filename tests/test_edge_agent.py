@@ -21,13 +21,13 @@ import pytest
 import yaml
 
 from app.localservers import MosquittoServer
-from edge.agent import DeviceState, EdgeAgent
+from edge.agent import EdgeAgent
 from edge.config import AgentConfig, DeviceConfig, OutboxConfig
 from edge.drivers.dlt645.config import DI_FORWARD_ACTIVE_RATES, DI_FORWARD_ACTIVE_TOTAL
 from edge.outbox import Outbox
 from tests.helpers import MqttSpy, readings_by_device, station_registry, wait_for
 from tests.peers import Dlt645Peer, ModbusPeer, registers
-from waystation.contract import Kind
+from waystation.contract import Kind, StatusState
 from waystation.settings import MqttSettings
 
 pytestmark = pytest.mark.integration
@@ -274,7 +274,7 @@ def test_modbus_dlt645_and_pulse_devices_end_to_end(
 
             # The dispenser's controller stops answering: reported, the others go on.
             modbus.stop()
-            wait_for(lambda: agent.device_state(disp) is DeviceState.UNREACHABLE, "unreachable")
+            wait_for(lambda: agent.device_state(disp) is StatusState.OFFLINE, "unreachable")
             wait_for(lambda: any(json.loads(m.payload)["type"] == "unreachable"
                                  for m in spy.on(f"{disp}/event")), "the unreachable event")  # fmt: skip
             status = json.loads(spy.on(f"{disp}/status")[-1].payload)
@@ -286,7 +286,7 @@ def test_modbus_dlt645_and_pulse_devices_end_to_end(
             modbus.set(4, registers(-31, "int16"))  # held while it was down: -3.1 °C
             modbus.start()
             wait_for(lambda: latest(disp).get("temp_c") == -3.1, "the dispenser back", 20)
-            assert agent.device_state(disp) is DeviceState.ONLINE
+            assert agent.device_state(disp) is StatusState.ONLINE
             assert json.loads(spy.on(f"{disp}/status")[-1].payload)["state"] == "online"
             assert any(
                 json.loads(m.payload)["type"] == "reachable" for m in spy.on(f"{disp}/event")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from waystation.contract import Kind
+from waystation.contract import EventType, Kind
 from waystation.registry import Registry, Role, Utility
 
 __all__ = ["DeviceSeen", "Observations"]
@@ -150,9 +150,9 @@ class Observations:
         seen = self.devices.get(device)
         if seen is None:
             return
-        if kind == "fault":
+        if kind == EventType.FAULT:
             self._fault(seen, str(detail.get("code") or detail.get("reason") or "fault"))
-        elif kind == "fault_cleared":
+        elif kind == EventType.FAULT_CLEARED:
             self._fault(seen, None)
 
     def status(self, device: str, online: bool, now_ms: int, *, held: bool = False) -> None:

@@ -53,6 +53,7 @@ from waystation.contract import (
     Channel,
     ContractError,
     DeadLetterCode,
+    StatusState,
     parse_event,
     parse_readings,
     parse_status,
@@ -336,7 +337,7 @@ class RulesService:
                 if not msg.payload:
                     return  # a cleared retained status
                 status = parse_status(bytes(msg.payload))
-                online = status.state.value == "online"
+                online = status.state is StatusState.ONLINE
                 with self._lock:
                     # A retained offline found while catching up waits out the grace.
                     held = not online and msg.retain and not self._verdicts(now)
