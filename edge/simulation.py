@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from waystation.contract import Kind
+from waystation.contract import TARIFF_FIELDS, Kind
 from waystation.registry import DeviceSpec, Role, Utility
 
 __all__ = ["StationSimulation", "meter_period", "visitor_rate_per_hour"]
@@ -129,7 +129,7 @@ class StationSimulation:
         }
         self._resets: dict[str, datetime] = {}
         # The station's electricity by time-of-use period, for meters that keep those registers.
-        self._period_kwh = dict.fromkeys(("sharp", "peak", "flat", "valley"), 0.0)
+        self._period_kwh = dict.fromkeys(("sharp", "peak", "flat", "valley"), 0.0)  # TARIFF_FIELDS
 
     # --- fault injection -----------------------------------------------------------
 
@@ -273,6 +273,6 @@ class StationSimulation:
         }
         if spec.tou_registers:
             # The period registers start where the total does, shared out, and grow with it.
-            for period, kwh in self._period_kwh.items():
-                data[f"energy_kwh_{period}_total"] = round(offset / 4 + kwh, 3)
+            for name, kwh in zip(TARIFF_FIELDS, self._period_kwh.values(), strict=True):
+                data[name] = round(offset / 4 + kwh, 3)
         return data

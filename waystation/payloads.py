@@ -150,7 +150,7 @@ class ChargingLockerData(BaseModel):
         return self
 
 
-TARIFF_FIELDS = (
+TARIFF_FIELDS: tuple[str, str, str, str] = (
     "energy_kwh_sharp_total",  # 尖
     "energy_kwh_peak_total",  # 峰
     "energy_kwh_flat_total",  # 平

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 from edge.drivers.dlt645.frame import encode_address
 from edge.drivers.link import LinkConfig
 from waystation.configerror import Invalid, Text
+from waystation.contract import TARIFF_FIELDS
 from waystation.durations import DurationField
 
 # Data identifiers (DI) of DL/T 645-2007: forward active energy, total and
@@ -15,14 +16,9 @@ from waystation.durations import DurationField
 DI_FORWARD_ACTIVE_TOTAL = 0x00010000
 DI_FORWARD_ACTIVE_RATES = (0x00010100, 0x00010200, 0x00010300, 0x00010400)
 
-# Rates 1-4 are conventionally 尖/峰/平/谷; a meter programmed otherwise says
-# so in config.
-DEFAULT_RATE_FIELDS = (
-    "energy_kwh_sharp_total",
-    "energy_kwh_peak_total",
-    "energy_kwh_flat_total",
-    "energy_kwh_valley_total",
-)
+# Rates 1-4 are conventionally 尖/峰/平/谷, the contract's tariff registers in
+# that order; a meter programmed otherwise says so in config.
+DEFAULT_RATE_FIELDS = TARIFF_FIELDS
 
 
 class Dlt645Config(LinkConfig):
