@@ -42,9 +42,9 @@ from typing import Any, Self
 from zoneinfo import ZoneInfo
 
 from edge.config import AgentConfig, DeviceConfig
-from edge.drivers import Driver, DriverError, build_driver
+from edge.drivers import Driver, DriverError, DriverSite, build_driver
 from edge.drivers.simulator.config import SimulatorConfig
-from edge.drivers.simulator.driver import SharedSimulation, SimulatorDriver
+from edge.drivers.simulator.driver import SharedSimulation
 from edge.outbox import Outbox, OutboxRow
 from edge.simulation import StationSimulation
 from waystation import __version__
@@ -219,10 +219,7 @@ class EdgeAgent:
         return SharedSimulation(sim)
 
     def _driver(self, device: str, spec: DeviceConfig) -> Driver:
-        if isinstance(spec.driver, SimulatorConfig):
-            assert self.simulation is not None  # noqa: S101 - built above for these
-            return SimulatorDriver(device, self.simulation)
-        return build_driver(spec.driver)
+        return build_driver(spec.driver, DriverSite(device, self.simulation))
 
     def _status_payload(self, state: StatusState) -> str:
         return status_json(state, max(int(self._clock() * 1000), TS_MIN_MS), AGENT_NAME)

@@ -22,9 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from edge.drivers import DRIVER_KINDS, DriverConfig
-from edge.drivers.modbus.config import ModbusConfig
-from edge.drivers.pulse.config import PulseConfig
+from edge.drivers import DRIVERS, DriverConfig
 from edge.drivers.simulator.config import SimulatorConfig
 from waystation.configerror import ConfigError, Invalid, Text
 from waystation.configfile import Document, document_from_data, load_document
@@ -86,18 +84,19 @@ class DeviceConfig(BaseModel):
                 Text(f"`utility`, `role` and `tou_registers` apply to meters, not to a {self.kind}",
                      f"`utility`、`role` 和 `tou_registers` 只用于电表/水表，不用于 {self.kind}"),
             )  # fmt: skip
-        if self.kind not in DRIVER_KINDS[self.driver.type]:
-            kinds = ", ".join(sorted(DRIVER_KINDS[self.driver.type]))
+        driver = DRIVERS[self.driver.type]
+        if self.kind not in driver.kinds:
+            kinds = ", ".join(sorted(driver.kinds))
             raise Invalid(
                 Text(f"a {self.driver.type} driver reads {kinds}, not {self.kind}",
                      f"{self.driver.type} 驱动只能读 {kinds}，不能读 {self.kind}"),
             )  # fmt: skip
-        if isinstance(self.driver, ModbusConfig | PulseConfig):
-            self._check_map(self.driver)
+        if driver.fields is not None:
+            self._check_map(set(driver.fields(self.driver)))
         return self
 
-    def _check_map(self, driver: ModbusConfig | PulseConfig) -> None:
-        mapped = set(driver.registers if isinstance(driver, ModbusConfig) else driver.counters)
+    def _check_map(self, mapped: set[str]) -> None:
+        """A driver's map of data fields against the kind's contract."""
         fields = data_fields(self.kind)
         unknown = sorted(mapped - set(fields))
         missing = sorted(f for f, required in fields.items() if required and f not in mapped)

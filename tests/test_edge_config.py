@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
 
 from edge.config import SAMPLE, AgentConfig, AgentConfigError, load_agent_config, parse_agent_config
+from edge.drivers import DRIVERS, DriverSite, build_driver
 from edge.drivers.modbus.config import ModbusConfig
+from edge.drivers.simulator.driver import SharedSimulation, SimulatorDriver
+from edge.simulation import StationSimulation
 from tests.helpers import station_registry
 
 
@@ -74,3 +79,17 @@ def test_from_registry_simulates_every_device_but_the_gateway(tmp_path: Path) ->
     assert config.devices["st-r-water"].utility == "water"
     with pytest.raises(AgentConfigError, match="not in the registry"):
         AgentConfig.from_registry(registry, "elsewhere", outbox=tmp_path / "o.db")
+
+
+def test_every_driver_is_built_through_the_table_the_simulator_too() -> None:
+    config = parse_agent_config(sample(), "sample")
+    by_type = {d.driver.type: d.driver for d in config.devices.values()}
+    assert set(by_type) == set(DRIVERS) == {"simulator", "modbus", "dlt645", "pulse"}
+    for name, row in DRIVERS.items():
+        assert isinstance(by_type[name], row.config)  # the `driver:` union is the table's
+    sim = SharedSimulation(StationSimulation({}, datetime.now(UTC), ZoneInfo("Asia/Shanghai")))
+    locker = build_driver(by_type["simulator"], DriverSite("r01-locker-01", sim))
+    assert isinstance(locker, SimulatorDriver)
+    assert locker.shared is sim
+    with pytest.raises(ValueError, match="no simulation"):
+        build_driver(by_type["simulator"], DriverSite("r01-locker-01"))

@@ -1,11 +1,20 @@
-"""The one small interface every device driver implements."""
+"""What every device driver is: a config model named by `type`, a reader, and its factory."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, get_args
 
-__all__ = ["Driver", "DriverError"]
+from pydantic import BaseModel, ConfigDict
+
+from waystation.contract import Kind
+
+if TYPE_CHECKING:
+    from edge.drivers.simulator.driver import SharedSimulation
+
+__all__ = ["Driver", "DriverError", "DriverSettings", "DriverSite", "DriverType"]
 
 
 class DriverError(Exception):
@@ -26,3 +35,49 @@ class Driver(Protocol):
     def read(self, now: datetime) -> dict[str, Any]: ...
 
     def close(self) -> None: ...
+
+
+class DriverSettings(BaseModel):
+    """A driver's config model (`driver:` of a device): validated at start-up, no I/O.
+
+    Each driver declares `type` as its own literal, which pydantic uses to pick
+    the model from the `driver:` mapping (declared there, not here, so that the
+    keys listed in an error message keep the driver's own order).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    if TYPE_CHECKING:
+        type: str
+
+
+@dataclass(frozen=True, slots=True)
+class DriverSite:
+    """Where a driver is built: the device, and the station's simulation if it has one."""
+
+    device: str
+    simulation: SharedSimulation | None = None
+
+
+C = TypeVar("C", bound=DriverSettings)
+
+
+@dataclass(frozen=True, slots=True)
+class DriverType(Generic[C]):
+    """One row of `edge.drivers.DRIVERS`.
+
+    `factory` imports the driver's module only when a device uses it, so an
+    agent with no Modbus device never loads pymodbus. `fields`, for drivers
+    configured with a map of data fields, names the fields the map gives (checked
+    against the device kind's contract at start-up).
+    """
+
+    config: type[C]
+    kinds: frozenset[Kind]
+    factory: Callable[[C, DriverSite], Driver]
+    fields: Callable[[C], Collection[str]] | None = None
+
+    @property
+    def name(self) -> str:
+        """The `driver.type` that selects it: the literal of its model's `type`."""
+        (name,) = get_args(self.config.model_fields["type"].annotation)
+        return str(name)

@@ -5,16 +5,16 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from edge.drivers.base import DriverSettings
 from waystation.configerror import Invalid, Text
 from waystation.durations import DurationField
 
 
-class LinkConfig(BaseModel):
+class LinkConfig(DriverSettings):
     """Fields every wired driver shares; a driver overrides the defaults its devices use."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     transport: Literal["tcp", "rtu"] = "tcp"
     host: str | None = None
     port: int = Field(default=502, ge=1, le=65535)

@@ -2,11 +2,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from edge.drivers.base import DriverSettings
 
 
-class SimulatorConfig(BaseModel):
+class SimulatorConfig(DriverSettings):
     """`driver: {type: simulator}`: the device is part of the station's simulation."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     type: Literal["simulator"] = "simulator"
