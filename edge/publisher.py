@@ -1,0 +1,251 @@
+"""The publisher: the outbox to the broker, oldest first, deleting only what the broker took.
+
+One thread drains the outbox as arrays of one device's readings, keeps a
+bounded number of messages in flight, and deletes rows only when the
+broker's PUBACK for their message arrives with a success code. It also
+writes the gateway's own readings and expires readings past the outbox's
+age bound. The session's network thread never touches SQLite: it hands
+packet ids over (`on_published`), and this thread alone deletes.
+
+A refusal is not a delivery (SPEC §6): MQTT 5 PUBACKs carry a reason code,
+and one >= 0x80 (not authorised after a swap of SD cards, quota exceeded, ...)
+leaves the message's readings in the outbox. The publisher then backs off
+(the one backoff, `waystation.backoff`), says why once per cause at WARNING
+and in the gateway's readings, and sends again from the oldest reading still
+in the outbox. MQTT 3.1.1 has no reason codes: Mosquitto acknowledges a
+refused publish like any other, so a 3.1.1 agent cannot tell (hence MQTT 5
+by default).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from itertools import groupby
+from typing import Any
+
+from edge.config import AgentConfig
+from edge.outbox import Outbox, OutboxRow
+from edge.stats import AgentStats
+from waystation.backoff import Backoff
+from waystation.contract import TS_MIN_MS, Channel, Kind, device_topic, readings_array
+from waystation.mqttreasons import is_failure, reason_name
+from waystation.mqttsession import MqttSession, PublishRefused
+
+__all__ = ["PUBLISH_TICK_S", "Publisher"]
+
+log = logging.getLogger("edge.agent")
+
+PUBLISH_TICK_S = 0.05  # the publisher's idle wake-up; it is also woken on every new reading
+EXPIRE_EVERY_S = 60.0
+# After the broker refused readings, wait up to this long before sending again,
+# doubling up to the cap while refusals go on: a wrong credential costs little,
+# and a fixed one is noticed within a minute.
+REFUSED_BACKOFF_MIN_S = 1.0
+REFUSED_BACKOFF_MAX_S = 60.0
+REFUSED_BACKOFF_FLOOR_S = 0.5
+
+
+class Publisher:
+    """The outbox's one reader and deleter. Start once, stop once."""
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        outbox: Outbox,
+        session: MqttSession,
+        stats: AgentStats,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.outbox = outbox
+        self.stats = stats
+        self._session = session
+        self._clock = clock
+        self._started = clock()
+        self._inflight: dict[int, list[int]] = {}  # packet id -> outbox row ids
+        self._acked: deque[tuple[int, int]] = deque()  # (packet id, reason) from paho
+        self._cursor = 0
+        self._refusal = _Refusals()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="publisher", daemon=True)
+
+    # --- from other threads --------------------------------------------------------------
+
+    def on_published(self, mid: int, reason: int) -> None:
+        """The broker's PUBACK (the session's network thread)."""
+        self._acked.append((mid, reason))
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Something to send: a new reading, or the connection is back."""
+        self._wake.set()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, drain_s: float) -> None:
+        """Publish what is left while connected (up to `drain_s`), then stop the thread."""
+        deadline = time.monotonic() + drain_s
+        while (
+            self._session.connected
+            and time.monotonic() < deadline
+            and (self.outbox.depth or self._inflight)
+        ):
+            self._wake.set()
+            time.sleep(PUBLISH_TICK_S)
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    # --- the thread ------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        next_gateway = self._clock()
+        next_expire = time.monotonic() + EXPIRE_EVERY_S
+        while not self._stop.is_set():
+            self._wake.wait(PUBLISH_TICK_S)
+            self._wake.clear()
+            try:
+                self._apply_acks()
+                if self._clock() >= next_gateway:
+                    next_gateway = self._clock() + self.config.gateway_interval.total_seconds()
+                    self._gateway_reading()
+                if time.monotonic() >= next_expire:
+                    next_expire = time.monotonic() + EXPIRE_EVERY_S
+                    self.outbox.expire()
+                if self._session.connected:
+                    self._publish_some()
+            except Exception:  # a task boundary: the publisher must go on
+                log.exception("publisher error")
+        self._apply_acks()
+
+    def _gateway_reading(self) -> None:
+        now = self._clock()
+        if now * 1000 < TS_MIN_MS:
+            return
+        data: dict[str, Any] = {
+            "uptime_s": round(now - self._started, 1),
+            "outbox_depth": self.outbox.depth,
+            "outbox_dropped_total": self.outbox.dropped_total,
+        }
+        if self.stats.readings_refused:  # only then: earlier ingest versions know no such field
+            data["broker_refused_total"] = self.stats.readings_refused
+            if self._refusal.reason is not None:
+                data["broker_refused_reason"] = self._refusal.reason
+        self.outbox.put(self.config.agent_device, Kind.GATEWAY, int(now * 1000), data)
+
+    def _apply_acks(self) -> None:
+        ids: list[int] = []
+        refused: list[tuple[list[int], int]] = []
+        while self._acked:
+            mid, rc = self._acked.popleft()
+            rows = self._inflight.pop(mid, [])
+            if is_failure(rc):
+                if rows:
+                    refused.append((rows, rc))
+            else:
+                ids += rows
+        if ids:
+            self.outbox.delete(ids)
+            self.stats.readings_acked += len(ids)
+        agent = self.config.agent_device
+        for rows, rc in refused:
+            self.stats.readings_refused += len(rows)
+            delay = self._refusal.refused(rc)
+            if delay is not None:  # a new cause: said once, until the broker takes readings again
+                log.warning(
+                    "agent %s: the broker refused %d readings: %s; "
+                    "they stay in the outbox, sending again in %.0f s",
+                    agent, len(rows), reason_name(rc), delay,
+                )  # fmt: skip
+        if ids and not refused and self._refusal.accepted():
+            log.warning("agent %s: the broker takes readings again", agent)
+
+    def _publish_some(self) -> None:
+        """Fill the in-flight window with the oldest unsent readings, one device per message."""
+        if self._refusal.waiting():
+            return
+        if self._refusal.resend and not self._inflight:
+            # Everything the broker took is deleted: from the oldest left, refused ones first.
+            self._cursor = 0
+            self._refusal.resend = False
+        ob = self.config.outbox
+        free = ob.inflight_messages - len(self._inflight)
+        if free <= 0:
+            return
+        rows = self.outbox.after(self._cursor, free * ob.batch_readings)
+        if not rows:
+            return
+        # Group by device in arrival order; a device's readings stay in order.
+        by_device: dict[str, list[OutboxRow]] = {}
+        for row in rows:
+            by_device.setdefault(row.device, []).append(row)
+        station = self.config.station
+        for device, device_rows in by_device.items():
+            for _, chunk_iter in groupby(
+                enumerate(device_rows), key=lambda e: e[0] // ob.batch_readings
+            ):
+                chunk = [r for _, r in chunk_iter]
+                try:
+                    mid = self._session.publish(
+                        device_topic(station, device, Channel.TELEMETRY),
+                        readings_array([r.payload for r in chunk]),
+                        qos=1,
+                    )
+                except PublishRefused as exc:  # queued messages are sent after reconnecting
+                    log.warning("publish refused (%s); retrying later", exc)
+                    return
+                self._inflight[mid] = [r.id for r in chunk]
+                self.stats.messages_published += 1
+        self._cursor = rows[-1].id
+
+
+class _Refusals:
+    """The publisher's view of broker refusals: backoff, causes said once, what to resend."""
+
+    def __init__(self) -> None:
+        self._backoff = Backoff(
+            REFUSED_BACKOFF_MIN_S, REFUSED_BACKOFF_MAX_S, REFUSED_BACKOFF_FLOOR_S
+        )
+        self.until = 0.0  # monotonic time before which nothing is sent
+        self.resend = False  # send again from the oldest reading in the outbox
+        self.reason: str | None = None  # the latest refusal's, until the broker takes readings
+        self._said: set[int] = set()
+
+    def refused(self, rc: int) -> float | None:
+        """Back off; return the delay if this cause is new (to be said), else None."""
+        if not self.waiting():  # the first refusal of a round; the others share its wait
+            self.until = time.monotonic() + self._backoff.next_delay()
+        self.resend = True
+        self.reason = reason_name(rc)
+        if rc in self._said:
+            return None
+        self._said.add(rc)
+        return max(self.until - time.monotonic(), 0.0)
+
+    def waiting(self) -> bool:
+        return time.monotonic() < self.until
+
+    def accepted(self) -> bool:
+        """The broker took readings; True when that ends a time of refusals (to be said)."""
+        ended = bool(self._said)
+        self._said.clear()
+        self._backoff.reset()
+        self.reason = None
+        return ended
