@@ -8,9 +8,11 @@ import pytest
 
 from app.cli import main
 from rules.outage.alerts import Alert, AlertBook, Notice
-from rules.outage.channels.base import ChannelSender, RateLimiter
-from rules.outage.channels.chat import WebhookDelivery, dingtalk_sign, feishu_sign
-from rules.outage.config import RulesConfigError, load_rules_config, parse_rate
+from rules.outage.channels.base import ChannelContext, ChannelSender, RateLimiter
+from rules.outage.channels.dingtalk import dingtalk_sign
+from rules.outage.channels.feishu import feishu_sign
+from rules.outage.channels.webhook import WebhookDelivery
+from rules.outage.config import RulesConfigError, WebhookChannel, load_rules_config, parse_rate
 from rules.outage.detect import Rule
 from rules.outage.messages import Renderer
 from rules.outage.statedb import RulesState
@@ -116,7 +118,9 @@ def test_a_failing_webhook_is_retried_then_delivered(tmp_path: Path) -> None:
         hooks.fail["/hook"] = 2
         sender = ChannelSender(
             "webhook",
-            WebhookDelivery(hooks.url("/hook"), renderer, 5.0, {}),
+            WebhookDelivery(
+                WebhookChannel(type="webhook", url=hooks.url("/hook")), renderer, ChannelContext()
+            ),
             RateLimiter(100, 1.0),
             state,
         )

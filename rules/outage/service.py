@@ -36,7 +36,7 @@ from typing import Self
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from rules.outage.alerts import AlertBook, AlertState, Transition
-from rules.outage.channels.base import ChannelSender
+from rules.outage.channels.base import ChannelContext, ChannelSender
 from rules.outage.channels.factory import build_senders
 from rules.outage.config import RulesConfig
 from rules.outage.detect import SERVICE_GROUP, Condition, Rule, detect, withhold_absence
@@ -146,7 +146,7 @@ class RulesService:
         self.senders: list[ChannelSender] = build_senders(
             config.channels,
             self.renderer,
-            self.session,
+            ChannelContext(self.session),
             self.state,
             retry_for_s=timing.notice_retry_for.total_seconds(),
             failing_after_s=timing.channel_failing_after.total_seconds(),

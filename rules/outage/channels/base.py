@@ -23,18 +23,24 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from rules.outage.alerts import Notice
+from rules.outage.config import ChannelConfig
+from rules.outage.messages import Renderer
 from rules.outage.notices import merge
 from rules.outage.statedb import PendingNotice
 from waystation.backoff import Backoff
 from waystation.logthrottle import Repeats, format_duration
+from waystation.mqttsession import MqttSession
+from waystation.redact import register_secret
 
 __all__ = [
+    "ChannelContext",
     "ChannelSender",
     "Delivery",
     "DeliveryError",
@@ -60,7 +66,43 @@ class DeliveryError(Exception):
         self.retry_after_s = retry_after_s
 
 
-class Delivery(Protocol):
+@dataclass(frozen=True, slots=True)
+class ChannelContext:
+    """What the rules service shares with its channels."""
+
+    session: MqttSession | None = None  # the service's own: the mqtt channel publishes on it
+    clock: Callable[[], float] = field(default=time.time)  # signed robots stamp their signatures
+
+
+C = TypeVar("C", bound=ChannelConfig)
+
+
+class Delivery(ABC, Generic[C]):
+    """One channel: every one is built as `Channel(config, renderer, context)`.
+
+    `config` is its model from the rules settings, `renderer` writes the
+    message in the configured language. Building registers the channel's
+    secrets with the log's redaction (nothing is connected yet). `send` is
+    called from the channel's sender thread only, one message at a time, and
+    either delivers or raises DeliveryError saying whether a retry may help;
+    it gives up on its own within the config's `timeout`.
+    """
+
+    # The MQTT channel: its notices wait for the broker, and it is not told about losing it.
+    needs_broker: ClassVar[bool] = False
+
+    def __init__(self, config: C, renderer: Renderer, context: ChannelContext) -> None:
+        self.config = config
+        self.renderer = renderer
+        self.context = context
+        for secret in self.secrets():
+            register_secret(secret)
+
+    def secrets(self) -> Iterable[str | None]:
+        """What of the settings must never show in a log line (beyond URL shapes)."""
+        return ()
+
+    @abstractmethod
     def send(self, notices: Sequence[Notice]) -> None:
         """Send one message carrying these station notices, or raise DeliveryError."""
 
@@ -115,11 +157,10 @@ class ChannelSender:
     def __init__(
         self,
         label: str,
-        delivery: Delivery,
+        delivery: Delivery[Any],
         limiter: RateLimiter,
         queue: NoticeQueue,
         *,
-        needs_broker: bool = False,
         max_batch: int = 20,
         retry_for_s: float = 24 * 3600.0,
         failing_after_s: float = 600.0,
@@ -129,7 +170,7 @@ class ChannelSender:
         self.delivery = delivery
         self.limiter = limiter
         self.queue = queue
-        self.needs_broker = needs_broker  # the MQTT channel: says nothing about losing it
+        self.needs_broker = delivery.needs_broker
         self.max_batch = max_batch
         self.retry_for_s = retry_for_s
         self.failing_after_s = failing_after_s

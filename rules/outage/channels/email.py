@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import smtplib
 import ssl
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from email.message import EmailMessage
 
 from rules.outage.alerts import Notice
-from rules.outage.channels.base import DeliveryError
+from rules.outage.channels.base import ChannelContext, Delivery, DeliveryError
 from rules.outage.config import EmailChannel
 from rules.outage.messages import Renderer
 
 __all__ = ["EmailDelivery"]
 
 
-class EmailDelivery:
-    def __init__(self, config: EmailChannel, renderer: Renderer) -> None:
-        self.config = config
-        self.renderer = renderer
+class EmailDelivery(Delivery[EmailChannel]):
+    def __init__(self, config: EmailChannel, renderer: Renderer, context: ChannelContext) -> None:
+        super().__init__(config, renderer, context)
         self.tls = ssl.create_default_context(cafile=config.ca_file)
+
+    def secrets(self) -> Iterable[str | None]:
+        return [self.config.password]
 
     def send(self, notices: Sequence[Notice]) -> None:
         c = self.config

@@ -2,58 +2,47 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
+from typing import ClassVar
 
 from rules.outage.alerts import Alert, Notice
-from rules.outage.channels.base import DeliveryError
+from rules.outage.channels.alertdata import alert_item
+from rules.outage.channels.base import ChannelContext, Delivery, DeliveryError
+from rules.outage.config import MqttChannel
 from rules.outage.messages import Renderer
-from waystation.contract import alerts_topic
-from waystation.mqttsession import MqttSession, PublishRefused
+from waystation.contract import alerts_json, alerts_topic
+from waystation.mqttsession import PublishRefused
 
 __all__ = ["MqttDelivery"]
 
 
-class MqttDelivery:
-    """Needs the broker: while the session is down its notices wait, then go out in order."""
+class MqttDelivery(Delivery[MqttChannel]):
+    """On the service's own session: while it is down its notices wait, then go out in order."""
 
-    def __init__(self, client: MqttSession, prefix: str, renderer: Renderer) -> None:
-        self.client = client
-        self.prefix = prefix
-        self.renderer = renderer
+    needs_broker: ClassVar[bool] = True
+
+    def __init__(self, config: MqttChannel, renderer: Renderer, context: ChannelContext) -> None:
+        if context.session is None:
+            raise ValueError("the mqtt channel publishes on the rules service's MQTT session")
+        super().__init__(config, renderer, context)
+        self.session = context.session
 
     def _payload(self, station: str, firing: list[Alert]) -> str:
-        return json.dumps(
-            {
-                "v": 1,
-                "station": station,
-                "station_name": self.renderer.station_name(station),
-                "alerts": [
-                    {
-                        "key": a.key,
-                        "device": a.device,
-                        "severity": a.severity,
-                        "since": a.since_ms,
-                        "detail": a.detail,
-                        "text": self.renderer.alert_line(a),
-                    }
-                    for a in firing
-                ],
-            },
-            ensure_ascii=False,
-        )
+        alerts = [alert_item(a, self.renderer) for a in firing]
+        return alerts_json(station, self.renderer.station_name(station), alerts)
 
     def send(self, notices: Sequence[Notice]) -> None:
-        if not self.client.connected:
+        session = self.session
+        if not session.connected:
             raise DeliveryError("not connected to the broker", retry=True)
         for notice in notices:
             rules = {a.rule for a in (*notice.firing, *notice.resolved)}
             for rule in sorted(rules):
                 firing = [a for a in notice.still_firing if a.rule is rule]
-                topic = alerts_topic(notice.station, rule, self.prefix)
+                topic = alerts_topic(notice.station, rule, self.config.prefix)
                 # An empty retained payload deletes the retained message: resolved.
                 payload = self._payload(notice.station, firing) if firing else b""
                 try:
-                    self.client.publish(topic, payload, qos=1, retain=True)
+                    session.publish(topic, payload, qos=1, retain=True)
                 except PublishRefused as exc:
                     raise DeliveryError(f"MQTT publish to {topic}: {exc}", retry=True) from exc
