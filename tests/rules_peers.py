@@ -35,6 +35,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.localservers import free_port
 from tests.helpers import http_get
 
+OK = {"errcode": 0, "code": 0, "errmsg": "ok"}  # every robot's "delivered"
+
 
 @dataclass
 class Hook:
@@ -50,6 +52,7 @@ class HookServer:
         self.fail: dict[str, int] = {}  # path → how many requests to fail with 500
         self.fail_until: dict[str, float] = {}  # path → answer 500 until this monotonic time
         self.hang_until: dict[str, float] = {}  # path → never answer until this monotonic time
+        self.answer: dict[str, tuple[int, dict[str, Any]]] = {}  # path → (status, body) instead
         self.attempts: dict[str, int] = {}  # path → requests received, failed or not
         self.open_now = 0  # hung requests whose client still holds the connection
         self.open_most = 0
@@ -67,23 +70,30 @@ class HookServer:
                     peer._hang(self.connection, peer.hang_until[url.path])
                     return
                 with peer._lock:
+                    answer = peer.answer.get(url.path)
                     failing = peer.fail.get(url.path, 0)
-                    if failing:
+                    if answer is not None:
+                        pass  # refused (or a robot's error code): not a delivery
+                    elif failing:
                         peer.fail[url.path] = failing - 1
                     elif time.monotonic() < peer.fail_until.get(url.path, 0):
                         failing = 1
                     else:
                         peer.hooks.append(Hook(url.path, dict(parse_qsl(url.query)), body))
-                self.send_response(500 if failing else 200)
+                status, reply = answer or (500 if failing else 200, OK)
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
-                self.wfile.write(b'{"errcode": 0, "code": 0, "errmsg": "ok"}')
+                self.wfile.write(json.dumps(reply).encode())
 
             def log_message(self, *_args: Any) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # Polled every 50 ms for shutdown (the default half second is every test's teardown).
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def _hang(self, conn: socket.socket, until: float) -> None:
         """Answer nothing; count the connection as held until the client closes it."""
@@ -120,8 +130,11 @@ class HookServer:
 class _Inbox:
     def __init__(self) -> None:
         self.messages: list[Message] = []
+        self.answer: str | None = None  # a failure to answer instead, e.g. "451 try later"
 
     async def handle_DATA(self, _server: Any, _session: Session, envelope: Envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
+        if self.answer is not None:
+            return self.answer
         content = envelope.original_content or b""
         self.messages.append(message_from_bytes(content, policy=policy.default))
         return "250 OK"
@@ -146,7 +159,7 @@ class SmtpPeer:
             )
             if ok:
                 self.logins.append(data.login.decode())
-            return AuthResult(success=ok)
+            return AuthResult(success=ok, handled=False)  # a refusal is answered: 535
 
         self.controller = Controller(
             self.inbox,
@@ -164,6 +177,33 @@ class SmtpPeer:
 
     def __exit__(self, *_exc: object) -> None:
         self.controller.stop()
+
+
+class SilentServer:
+    """Takes TCP connections and never says a word: a hung SMTP server, say."""
+
+    def __init__(self) -> None:
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._sock.getsockname()[1])
+        self._held: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return  # closed
+            self._held.append(conn)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._sock.close()
+        for conn in self._held:
+            conn.close()
 
 
 class _Child:
