@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from edge.backfill import Backfill, BackfillInterrupted, BackfillTooLarge, station_simulation
 from edge.config import AgentConfig
@@ -39,6 +39,9 @@ from edge.status import AGENT_NAME, status_payload
 from waystation.contract import Channel, StatusState, device_topic
 from waystation.mqttsession import SessionCallbacks, SessionOptions, Will, open_session
 from waystation.settings import MqttSettings, MqttVersion
+
+if TYPE_CHECKING:
+    from prometheus_client.registry import Collector
 
 __all__ = ["AGENT_NAME", "BackfillInterrupted", "BackfillTooLarge", "EdgeAgent"]
 
@@ -206,7 +209,8 @@ class EdgeAgent:
     def ready(self) -> bool:
         return self.alive and self._session.connected
 
-    def metrics_text(self) -> str:
-        from edge.metrics import render_metrics  # noqa: PLC0415 - only with a health port
+    @property
+    def collector(self) -> Collector:
+        from edge.metrics import AgentCollector  # noqa: PLC0415 - only with a health port
 
-        return render_metrics(self)
+        return AgentCollector(self)

@@ -10,19 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
     from edge.agent import EdgeAgent
 
-__all__ = ["render_metrics"]
+__all__ = ["AgentCollector"]
 
 P = "waystation_edge"
 
 
-class _AgentCollector(Collector):
+class AgentCollector(Collector):
     def __init__(self, agent: EdgeAgent) -> None:
         self.agent = agent
 
@@ -58,9 +57,3 @@ class _AgentCollector(Collector):
         yield counter("readings_acked", "readings the broker acknowledged", s.readings_acked)
         yield counter("messages_published", "messages published", s.messages_published)
         yield gauge("devices_unreachable", "devices not answering now", a.unreachable_devices)
-
-
-def render_metrics(agent: EdgeAgent) -> str:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_AgentCollector(agent))
-    return generate_latest(registry).decode()

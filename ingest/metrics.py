@@ -1,68 +1,64 @@
-"""Counters and histograms for ingest, rendered in the Prometheus text format.
+"""Ingest's `/metrics` (Prometheus, via prometheus_client), read at each scrape.
 
-Written by the writer thread only and read by the HTTP thread; plain ints and
-lists under the GIL, so a scrape may see a batch half-counted, never a torn value.
+The writer thread counts in plain ints and bucket lists (`IngestStats`), a
+few operations a batch; the collector turns them into metric families when
+scraped, from the HTTP thread. Under the GIL a scrape may see a batch
+half-counted, never a torn value. Names start `waystation_ingest_`.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from waystation.contract import DeadLetterCode
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
 
-__all__ = ["Histogram", "IngestStats", "render_prometheus"]
+if TYPE_CHECKING:
+    from ingest.worker import IngestWorker
+
+__all__ = ["Buckets", "IngestCollector", "IngestStats"]
+
+P = "waystation_ingest"
 
 # Seconds. Batch writes take milliseconds; reading age spans a live reading
 # (sub-second) to a store-and-forward replay after an outage (hours).
 BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
-AGE_BUCKETS = (
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.15,
-    0.2,
-    0.3,
-    0.5,
-    0.75,
-    1,
-    2.5,
-    5,
-    10,
-    60,
-    600,
-    3600,
-    86400,
-)
+AGE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 2.5, 5, 10, 60, 600, 3600,
+               86400)  # fmt: skip
 
 
 @dataclass
-class Histogram:
-    buckets: tuple[float, ...]
+class Buckets:
+    """A histogram's counts, kept by the writer thread (a bisect and two adds an observation)."""
+
+    bounds: tuple[float, ...]
     counts: list[int] = field(init=False)
     total: float = 0.0
     n: int = 0
 
     def __post_init__(self) -> None:
-        self.counts = [0] * (len(self.buckets) + 1)
+        self.counts = [0] * (len(self.bounds) + 1)
 
     def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.buckets, value)] += 1
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
         self.total += value
         self.n += 1
 
-    def quantile(self, q: float) -> float:
-        """Upper bound of the bucket holding the q-th observation (inf past the last)."""
-        if self.n == 0:
-            return 0.0
-        rank, seen = q * self.n, 0
-        for bound, count in zip((*self.buckets, float("inf")), self.counts, strict=True):
-            seen += count
-            if seen >= rank:
-                return bound
-        return float("inf")
+    def family(self, name: str, text: str) -> HistogramMetricFamily:
+        cumulative, buckets = 0, []
+        for bound, count in zip(self.bounds, self.counts, strict=False):
+            cumulative += count
+            buckets.append((f"{bound:g}", cumulative))
+        buckets.append(("+Inf", self.n))
+        return HistogramMetricFamily(name, text, buckets=buckets, sum_value=self.total)
 
 
 @dataclass
@@ -74,75 +70,40 @@ class IngestStats:
     write_retries: int = 0
     acked: int = 0
     batch_splits: int = 0
-    batch_seconds: Histogram = field(default_factory=lambda: Histogram(BATCH_BUCKETS))
-    reading_age_seconds: Histogram = field(default_factory=lambda: Histogram(AGE_BUCKETS))
+    batch_seconds: Buckets = field(default_factory=lambda: Buckets(BATCH_BUCKETS))
+    reading_age_seconds: Buckets = field(default_factory=lambda: Buckets(AGE_BUCKETS))
 
 
-def _histogram(name: str, help_text: str, h: Histogram) -> list[str]:
-    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} histogram"]
-    cumulative = 0
-    for bound, count in zip(h.buckets, h.counts, strict=False):
-        cumulative += count
-        lines.append(f'{name}_bucket{{le="{bound:g}"}} {cumulative}')
-    lines += [
-        f'{name}_bucket{{le="+Inf"}} {h.n}',
-        f"{name}_sum {h.total:.6f}",
-        f"{name}_count {h.n}",
-    ]
-    return lines
+class IngestCollector(Collector):
+    def __init__(self, worker: IngestWorker) -> None:
+        self.worker = worker
 
-
-def render_prometheus(
-    stats: IngestStats, deadletters: Counter[DeadLetterCode], *, backlog: int, connected: bool
-) -> str:
-    p = "waystation_ingest"
-    counters = (
-        ("received_total", "MQTT messages taken off the broker", stats.received),
-        (
-            "messages_written_total",
-            "messages whose points InfluxDB accepted",
-            stats.messages_written,
-        ),
-        ("points_written_total", "points InfluxDB accepted", stats.points_written),
-        ("batches_total", "batches written", stats.batches),
-        (
-            "write_retries_total",
-            "batch writes retried while InfluxDB was unavailable",
-            stats.write_retries,
-        ),
-        ("acked_total", "messages acknowledged to the broker", stats.acked),
-        (
-            "batch_splits_total",
-            "batches split because InfluxDB found them too large",
-            stats.batch_splits,
-        ),
-    )
-    lines: list[str] = []
-    for name, help_text, value in counters:
-        lines += [
-            f"# HELP {p}_{name} {help_text}",
-            f"# TYPE {p}_{name} counter",
-            f"{p}_{name} {value}",
-        ]
-    lines += [
-        f"# HELP {p}_deadletters_total messages refused, by reason",
-        f"# TYPE {p}_deadletters_total counter",
-    ]
-    lines += [
-        f'{p}_deadletters_total{{reason="{code}"}} {n}' for code, n in sorted(deadletters.items())
-    ]
-    lines += [
-        f"# HELP {p}_backlog messages received and not yet written",
-        f"# TYPE {p}_backlog gauge",
-        f"{p}_backlog {backlog}",
-        f"# HELP {p}_connected 1 while subscribed to the broker",
-        f"# TYPE {p}_connected gauge",
-        f"{p}_connected {int(connected)}",
-    ]
-    lines += _histogram(
-        f"{p}_batch_seconds", "time to decode, write and ack a batch", stats.batch_seconds
-    )
-    lines += _histogram(
-        f"{p}_reading_age_seconds", "reading timestamp to durable write", stats.reading_age_seconds
-    )
-    return "\n".join(lines) + "\n"
+    def collect(self) -> Iterator[Metric]:
+        w = self.worker
+        s = w.stats
+        for name, text, value in (
+            ("received", "MQTT messages taken off the broker", s.received),
+            ("messages_written", "messages whose points InfluxDB accepted", s.messages_written),
+            ("points_written", "points InfluxDB accepted", s.points_written),
+            ("batches", "batches written", s.batches),
+            ("write_retries", "batch writes retried while InfluxDB was unavailable",
+             s.write_retries),
+            ("acked", "messages acknowledged to the broker", s.acked),
+            ("batch_splits", "batches split because InfluxDB found them too large",
+             s.batch_splits),
+        ):  # fmt: skip
+            yield CounterMetricFamily(f"{P}_{name}", text, value=value)
+        dead = CounterMetricFamily(
+            f"{P}_deadletters", "messages refused, by reason", labels=["reason"]
+        )
+        for code, n in sorted(w.deadletters.counts.items()):
+            dead.add_metric([code], n)
+        yield dead
+        yield GaugeMetricFamily(f"{P}_backlog", "messages received and not yet written",
+                                value=w.backlog)  # fmt: skip
+        yield GaugeMetricFamily(f"{P}_connected", "1 while subscribed to the broker",
+                                value=int(w.subscribed))  # fmt: skip
+        yield s.batch_seconds.family(f"{P}_batch_seconds", "time to decode, write and ack a batch")
+        yield s.reading_age_seconds.family(
+            f"{P}_reading_age_seconds", "reading timestamp to durable write"
+        )

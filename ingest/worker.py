@@ -26,10 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
+from prometheus_client.registry import Collector
+
 from ingest.deadletter import DeadLetterSink, DeadLetterTally, printable
 from ingest.decode import DeadLetter, Decoded, Decoder, TimeWindow
 from ingest.inbox import Inbox
-from ingest.metrics import IngestStats, render_prometheus
+from ingest.metrics import IngestCollector, IngestStats
 from waystation.backoff import Backoff
 from waystation.contract import STATIONS_FILTER, DeadLetterCode
 from waystation.logthrottle import Repeats
@@ -200,13 +202,13 @@ class IngestWorker:
     def backlog(self) -> int:
         return len(self._inbox)
 
-    def metrics_text(self) -> str:
-        return render_prometheus(
-            self.stats,
-            self.deadletters.counts,
-            backlog=self.backlog,
-            connected=self._session.subscribed,
-        )
+    @property
+    def subscribed(self) -> bool:
+        return self._session.subscribed
+
+    @property
+    def collector(self) -> Collector:
+        return IngestCollector(self)
 
     # --- writer thread ------------------------------------------------------------------
 

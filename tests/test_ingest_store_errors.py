@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from app.localservers import InfluxServer, free_port
-from ingest.health import HealthServer
 from ingest.worker import IngestConfig, IngestWorker
 from tests.helpers import MqttSpy, http_get, wait_for
 from tests.load import LoadPublisher, door_counter_registry, stored_seqs
 from waystation.contract import DeadLetterCode
+from waystation.health import HealthServer
 from waystation.registry import parse_registry
 from waystation.settings import MqttSettings
 from waystation.store import InfluxStore

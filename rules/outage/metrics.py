@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -20,12 +19,12 @@ from rules.outage.alerts import AlertState
 if TYPE_CHECKING:
     from rules.outage.service import RulesService
 
-__all__ = ["render_metrics"]
+__all__ = ["RulesCollector"]
 
 P = "waystation_rules"
 
 
-class _RulesCollector(Collector):
+class RulesCollector(Collector):
     def __init__(self, service: RulesService) -> None:
         self.service = service
 
@@ -83,9 +82,3 @@ class _RulesCollector(Collector):
             retries.add_metric([sender.label], sender.stats.retries)
             failing.add_metric([sender.label], sender.failing_for_s)
         yield from (waiting, sent, failed, retries, failing)
-
-
-def render_metrics(service: RulesService) -> str:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_RulesCollector(service))
-    return generate_latest(registry).decode()

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Self
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from prometheus_client.registry import Collector
 
 from rules.outage.alerts import AlertBook, AlertState, Transition
 from rules.outage.channels.base import ChannelContext, ChannelSender
@@ -41,7 +42,7 @@ from rules.outage.channels.factory import build_senders
 from rules.outage.config import RulesConfig
 from rules.outage.detect import SERVICE_GROUP, Condition, Rule, detect, withhold_absence
 from rules.outage.messages import Renderer
-from rules.outage.metrics import render_metrics
+from rules.outage.metrics import RulesCollector
 from rules.outage.notices import route
 from rules.outage.observations import Observations
 from rules.outage.passloop import PassLoop
@@ -267,8 +268,9 @@ class RulesService:
         with self._lock:
             return Counter(a.state for a in self.book.alerts.values())
 
-    def metrics_text(self) -> str:
-        return render_metrics(self)
+    @property
+    def collector(self) -> Collector:
+        return RulesCollector(self)
 
     def _warm_up(self) -> None:
         """Last-seen times from InfluxDB: a device silent since before the restart stays silent."""
