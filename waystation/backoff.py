@@ -1,8 +1,9 @@
 """The one retry delay: capped, fully jittered exponential backoff that honours Retry-After.
 
 Every retry loop in Waystation waits `Backoff.next_delay()`: the MQTT
-session's reconnects, the notification channels' retries and ingest's writes
-while InfluxDB is unavailable. The rule, in one place:
+session's reconnects, the notification channels' retries, ingest's writes
+while InfluxDB is unavailable, the rules' alert-history writes and the edge
+publisher's pause after the broker refused readings. The rule, in one place:
 
     wait = max(retry_after, jittered backoff), at least `floor_s`
 
