@@ -7,6 +7,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Self
@@ -128,6 +129,18 @@ class MqttSpy:
 
     def publish(self, topic: str, payload: bytes | str) -> None:
         self.client.publish(topic, payload, qos=1).wait_for_publish(5)
+
+    def caught_up(self, topic: str) -> None:
+        """Publish a probe on `topic` (under the spy's filters) and wait until it arrives.
+
+        The broker sends a subscriber its messages in order, so whatever it held for
+        the spy before the probe (retained messages among them) has arrived too.
+        """
+        probe = f"probe-{uuid.uuid4().hex}".encode()
+        self.publish(topic, probe)
+        wait_for(lambda: any(m.payload == probe for m in self.on(topic)), f"the probe on {topic}")
+        with self._lock:
+            self.messages = [m for m in self.messages if m.payload != probe]
 
 
 def readings_by_device(messages: list[Received]) -> dict[str, list[dict[str, object]]]:

@@ -33,7 +33,7 @@ from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.localservers import free_port
-from tests.helpers import http_get
+from tests.helpers import http_get, wait_for
 
 OK = {"errcode": 0, "code": 0, "errmsg": "ok"}  # every robot's "delivered"
 
@@ -288,6 +288,21 @@ class RulesProcess(_Child):
                 labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
                 out[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
         return out
+
+    def passes(self) -> float:
+        """Detection passes run by this process (0 while it does not answer)."""
+        return self.metrics().get("waystation_rules_passes_total", 0)
+
+    def run_passes_with_verdicts(self, n: int, timeout_s: float = 30) -> None:
+        """Wait until it gives verdicts (connected, grace over), then for `n` more passes.
+
+        What a test waits on to show that nothing happened: passes that could have
+        raised or sent something, counted by the service itself.
+        """
+        verdicts = "waystation_rules_verdicts"
+        wait_for(lambda: self.metrics().get(verdicts) == 1, "the rules giving verdicts", timeout_s)
+        start = self.passes()
+        wait_for(lambda: self.passes() >= start + n, f"{n} passes with verdicts", timeout_s)
 
     def http(self, path: str) -> int:
         """The status of GET `path` on its health port (0: no answer)."""

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from waystation.localservers import MosquittoServer
 
 from rules.outage.alerts import Alert, AlertState, Notice
 from rules.outage.channels import CHANNELS, build_delivery
@@ -32,7 +33,6 @@ from tests.rules_helpers import SMTP_PASSWORD
 from tests.rules_peers import HookServer, SilentServer, SmtpPeer
 from tests.tls import make_ca_and_cert
 from waystation.contract import AlertItem
-from waystation.localservers import MosquittoServer
 from waystation.mqttsession import SessionOptions, open_session
 from waystation.redact import redact
 from waystation.settings import MqttSettings

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -86,6 +85,13 @@ def expand(query: str, span: tuple[int, int], variables: dict[str, list[str]]) -
     return query
 
 
+def _stored(store: InfluxStore, measurement: str, field: str, device: str | None = None) -> Any:
+    """The last value of a field (of one device), None before it is written."""
+    where = f""" WHERE "device" = '{device}'""" if device else ""
+    series = store.query(f'SELECT last("{field}") FROM "{measurement}"{where}')
+    return series[0].values[0][1] if series else None
+
+
 @pytest.mark.integration
 def test_every_query_returns_rows_after_the_pipeline(
     mqtt_settings: MqttSettings, store: InfluxStore, uid: str, tmp_path: Path
@@ -122,7 +128,11 @@ def test_every_query_returns_rows_after_the_pipeline(
         wait_for(lambda: any(a.rule == "station_down" and a.state.value == "firing"
                              for a in rules.book.alerts.values()), "the station alert")  # fmt: skip
         wait_for(lambda: worker.stats.points_written >= published + 1, "ingest to catch up", 60)
-        time.sleep(1)  # the dead letter's and the status's writes
+        wait_for(
+            lambda: (_stored(store, "deadletter", "count") or 0) > 0, "the dead letter's count"
+        )
+        wait_for(lambda: _stored(store, "device_status", "online", f"{com}-gw") == 0,
+                 "the stopped agent's offline status")  # fmt: skip
     report = run_report(registry, shipped_tariffs(), store, month)
     assert write_allocation(store, report, registry) > 0
 

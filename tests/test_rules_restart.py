@@ -7,6 +7,7 @@ when it comes back.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,6 +55,20 @@ def reporting(settings: MqttSettings, station: str, uid: str) -> None:
         wait_for(lambda: len({m.topic for m in spy.messages}) == 6, "all six devices reporting", 20)
 
 
+def reported_while_down(settings: MqttSettings, station: str, span_s: float) -> None:
+    """Until every device of the station has reported for `span_s` more, by its readings' times."""
+    since_ms = int(time.time() * 1000)
+    with MqttSpy(settings, f"gap-{station}", [f"stations/{station}/+/telemetry"]) as spy:
+
+        def covered() -> bool:
+            newest: dict[str, int] = {}
+            for m in spy.messages:
+                newest[m.topic] = max(newest.get(m.topic, 0), json.loads(m.payload)["ts"])
+            return len(newest) == 6 and min(newest.values()) - since_ms > span_s * 1000
+
+        wait_for(covered, f"every device reporting {span_s} s past the kill", 20)
+
+
 def _all_delivered(rules: RulesProcess) -> bool:
     metrics = rules.metrics()
     pending = [v for k, v in metrics.items() if k.startswith("waystation_rules_notices_pending")]
@@ -96,7 +111,7 @@ def test_killed_during_an_outage_it_neither_repeats_nor_forgets(
     running: tuple[RulesProcess, EdgeProcess, EdgeProcess], hooks: HookServer
 ) -> None:
     rules, a1, a2 = running
-    time.sleep(3)  # calm passes
+    rules.run_passes_with_verdicts(4)  # calm passes
     assert hooks.on("/hook") == []
     a1.kill9()
     a2.kill9()
@@ -107,7 +122,8 @@ def test_killed_during_an_outage_it_neither_repeats_nor_forgets(
     wait_for(lambda: _all_delivered(rules), "every channel's notice recorded as delivered")
     rules.kill9()
     rules.start()
-    time.sleep(6)  # the restarted service has run many passes
+    # Passes of the restarted service past its grace and a group interval (2 s).
+    rules.run_passes_with_verdicts(4)
     assert len(firing(hooks, "station_down")) == 1, "notified again after the restart"
     assert len(hooks.on("/hook")) == 1
     a1.start()
@@ -117,14 +133,17 @@ def test_killed_during_an_outage_it_neither_repeats_nor_forgets(
 
 
 def test_restarted_in_calm_no_false_alert_and_an_outage_meanwhile_is_caught(
-    running: tuple[RulesProcess, EdgeProcess, EdgeProcess], hooks: HookServer
+    running: tuple[RulesProcess, EdgeProcess, EdgeProcess],
+    hooks: HookServer,
+    mqtt_settings: MqttSettings,
+    uid: str,
 ) -> None:
     rules, a1, a2 = running
-    time.sleep(2)
+    wait_for(lambda: rules.passes() >= 2, "passes before the kill")
     rules.kill9()
-    time.sleep(3)  # longer than every device's timeout (1.5 s)
+    reported_while_down(mqtt_settings, f"s{uid}", 1.5)  # longer than every device's timeout
     rules.start()
-    time.sleep(6)
+    rules.run_passes_with_verdicts(4)  # past a group interval (2 s): an alert would be out
     assert hooks.on("/hook") == [], "a restart in calm raised an alert"
     rules.kill9()
     a1.kill9()  # the outage happens while nobody watches

@@ -21,6 +21,7 @@ import pytest
 from app.localservers import MosquittoServer
 from edge.agent import EdgeAgent
 from edge.config import AgentConfig
+from rules.outage.alerts import AlertState
 from rules.outage.config import RulesConfig, load_rules_config
 from rules.outage.service import RulesService
 from rules.outage.silences import add_silence
@@ -57,6 +58,20 @@ def settled(service: RulesService) -> bool:
     """Every device reported since the service started, passes ran, nothing is alerting."""
     seen = all(d.last_seen_ms > service.started_ms for d in service.obs.devices.values())
     return seen and service.passes >= 2 and not service.book.alerts
+
+
+def inhibited_firing(service: RulesService) -> set[str]:
+    with service._lock:
+        alerts = list(service.book.alerts.values())
+    return {a.rule.value for a in alerts if a.inhibited and a.state is AlertState.FIRING}
+
+
+def everything_said(service: RulesService) -> bool:
+    """No change of a station's alerts waits to be notified, no notice waits for its channel."""
+    with service._lock:
+        changes = any(g.changed_ms is not None for g in service.book.groups.values())
+    waiting = sum(w for w, _ in service.state.notice_counts().values())
+    return not changes and waiting == 0
 
 
 def check_signatures(hooks: HookServer) -> None:
@@ -130,7 +145,7 @@ def test_agent_death_is_notified_in_two_seconds_and_its_return_resolves(
             wait_for(lambda: resolved(hooks, "agent_offline"), "the resolved notice", 15)
             assert len(firing(hooks, "agent_offline")) == 1  # no repeat, no duplicate
             with MqttSpy(mqtt_settings, f"spy2-{uid}", [f"alerts/{station}/#"]) as spy:
-                time.sleep(0.5)
+                spy.caught_up(f"alerts/{station}/probe")  # a retained alert would come first
                 assert spy.on("/agent_offline") == []  # cleared: nothing retained
     finally:
         a1.kill9()
@@ -162,9 +177,12 @@ def test_whole_station_down_is_one_alert_and_no_device_alerts(
             a1.kill9()
             a2.kill9()
             wait_for(lambda: firing(hooks, "station_down"), "the station-down notice", 5)
-            # Long enough for the devices to fall silent (1.5 s) past the station window (1 s)
-            # and for a group interval (2 s): any device alert would have gone out by now.
-            time.sleep(5)
+            # The devices fall silent (1.5 s) past the station window (1 s): their alerts
+            # fire, inhibited. Once the service has nothing left to say, any device alert
+            # would have gone out.
+            wait_for(lambda: inhibited_firing(service) >= {"agent_offline", "device_silent"},
+                     "the device alerts firing, inhibited", 10)  # fmt: skip
+            wait_for(lambda: everything_said(service), "every notice delivered")
             rules = {a["rule"] for h in hooks.on("/hook") for n in h.body["notices"]
                      for a in n["firing"]}  # fmt: skip
             assert rules == {"station_down"}
@@ -236,7 +254,7 @@ def test_storm_across_stations_is_grouped_within_the_rate_limit(
     )  # every station's topics: devices not in this registry are ignored
     with service, MqttSpy(mqtt_settings, f"pub-{uid}", []) as pub:
         assert service.wait_subscribed()
-        time.sleep(2)  # past the first pass: calm
+        wait_for(lambda: service.passes >= 1, "the first pass: calm")
         # Garbage first: skipped and counted, and the service goes on.
         pub.publish(f"stations/{stations[0]}/{stations[0]}-gw/status", b"\xff{not json")
         pub.publish(f"stations/{stations[0]}/{stations[0]}-door/telemetry", b'{"v": 9}')
