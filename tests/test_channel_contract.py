@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from waystation.localservers import MosquittoServer
 
+from app.localservers import MosquittoServer
 from rules.outage.alerts import Alert, AlertState, Notice
 from rules.outage.channels import CHANNELS, build_delivery
 from rules.outage.channels.base import ChannelContext, Delivery, DeliveryError
