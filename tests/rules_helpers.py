@@ -6,8 +6,10 @@ from pathlib import Path
 
 import yaml
 
+from tests.helpers import MqttSpy, wait_for
 from tests.rules_peers import EdgeProcess, Hook, HookServer, SmtpPeer
 from waystation.registry import Registry, parse_registry
+from waystation.settings import MqttSettings
 
 DINGTALK_SECRET = "SEC-dingtalk-test-secret"
 FEISHU_SECRET = "feishu-test-secret"
@@ -73,6 +75,24 @@ def firing(hooks: HookServer, rule: str) -> list[Hook]:
             for a in n["firing"] if a["rule"] == rule]  # fmt: skip
 
 
+def repeats(hooks: HookServer, rule: str) -> list[Hook]:
+    """Notices that list `rule` firing again with nothing new beside it: a repeat.
+
+    A group's notice lists every alert still firing, so an update that brings a
+    new alert (the agent's devices falling silent on a slow machine) lists the
+    old ones again; that is not a repeat.
+    """
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for hook in hooks.on("/hook"):
+        for notice in hook.body["notices"]:
+            now = {(a["rule"], a.get("device") or "") for a in notice["firing"]}
+            if any(r == rule for r, _ in now) and seen and now <= seen:
+                out.append(hook)
+            seen |= now
+    return out
+
+
 def resolved(hooks: HookServer, rule: str) -> list[Hook]:
     return [h for h in hooks.on("/hook") for n in h.body["notices"]
             for a in n["resolved"] if a["rule"] == rule]  # fmt: skip
@@ -95,3 +115,10 @@ def will_only_stations(stations: list[str], name: str = "驿站") -> Registry:
         "devices": {f"{s}-gw": {"kind": "gateway", "interval": "1h"},
                     f"{s}-door": {"kind": "door_counter", "interval": "1h"}},
     } for s in stations}})  # fmt: skip
+
+
+def reporting(settings: MqttSettings, station: str, uid: str) -> None:
+    """Wait until every device of the station has published (the agents are slow to start on a
+    loaded machine: a service started before them would rightly see the station down)."""
+    with MqttSpy(settings, f"watch-{uid}", [f"stations/{station}/+/telemetry"]) as spy:
+        wait_for(lambda: len({m.topic for m in spy.messages}) == 6, "all six devices reporting", 20)

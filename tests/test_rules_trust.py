@@ -44,6 +44,7 @@ from tests.rules_helpers import (
     FEISHU_SECRET,
     agents,
     firing,
+    reporting,
     resolved,
     rules_file,
     two_agent_station_data,
@@ -315,6 +316,7 @@ def test_a_running_service_is_quiet_and_says_repeated_failures_once(
     try:
         a1.start()
         a2.start()
+        reporting(MqttSettings.from_url(mosquitto.url), station, uid)
         rules.start()
         wait_for(lambda: rules.metrics().get("waystation_rules_verdicts") == 1, "verdicts", 20)
         p0 = passes()
