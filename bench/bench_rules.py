@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from datetime import timedelta
 from pathlib import Path
 
 from app.localservers import MosquittoServer
@@ -109,7 +110,7 @@ def notification_latency(trials: int) -> None:
     with HookServer() as hooks:
         config = RulesConfig(
             thresholds=Thresholds(),
-            timing=Timing(group_interval=1, scan_every=1),  # type: ignore[arg-type]
+            timing=Timing(group_interval=timedelta(seconds=1), scan_every=timedelta(seconds=1)),
             channels=[WebhookChannel(type="webhook", url=hooks.url("/hook"))],
         )
         service = RulesService(settings, registry, config, work / "state.db")

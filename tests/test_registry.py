@@ -45,10 +45,61 @@ def test_defaults_and_durations(tmp_path: Path) -> None:
     assert reg.stations["st-a"].devices["a-meter"].interval == timedelta(seconds=60)
     assert reg.stations["st-a"].devices["a-gw"].interval == timedelta(minutes=5)
     assert parse_duration("1.5h") == timedelta(minutes=90)
-    assert parse_duration(30) == timedelta(seconds=30)
     for bad in ("soon", "-5s", "0s", True):
         with pytest.raises(ValueError, match="duration"):
             parse_duration(bad)
+
+
+@pytest.mark.parametrize("bare", ["60", "15", "0.5"])
+def test_a_duration_without_a_unit_is_refused(tmp_path: Path, bare: str) -> None:
+    """`interval: 15` meant 15 minutes as often as 15 seconds: say which units there are."""
+    text = GOOD_STATION.replace("a-gw: {kind: gateway, interval: 5m}",
+                                f"a-gw: {{kind: gateway, interval: {bare}}}")  # fmt: skip
+    with pytest.raises(RegistryError) as info:
+        load_registry(write(tmp_path, "version: 1\nstations:\n" + text))
+    [problem] = info.value.problems
+    assert (problem.line, problem.code) == (8, "duration_without_unit")
+    assert f"{float(bare):g} has no unit" in problem.what.en
+    assert "没有单位" in problem.what.zh
+    assert problem.fix is not None
+    assert f"{float(bare):g}s, {float(bare):g}m or {float(bare):g}h" in problem.fix.en
+
+
+def test_a_sub_meter_without_its_role_is_refused(tmp_path: Path) -> None:
+    """A forgotten `role: sub` made the shop's meter a second main one, billed on top."""
+    text = GOOD_STATION + "      a-shop: {kind: meter, utility: electricity}\n"
+    with pytest.raises(RegistryError) as info:
+        load_registry(write(tmp_path, "version: 1\nstations:\n" + text))
+    problems = info.value.problems
+    assert [(p.line, p.code) for p in problems] == [(7, "two_main_meters"), (9, "two_main_meters")]
+    assert "2 main electricity meters (a-meter, a-shop) would be added together" in (
+        problems[1].what.en
+    )
+    assert "'a-shop' has no `role`" in problems[1].what.en
+    assert "电总表" in problems[1].what.zh
+    assert problems[1].fix is not None
+    assert "write `role: sub`" in problems[1].fix.en
+    assert "role: sub" in problems[1].fix.zh
+    # Saying it of one is enough to name the other: only the one left to default is blamed.
+    sub = text.replace("a-meter: {kind: meter, utility: electricity}",
+                       "a-meter: {kind: meter, utility: electricity, role: main}")  # fmt: skip
+    with pytest.raises(RegistryError) as info:
+        load_registry(write(tmp_path, "version: 1\nstations:\n" + sub))
+    assert [p.line for p in info.value.problems] == [9]
+
+
+def test_two_supplies_say_so_and_are_accepted(tmp_path: Path) -> None:
+    text = GOOD_STATION.replace(
+        "a-meter: {kind: meter, utility: electricity}",
+        "a-meter: {kind: meter, utility: electricity, role: main}\n"
+        "      a-meter2: {kind: meter, utility: electricity, role: main}\n"
+        "      a-shop: {kind: meter, utility: electricity, role: sub}\n"
+        "      a-water: {kind: meter, utility: water}",
+    )
+    reg = load_registry(write(tmp_path, "version: 1\nstations:\n" + text))
+    roles = {d: s.role for d, s in reg.stations["st-a"].devices.items() if s.kind is Kind.METER}
+    assert roles == {"a-meter": Role.MAIN, "a-meter2": Role.MAIN, "a-shop": Role.SUB,
+                     "a-water": Role.MAIN}  # fmt: skip
 
 
 @pytest.mark.parametrize(

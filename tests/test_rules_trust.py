@@ -213,8 +213,12 @@ def test_a_failing_and_a_hanging_webhook_deliver_every_firing_and_never_resolve_
     stations = [f"s{uid}-{n:02d}" for n in range(20)]
     registry = will_only_stations(stations)
     config = RulesConfig(
-        thresholds=Thresholds(reconnect_grace=3),  # type: ignore[arg-type]
-        timing=Timing(group_interval=2, scan_every=0.5, channel_failing_after=15),  # type: ignore[arg-type]
+        thresholds=Thresholds(reconnect_grace=timedelta(seconds=3)),
+        timing=Timing(
+            group_interval=timedelta(seconds=2),
+            scan_every=timedelta(seconds=0.5),
+            channel_failing_after=timedelta(seconds=15),
+        ),
         channels=[
             WebhookChannel(type="webhook", url=hooks.url("/hook")),
             WebhookChannel(type="webhook", name="hung", url=hooks.url("/hang")),  # timeout 10 s

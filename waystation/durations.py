@@ -1,4 +1,8 @@
-"""Durations as config files write them: `90s`, `5m`, `1.5h`, `2d`, or a number of seconds."""
+"""Durations as config files write them: `90s`, `5m`, `1.5h`, `2d`.
+
+A number without a unit is refused, as on the command line: `interval: 15`
+meant 15 minutes far more often than 15 seconds.
+"""
 
 from __future__ import annotations
 
@@ -30,15 +34,28 @@ def _not_a_duration(value: Any) -> Invalid:
     )
 
 
+def _no_unit(value: float) -> Invalid:
+    shown = f"{value:g}"
+    return Invalid(
+        Text(
+            f"{shown} has no unit: seconds, minutes or hours?",
+            f"{shown} 没有单位：是秒、分钟还是小时？",
+        ),
+        Text(
+            f"write the unit: {shown}s, {shown}m or {shown}h (ms, s, m, h, d)",
+            f"写上单位：{shown}s、{shown}m 或 {shown}h（可用 ms、s、m、h、d）",
+        ),
+        code="duration_without_unit",
+    )
+
+
 def parse_duration(value: Any) -> timedelta:
-    """`90s`, `5m`, `1.5h`, `2d`, or a number of seconds."""
+    """`90s`, `5m`, `1.5h`, `2d`; a bare number is refused (which unit was meant?)."""
     if isinstance(value, timedelta):
         return value
-    if isinstance(value, bool):
-        raise _not_a_duration(value)
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (m := _DURATION_RE.match(value)):
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise _no_unit(value)
+    if isinstance(value, str) and (m := _DURATION_RE.match(value)):
         seconds = float(m.group(1)) * _DURATION_UNITS[m.group(2)]
     else:
         raise _not_a_duration(value)
@@ -50,7 +67,7 @@ def parse_duration(value: Any) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-# A duration field: `90s`, `5m`, `1h`, `2d` or seconds in config files.
+# A duration field: `90s`, `5m`, `1h`, `2d` in config files (a unit is required).
 DurationField = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 

@@ -80,6 +80,9 @@ class Role(StrEnum):
     SUB = "sub"
 
 
+_UTILITY_ZH = {Utility.ELECTRICITY: "电", Utility.WATER: "水"}
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -141,6 +144,25 @@ class DeviceSpec(_Strict):
         return self
 
 
+def _two_mains(utility: Utility, ids: list[str], device_id: str) -> Invalid:
+    listed = ", ".join(ids)
+    return Invalid(
+        Text(
+            f"{len(ids)} main {utility} meters ({listed}) would be added together: "
+            f"{device_id!r} has no `role`, and a meter's role defaults to main",
+            f"{len(ids)} 块{_UTILITY_ZH[utility]}总表（{listed}）会被相加："
+            f"{device_id!r} 没写 `role`，电表/水表的 role 默认是总表 main",
+        ),
+        Text(
+            f"if {device_id!r} is a sub-meter, write `role: sub`; if the station really has "
+            "two supplies, write `role: main` on each",
+            f"如果 {device_id!r} 是分表，写上 `role: sub`；如果站点确有两路供电/供水，"
+            "在每块总表上都写 `role: main`",
+        ),
+        code="two_main_meters",
+    )
+
+
 class Location(_Strict):
     lat: Annotated[float, Field(ge=-90, le=90)]
     lon: Annotated[float, Field(ge=-180, le=180)]
@@ -195,6 +217,27 @@ class StationSpec(_Strict):
         if value is not None:
             parse_opening_hours(value)
         return value
+
+    @model_validator(mode="after")
+    def _one_main_per_utility(self) -> StationSpec:
+        """Two main meters of a utility are added together: refuse it unless both say so.
+
+        A sub-meter written without `role: sub` would otherwise be billed on top of the
+        real main meter. A station with two supplies writes `role: main` on each.
+        """
+        mains: dict[Utility, list[str]] = {}
+        for device_id, device in self.devices.items():
+            if device.kind is Kind.METER and device.role is Role.MAIN and device.utility:
+                mains.setdefault(device.utility, []).append(device_id)
+        problems: list[tuple[tuple[str | int, ...], Invalid]] = []
+        for utility, ids in mains.items():
+            defaulted = [d for d in ids if "role" not in self.devices[d].model_fields_set]
+            if len(ids) < 2 or not defaulted:
+                continue
+            problems += [(("devices", d), _two_mains(utility, ids, d)) for d in defaulted]
+        if problems:
+            raise Invalid(problems=problems)
+        return self
 
     def open_since(self, local: datetime) -> datetime | None:
         """When the current opening began (local time), or None while closed."""
