@@ -99,3 +99,54 @@ def test_version_must_start_on_the_first(tmp_path: Path) -> None:
     # Every file's problems at once, each with its line.
     assert "bad.yaml:1:6\n    YAML 格式错误" in str(info.value)
     assert "worse.yaml:2:1 id\n    键 'id' 出现了两次" in str(info.value)
+
+
+SHIPPED = Path(__file__).parents[1] / "rules/allocation/tariffs/sichuan-general-commercial.yaml"
+
+
+def _edited(tmp_path: Path, old: str, new: str) -> Path:
+    text = SHIPPED.read_text("utf-8")
+    assert old in text
+    path = tmp_path / "own.yaml"
+    path.write_text(text.replace(old, new), "utf-8")
+    return path
+
+
+def test_overlapping_hours_in_a_month_override_are_refused(tmp_path: Path) -> None:
+    """August's critical peak 15-17 overlapped by peak 16-18 billed hour 16 as peak, silently."""
+    path = _edited(tmp_path, "7,8: {sharp: [15-17]}", "7,8: {sharp: [15-17], peak: [16-18]}")
+    with pytest.raises(TariffError) as info:
+        load_tariffs([path])
+    [problem] = info.value.problems
+    assert (problem.line, problem.code) == (_line(path, "7,8:"), "hour_twice")
+    assert "hour 16 is in both sharp and peak" in problem.what.en
+    assert "16 点同时属于 sharp 和 peak" in problem.what.zh
+
+
+def test_a_month_under_two_keys_is_refused(tmp_path: Path) -> None:
+    path = _edited(
+        tmp_path, "1,12: {sharp: [19-21]}", '1,12: {sharp: [19-21]}\n        "8": {sharp: [19-21]}'
+    )
+    with pytest.raises(TariffError) as info:
+        load_tariffs([path])
+    [problem] = info.value.problems
+    assert (problem.line, problem.code) == (_line(path, '"8":'), "month_twice")
+    assert "month 8 is under both '7,8' and '8'" in problem.what.en
+    assert "8 月同时出现在" in problem.what.zh
+
+
+def test_a_single_month_key_needs_no_quotes(tmp_path: Path) -> None:
+    """`8:` is a number to YAML; it was refused as "not text"."""
+    path = _edited(
+        tmp_path, "7,8: {sharp: [15-17]}", "7: {sharp: [15-17]}\n        8: {sharp: [15-17]}"
+    )
+    version = load_tariffs([path])["sichuan-general-commercial"].version_for(date(2026, 8, 1))
+    assert [h for h, p in enumerate(version.electricity.table(8)) if p is S] == [15, 16]
+    assert version.electricity.table(9) == SICHUAN_BASE
+    bad = _edited(tmp_path, "7,8: {sharp: [15-17]}", "13: {sharp: [15-17]}")
+    with pytest.raises(TariffError, match="13 is not a list of months"):
+        load_tariffs([bad])
+
+
+def _line(path: Path, text: str) -> int:
+    return next(i for i, line in enumerate(path.read_text("utf-8").splitlines(), 1) if text in line)

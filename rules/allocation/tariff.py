@@ -70,7 +70,7 @@ def _hours(spec: str) -> list[int]:
     return list(range(start, end)) if start < end else [*range(start, 24), *range(end)]
 
 
-def _months(key: str) -> list[int]:
+def _months(key: int | str) -> list[int]:
     try:
         months = [int(part) for part in str(key).split(",")]
     except ValueError:
@@ -93,7 +93,8 @@ PeriodTable = dict[Period, list[str]]
 class ElectricityTariff(_Strict):
     prices: dict[Period, Price]
     periods: PeriodTable
-    months: dict[str, PeriodTable] = Field(default_factory=dict)
+    # Keyed by a month (8) or months (`7,8`); a month under two keys is refused.
+    months: dict[int | str, PeriodTable] = Field(default_factory=dict)
 
     @field_validator("periods")
     @classmethod
@@ -106,6 +107,40 @@ class ElectricityTariff(_Strict):
                     _hours(spec)
                 except Invalid as exc:
                     problems.append(((str(period), i), exc))
+        if problems:
+            raise Invalid(problems=problems)
+        return value
+
+    @field_validator("months")
+    @classmethod
+    def _overrides(cls, value: dict[int | str, PeriodTable]) -> dict[int | str, PeriodTable]:
+        """Each override's months and hour ranges, no hour in two periods, no month twice."""
+        problems: list[tuple[tuple[str | int, ...], Invalid]] = []
+        under: dict[int, int | str] = {}
+        for key, table in value.items():
+            try:
+                months = _months(key)
+            except Invalid as exc:
+                problems.append(((key,), exc))
+                months = []
+            for month in months:
+                if month in under:
+                    problems.append(((key,), _month_twice(month, under[month], key)))
+                under.setdefault(month, key)
+            taken: dict[int, Period] = {}
+            for period, ranges in table.items():
+                for i, spec in enumerate(ranges):
+                    try:
+                        hours = _hours(spec)
+                    except Invalid as exc:
+                        problems.append(((key, str(period), i), exc))
+                        continue
+                    both = next((h for h in hours if h in taken), None)
+                    if both is not None:
+                        problems.append(
+                            ((key, str(period), i), _hour_twice(both, taken[both], period))
+                        )
+                    taken.update(dict.fromkeys(hours, period))
         if problems:
             raise Invalid(problems=problems)
         return value
@@ -133,10 +168,7 @@ class ElectricityTariff(_Strict):
             for spec in ranges:
                 for hour in _hours(spec):
                     if slots[hour] is not None:
-                        raise Invalid(
-                            Text(f"hour {hour} is in both {slots[hour]} and {period}",
-                                 f"{hour} 点同时属于 {slots[hour]} 和 {period}"),
-                        )  # fmt: skip
+                        raise _hour_twice(hour, slots[hour], period)
                     slots[hour] = period
         gaps = [h for h, p in enumerate(slots) if p is None]
         if gaps:
@@ -156,6 +188,25 @@ class ElectricityTariff(_Strict):
                         for hour in _hours(spec):
                             slots[hour] = period
         return tuple(slots)
+
+
+def _hour_twice(hour: int, first: Period | None, then: Period) -> Invalid:
+    return Invalid(
+        Text(f"hour {hour} is in both {first} and {then}", f"{hour} 点同时属于 {first} 和 {then}"),
+        Text("each hour belongs to one period: correct the ranges",
+             "每个小时只能属于一个时段：请改正小时段"),
+        code="hour_twice",
+    )  # fmt: skip
+
+
+def _month_twice(month: int, first: int | str, then: int | str) -> Invalid:
+    return Invalid(
+        Text(f"month {month} is under both {str(first)!r} and {str(then)!r}",
+             f"{month} 月同时出现在 {str(first)!r} 和 {str(then)!r} 下"),
+        Text(f"write month {month}'s hours under one key only",
+             f"{month} 月的时段只写在一个键下"),
+        code="month_twice",
+    )  # fmt: skip
 
 
 def _no_price(missing: set[Period], en: str, zh: str) -> Invalid:
