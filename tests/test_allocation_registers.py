@@ -136,3 +136,16 @@ def test_adjacent_months_share_their_edge_exactly() -> None:
     assert Code.COUNTER_RESET in codes(whole)
     assert sep.total + octo.total == pytest.approx(whole.total, abs=1e-9)
     assert sep.slots + octo.slots == pytest.approx(whole.slots, abs=1e-9)
+
+
+def test_readings_only_after_the_month_are_no_data() -> None:
+    """A meter installed after the month bills nothing in it, and says so (not "started")."""
+    usage = run([(at(744), 50.0), (at(745), 52.0), (at(760), 70.0)])
+    assert (usage.total, usage.estimated) == (0.0, 0.0)
+    assert codes(usage) == [Code.NO_DATA]
+    assert "the first came after it" in usage.findings[0].message
+    # Its first reading exactly at the month's end is after it too; one a minute before is in.
+    assert codes(run([(at(744), 50.0), (at(745), 52.0)])) == [Code.NO_DATA]
+    inside = run([(at(744) - 60_000, 50.0), (at(745), 52.0)])
+    assert codes(inside) == [Code.STARTED_IN_MONTH]
+    assert inside.total == pytest.approx(2 / 61)

@@ -56,6 +56,17 @@ def duration(text: str) -> timedelta:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def out_dir(text: str) -> Path:
+    """A directory to write into: refused up front when it names a file."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{text}: 不是目录，是一个文件 | is a file, not a directory; "
+            "修正 fix: 给一个目录（不存在会自动创建） | name a directory (made if missing)"
+        )
+    return path
+
+
 def positive(text: str) -> int:
     try:
         value = int(text)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from app.checks import Plan
 from app.cli.common import (
@@ -15,6 +14,7 @@ from app.cli.common import (
     Subcommands,
     checked,
     connection_options,
+    out_dir,
     settings,
     store,
     tariff_paths,
@@ -37,7 +37,7 @@ def add_parser(sub: Subcommands) -> argparse.ArgumentParser:
         help="keep running and allocate the month before on the 1st of each month at 02:00",
     )
     p.add_argument(
-        "--out", type=Path, default=Path("reports"), help="directory (default ./reports)"
+        "--out", type=out_dir, default=Path("reports"), help="directory (default ./reports)"
     )
     tariffs_option(p)
     p.add_argument(
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         if args.schedule:
-            run_scheduled(job, ZoneInfo(registry.timezone), wait_for_signal)
+            run_scheduled(job, wait_for_signal)
             return EXIT_OK
         month = parse_month(args.month)
         if examples:

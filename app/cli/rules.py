@@ -18,6 +18,7 @@ from app.cli.common import (
     env_path,
     health_port_option,
     mqtt_settings,
+    out_dir,
     settings,
     state_option,
     state_path,
@@ -49,7 +50,7 @@ def add_parser(sub: Subcommands) -> argparse.ArgumentParser:
         "`broker-config` makes of any id; without one, waystation-rules-1)",
     )
     p.add_argument(
-        "--reports", type=Path, default=Path("reports"), help="monthly allocation exports here"
+        "--reports", type=out_dir, default=Path("reports"), help="monthly allocation exports here"
     )
     tariffs_option(p)
     p.add_argument(

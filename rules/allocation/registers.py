@@ -230,6 +230,13 @@ def measure(
     if not readings:
         cleaner.note(Code.NO_DATA, "no readings around the month", window.start_ms)
         return Usage(0.0, [0.0] * window.slots, 0.0, cleaner.findings)
+    if readings[0][0] >= window.end_ms:
+        cleaner.note(
+            Code.NO_DATA,
+            "no reading in or before the month: the first came after it",
+            window.end_ms,
+        )
+        return Usage(0.0, [0.0] * window.slots, 0.0, cleaner.findings)
     series = cleaner.clean(readings)
     first_t, last_t = series.times[0], series.times[-1]
     if first_t > window.start_ms:

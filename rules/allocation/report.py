@@ -23,7 +23,7 @@ from rules.allocation.compute import (
     station_registers,
 )
 from rules.allocation.registers import Usage, Window, measure
-from rules.allocation.source import fetch_readings
+from rules.allocation.source import Points, fetch_readings
 from rules.allocation.tariff import Period, Tariff, TariffError
 from waystation.configerror import Text
 from waystation.lineprotocol import encode_line
@@ -104,7 +104,9 @@ class MonthReport:
     month: date
     stations: list[StationResult] = field(default_factory=list)
     tariffs: dict[str, Tariff] = field(default_factory=dict)  # by station
-    readings: int = 0  # register readings found in and around the month, all stations
+    # Register readings inside the month, all stations (a register bridging it counts one):
+    # readings only before or after it bill nothing.
+    readings: int = 0
 
     @property
     def example_prices(self) -> bool:
@@ -224,6 +226,15 @@ def measure_station(
     }
 
 
+def _month_readings(points: Points, window: Window) -> int:
+    """Readings inside the window; 1 for a register that has none but bridges it."""
+    s, e = window.start_ms, window.end_ms
+    inside = sum(1 for t in points.times if s <= t < e) + len(points.hourly_times)
+    if inside == 0 and points.times and min(points.times) < s and max(points.times) >= e:
+        return 1  # read before and after a month-long silence: the register moved across it
+    return inside
+
+
 def _allocate_zone(
     registry: Registry,
     store: InfluxStore,
@@ -249,7 +260,7 @@ def _allocate_zone(
         stations=group if only else None,
         progress=fetched,
     )
-    report.readings += sum(len(series) for series in readings.values())
+    report.readings += sum(_month_readings(points, window) for points in readings.values())
     periods: dict[str, list[Period]] = {}  # by tariff id: one table for many stations
     for i, station in enumerate(sorted(group), start=1):
         usages = measure_station(registers[station], readings, window, station)
@@ -282,7 +293,8 @@ def run_report(
             "站点登记文件没有 parties（承担方）：请加上 `parties:` 以及各站点的 `union` 和 "
             "`operator`（参见 `waystation sample-registry`）",
         )
-    chosen = list(stations or registry.stations)
+    # A station named twice (`--station a --station a`) is billed once.
+    chosen = list(dict.fromkeys(stations or registry.stations))
     by_station, by_zone = _plan(registry, tariffs, month, chosen, now or datetime.now(UTC))
     report = MonthReport(month, tariffs=by_station)
     for zone, group in sorted(by_zone.items()):
