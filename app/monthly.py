@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from zoneinfo import ZoneInfo
 
 from rules.allocation.command import ReportJob, schedule_allocation
 from rules.outage.service import RulesService
@@ -34,7 +33,7 @@ def serve(
     health = HealthServer(service, health_port, name="rules-health") if health_port else None
     with service:
         if allocation is not None:
-            job = schedule_allocation(service.scheduler, allocation, ZoneInfo(registry.timezone))
+            job = schedule_allocation(service.scheduler, allocation)
             log.info(
                 "monthly allocation scheduled: next %s, tariffs %s | 每月分摊已排程",
                 job.next_run_time,

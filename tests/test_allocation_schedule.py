@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -16,7 +18,7 @@ from app.monthly import serve
 from ingest.worker import IngestConfig, IngestWorker
 from rules.allocation.command import ReportJob, schedule_allocation
 from rules.allocation.report import AllocationError, month_window, previous_month
-from rules.allocation.schedule import JOB_ID, add_monthly_job
+from rules.allocation.schedule import JOB_ID, MonthlyTrigger, add_catch_up, add_monthly_job
 from rules.allocation.tariff import shipped_tariffs
 from rules.outage.config import RulesConfig
 from rules.outage.service import RulesService
@@ -49,7 +51,7 @@ def test_job_fires_on_the_first_at_two_in_the_station_zone() -> None:
     calls: list[date] = []
     scheduler = BackgroundScheduler()
     job = add_monthly_job(
-        scheduler, calls.append, SHANGHAI, clock=lambda: datetime(2027, 1, 1, 2, tzinfo=SHANGHAI)
+        scheduler, calls.append, [SHANGHAI], clock=lambda: datetime(2027, 1, 1, 2, tzinfo=SHANGHAI)
     )
     after = datetime(2026, 11, 24, 12, tzinfo=SHANGHAI)
     first = job.trigger.get_next_fire_time(None, after)
@@ -61,12 +63,61 @@ def test_job_fires_on_the_first_at_two_in_the_station_zone() -> None:
     assert calls == [date(2026, 12, 1)]
 
 
+def test_stations_west_of_the_registry_wait_for_their_own_two_o_clock() -> None:
+    """A Berlin station in a Shanghai registry: at 02:00 Shanghai its month is not over."""
+    berlin, urumqi = ZoneInfo("Europe/Berlin"), ZoneInfo("Asia/Urumqi")
+    trigger = MonthlyTrigger([SHANGHAI, berlin, urumqi])
+    fire = trigger.get_next_fire_time(None, datetime(2026, 10, 20, tzinfo=SHANGHAI))
+    assert fire == datetime(2026, 11, 1, 2, tzinfo=berlin)  # 09:00 in Shanghai
+    # Every station's October has been over for two hours or more (Berlin's is 25 h long).
+    for zone in (SHANGHAI, berlin, urumqi):
+        assert month_window(date(2026, 10, 1), zone).end_ms + 2 * 3_600_000 <= (
+            fire.timestamp() * 1000
+        )
+    # Berlin is on summer time in June: its 02:00 on 1 July is at UTC+2.
+    assert trigger.run_time(date(2026, 6, 1)) == datetime(2026, 7, 1, 2, tzinfo=berlin)
+    assert trigger.due_month(fire) == date(2026, 10, 1)
+    assert trigger.due_month(fire - timedelta(seconds=1)) == date(2026, 9, 1)
+
+
+@pytest.mark.parametrize(
+    ("zone", "now", "due"),
+    [
+        ("Asia/Shanghai", (2026, 12, 1, 2, 30), date(2026, 11, 1)),
+        ("Asia/Shanghai", (2026, 12, 1, 1, 30), date(2026, 10, 1)),
+        ("Asia/Shanghai", (2026, 11, 30, 20, 55), date(2026, 10, 1)),
+        ("Pacific/Kiritimati", (2026, 12, 1, 2, 19), date(2026, 11, 1)),  # UTC+14
+        ("America/Los_Angeles", (2026, 12, 1, 2, 5), date(2026, 11, 1)),
+    ],
+)
+def test_a_service_starting_after_two_on_the_first_catches_the_month_up(
+    zone: str, now: tuple[int, int, int, int, int], due: date
+) -> None:
+    """The review's case: started at 02:19 on 1 December (UTC+14), November was never billed."""
+    tz = ZoneInfo(zone)
+    calls: list[date] = []
+    scheduler = BackgroundScheduler()
+    scheduler.start()
+    try:
+        local = datetime(*now, tzinfo=tz)
+        job = add_monthly_job(scheduler, calls.append, [tz], clock=lambda: local)
+        assert add_catch_up(scheduler, calls.append, [tz], lambda: local) == due
+        wait_for(lambda: calls == [due], f"the catch-up of {due:%Y-%m}")
+        # Without the catch-up, the first run would have been the next month's.
+        upcoming = job.trigger.get_next_fire_time(None, local)
+        assert upcoming > local
+        assert job.trigger.due_month(upcoming) == date(due.year + due.month // 12,
+                                                       due.month % 12 + 1, 1)  # fmt: skip
+    finally:
+        scheduler.shutdown()
+
+
 def test_the_monthly_job_refuses_example_prices(tmp_path: Path) -> None:
     registry = district(a=station_entry("a", "enterprise_incubated"))
     store = InfluxStore("http://127.0.0.1:1", "never-queried")
     job = ReportJob(registry, shipped_tariffs(), store, tmp_path)
     with pytest.raises(AllocationError) as info:
-        schedule_allocation(BackgroundScheduler(), job, SHANGHAI)
+        schedule_allocation(BackgroundScheduler(), job)
     assert "tariff sichuan-general-commercial holds EXAMPLE prices" in str(info.value)
     assert "示例价格" in str(info.value)
     # Even a job made by hand, run as the scheduled one, refuses before reading anything.
@@ -76,30 +127,57 @@ def test_the_monthly_job_refuses_example_prices(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-def test_scheduled_run_writes_the_export(
-    store: InfluxStore, tmp_path: Path, mqtt_settings: MqttSettings, uid: str
-) -> None:
-    registry = district(**{f"a{uid}": station_entry(f"a{uid}", "enterprise_incubated")})
+def test_a_restarted_rules_service_allocates_the_missed_month_once(
+    store: InfluxStore, tmp_path: Path, mqtt_settings: MqttSettings, uid: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """Started after 02:00 on the 1st (a deploy, a reboot): the month is billed at start.
+
+    Before, the job's next run was the following month's, and this month was never billed.
+    A month already allocated (its export, or its `allocation` points) is not redone.
+    """
+    station = f"a{uid}"
+    registry = district(**{station: station_entry(station, "enterprise_incubated")})
     month = previous_month(datetime.now(SHANGHAI).date())
     window = month_window(month, SHANGHAI)
     days = days_of_history(window, datetime.now(SHANGHAI))
-    ingest = IngestConfig(client_id=f"ingest-{uid}", topic_filter=f"stations/a{uid}/+/+")
+    ingest = IngestConfig(client_id=f"ingest-{uid}", topic_filter=f"stations/{station}/+/+")
     with IngestWorker(mqtt_settings, store, registry, ingest) as worker:
         assert worker.wait_subscribed()
-        published = backfill_month(registry, f"a{uid}", mqtt_settings, tmp_path / "o.db", days)
+        published = backfill_month(registry, station, mqtt_settings, tmp_path / "o.db", days)
         wait_for(lambda: worker.stats.points_written >= published, "ingest to catch up", 60)
-    job = ReportJob(registry, own_tariffs(tmp_path), store, tmp_path / "out", write_influx=False)
-    scheduler = BackgroundScheduler()
-    scheduled = schedule_allocation(scheduler, job, SHANGHAI)
-    scheduler.start()
-    try:
-        scheduled.modify(next_run_time=datetime.now(SHANGHAI))  # as if it were the 1st
-        wait_for((tmp_path / "out" / f"allocation-{month:%Y-%m}.xlsx").exists, "the export")
-    finally:
-        scheduler.shutdown()
-    text = (tmp_path / "out" / f"allocation-{month:%Y-%m}.csv").read_text("utf-8-sig")
-    assert f",a{uid},驿站 a{uid},xiaoge," in text
+    tariffs = own_tariffs(tmp_path)
+    caplog.set_level(logging.INFO, logger="waystation.report")
+
+    def said(text: str) -> int:
+        return sum(text in m for m in caplog.messages)
+
+    def start(out: Path, until: Callable[[], object], what: str) -> None:
+        service = RulesService(mqtt_settings, registry, RulesConfig(), tmp_path / "rules.db",
+                               client_id=f"rules-{uid}")  # fmt: skip
+        serve(service, lambda: wait_for(until, what, 60), ReportJob(registry, tariffs, store, out))
+
+    csv_path = tmp_path / "out" / f"allocation-{month:%Y-%m}.csv"
+    start(tmp_path / "out", lambda: said(f"allocation points for {month:%Y-%m}"),
+          "the missed month's allocation")  # fmt: skip
+    assert said(f"{month:%Y-%m} was not allocated")
+    text = csv_path.read_text("utf-8-sig")
+    assert f",{station},驿站 {station},xiaoge," in text
     assert "示例价格" not in text  # the operator's own prices
+    [points] = store.query(
+        f'SELECT count("cost") FROM "allocation" WHERE "station" = \'{station}\''
+    )
+    assert points.values[0][1] >= 2  # electricity and water
+    # Restarted again: the export is there, the month is not redone.
+    written = csv_path.stat().st_mtime_ns
+    start(tmp_path / "out", lambda: said("already allocated"), "the check")
+    assert said(f"{month:%Y-%m} already allocated ({csv_path})")
+    # On another machine (no export there): InfluxDB holds the month, not redone either.
+    start(tmp_path / "elsewhere", lambda: said("`allocation`)"), "the check")
+    assert said(f"{month:%Y-%m} already allocated (InfluxDB {store.database!r}")
+    assert csv_path.stat().st_mtime_ns == written
+    assert not (tmp_path / "elsewhere").exists()
+    assert said("was not allocated") == 1
 
 
 @pytest.mark.integration

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -21,13 +21,14 @@ from rules.allocation.report import (
     AllocationError,
     MonthReport,
     example_tariffs,
+    month_window,
     run_report,
     write_allocation,
 )
-from rules.allocation.schedule import add_monthly_job
+from rules.allocation.schedule import add_catch_up, add_monthly_job
 from rules.allocation.tariff import Tariff
 from waystation.registry import Registry
-from waystation.store import InfluxStore
+from waystation.store import InfluxStore, StoreError
 
 __all__ = ["ReportJob", "print_summary", "run_scheduled", "schedule_allocation"]
 
@@ -61,6 +62,30 @@ class ReportJob:
                 f"电价 {names} 是示例价格：每月自动分摊不按示例价格出账；请用 --tariffs 给出"
                 "你们自己的电价（复制随附文件，填入电费单上的价格，删掉 `example: true`）",
             )
+
+    def zones(self) -> set[ZoneInfo]:
+        """The time zones of the stations this job bills."""
+        return {self.registry.station_timezone(s) for s in self.stations or self.registry.stations}
+
+    def recorded(self, month: date) -> str | None:
+        """Where `month`'s allocation is already recorded (its export, or InfluxDB), if it is."""
+        csv_path, _ = export_paths(self.out_dir, MonthReport(month), self.stations)
+        if csv_path.exists():
+            return str(csv_path)
+        if not self.write_influx:
+            return None
+        starts = [
+            month_window(month, self.registry.station_timezone(s)).start_ms
+            for s in self.stations or self.registry.stations
+        ]
+        where = f"time >= {min(starts)}ms AND time <= {max(starts)}ms"
+        if self.stations:
+            where += f' AND "station" =~ /^({"|".join(sorted(set(self.stations)))})$/'
+        query = f'SELECT count("cost") FROM "allocation" WHERE {where}'  # noqa: S608 - ms, ids
+        found = self.store.query(query)
+        if any(row[1] for series in found for row in series.values):
+            return f"InfluxDB {self.store.database!r} `allocation`"
+        return None
 
     def run(self, month: date) -> tuple[MonthReport, Path, Path]:
         if self.scheduled:
@@ -139,10 +164,16 @@ def print_summary(console: Console, report: MonthReport, registry: Registry) -> 
             console.print(f"… {len(findings) - 50} more in the XLSX's findings sheet")
 
 
-def schedule_allocation(scheduler: BaseScheduler, job: ReportJob, tz: ZoneInfo) -> Job:
+def schedule_allocation(
+    scheduler: BaseScheduler,
+    job: ReportJob,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Job:
     """The monthly job: the one way `rules` and `report --schedule` bill each month.
 
     Refused up front (AllocationError) when any station would be billed at example prices.
+    On start, the month due by now is allocated at once unless it already is (a service
+    restarted after 02:00 on the 1st would otherwise skip it for good).
     """
     job = replace(job, scheduled=True, allow_example_prices=False)
     job.refuse_example_prices()
@@ -150,18 +181,40 @@ def schedule_allocation(scheduler: BaseScheduler, job: ReportJob, tz: ZoneInfo) 
     def allocate(month: date) -> None:
         try:
             job.run(month)
+        except AllocationError as exc:  # said plainly: no readings, a month not over, ...
+            log.error("allocation of %s failed: %s", f"{month:%Y-%m}", exc)  # noqa: TRY400
         except Exception:  # logged; next month's run still comes
             log.exception(
                 "allocation of %s failed | %s 分摊失败", f"{month:%Y-%m}", f"{month:%Y-%m}"
             )
 
-    return add_monthly_job(scheduler, allocate, tz)
+    def catch_up(month: date) -> None:
+        name = f"{month:%Y-%m}"
+        try:
+            where = job.recorded(month)
+        except StoreError as exc:
+            log.warning("cannot tell whether %s was allocated (%s): allocating it | "
+                        "无法确认 %s 是否已分摊，现在分摊", name, exc, name)  # fmt: skip
+            where = None
+        if where is not None:
+            log.info("%s already allocated (%s): not redone | %s 已分摊（%s），不重做",
+                     name, where, name, where)  # fmt: skip
+            return
+        log.warning("%s was not allocated (the service was not running at its time): "
+                    "allocating it now | %s 尚未分摊（到时服务未运行），现在补做",
+                    name, name)  # fmt: skip
+        allocate(month)
+
+    zones = job.zones()
+    scheduled = add_monthly_job(scheduler, allocate, zones, clock)
+    add_catch_up(scheduler, catch_up, zones, clock)
+    return scheduled
 
 
-def run_scheduled(job: ReportJob, tz: ZoneInfo, wait: Callable[[], None]) -> None:
+def run_scheduled(job: ReportJob, wait: Callable[[], None]) -> None:
     """Allocate the month before on every 1st until `wait` returns (a signal)."""
     scheduler = BackgroundScheduler()
-    scheduled = schedule_allocation(scheduler, job, tz)
+    scheduled = schedule_allocation(scheduler, job)
     scheduler.start()
     log.info("allocation scheduled; next run %s", scheduled.next_run_time)
     try:
