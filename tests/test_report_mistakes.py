@@ -8,6 +8,12 @@ example prices (see test_allocation_intervals).
 from __future__ import annotations
 
 import csv
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -20,9 +26,8 @@ from app.localservers import InfluxServer
 from rules.allocation.report import month_window
 from tests.allocation_helpers import PARTIES, own_tariff_dir
 from tests.allocation_intervals import SHANGHAI, Meter, by_period, months_span, write_readings
+from tests.helpers import wait_for
 from waystation.store import InfluxStore
-
-pytestmark = pytest.mark.integration
 
 OCT = date(2026, 10, 1)
 HOURLY = timedelta(hours=1)
@@ -54,6 +59,7 @@ def report(tmp_path: Path, influxdb: InfluxServer, store: InfluxStore, *args: st
     ])  # fmt: skip
 
 
+@pytest.mark.integration
 def test_a_station_named_twice_is_billed_once(
     tmp_path: Path, influxdb: InfluxServer, store: InfluxStore, uid: str,
     capsys: pytest.CaptureFixture[str],
@@ -74,6 +80,7 @@ def test_a_station_named_twice_is_billed_once(
     ]
 
 
+@pytest.mark.integration
 def test_readings_only_after_the_month_are_no_bill(
     tmp_path: Path, influxdb: InfluxServer, store: InfluxStore, uid: str,
     capsys: pytest.CaptureFixture[str],
@@ -92,6 +99,7 @@ def test_readings_only_after_the_month_are_no_bill(
     assert not out.exists()
 
 
+@pytest.mark.integration
 def test_out_naming_a_file_is_refused_before_the_work(
     tmp_path: Path, influxdb: InfluxServer, store: InfluxStore, uid: str,
     capsys: pytest.CaptureFixture[str],
@@ -108,3 +116,58 @@ def test_out_naming_a_file_is_refused_before_the_work(
     assert "不是目录" in err
     assert "Traceback" not in err
     assert afile.read_text("utf-8") == "keep me"
+
+
+class HungServer:
+    """Accepts connections and never answers, as a wedged InfluxDB does."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted.append(conn)
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.accepted:
+            conn.close()
+
+
+@pytest.fixture
+def hung() -> Iterator[HungServer]:
+    server = HungServer()
+    yield server
+    server.close()
+
+
+def test_ctrl_c_stops_a_report_waiting_on_a_hung_server(tmp_path: Path, hung: HungServer) -> None:
+    """Each query waits up to 5 minutes; Ctrl-C used to wait for them all, then exit 0."""
+    meter_district(tmp_path, "s-a")
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "app.cli", "report", "--registry", str(tmp_path / "stations.yaml"),
+            "--influx", f"http://127.0.0.1:{hung.port}", "--database", "db",
+            "--tariffs", str(tmp_path / "tariffs"), "--month", "2026-10", "--out", str(out)]  # fmt: skip
+    log = tmp_path / "stderr.txt"
+    with log.open("wb") as err:
+        proc = subprocess.Popen(argv, stderr=err, stdout=subprocess.DEVNULL)
+        try:
+            wait_for(lambda: len(hung.accepted) >= 2, "the report's queries in flight", 60)
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(20) == 130
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    text = log.read_text("utf-8")
+    assert "interrupted, nothing written" in text
+    assert "已中断，未写任何文件" in text
+    assert "Traceback" not in text
+    assert not out.exists()

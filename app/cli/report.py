@@ -10,6 +10,7 @@ from app.checks import Plan
 from app.cli.common import (
     EXIT_CONFIG,
     EXIT_FAILURE,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     Subcommands,
     checked,
@@ -95,6 +96,15 @@ def run(args: argparse.Namespace) -> int:
         if examples:
             _warn_example_prices(examples)
         report, csv_path, xlsx_path = job.run(month)
+    except KeyboardInterrupt:
+        if job.writing is None:
+            print("waystation report: 已中断，未写任何文件 | interrupted, nothing written",
+                  file=sys.stderr)  # fmt: skip
+        else:
+            print(f"waystation report: 写 {job.writing} 时中断，该文件可能不完整，请重新运行 | "
+                  f"interrupted while writing {job.writing}: it may be incomplete, run the "
+                  "report again", file=sys.stderr)  # fmt: skip
+        return EXIT_INTERRUPTED
     except NoReadings as exc:
         print(f"waystation report: {exc}", file=sys.stderr)
         return EXIT_FAILURE

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -50,6 +50,8 @@ class ReportJob:
     allow_example_prices: bool = False
     # The monthly job: it never bills with example prices.
     scheduled: bool = False
+    # The file being written, if any (an interrupted run says which may be incomplete).
+    writing: Path | None = field(default=None, init=False)
 
     def refuse_example_prices(self) -> None:
         examples = example_tariffs(self.registry, self.tariffs, self.stations)
@@ -115,8 +117,11 @@ class ReportJob:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         csv_path, xlsx_path = export_paths(self.out_dir, report, self.stations)
         mark = not self.allow_example_prices
+        self.writing = csv_path
         write_csv(report, csv_path, mark_examples=mark)
+        self.writing = xlsx_path
         write_xlsx(report, xlsx_path, mark_examples=mark)
+        self.writing = None
         if self.write_influx and report.example_prices and mark:
             # Grafana would show these as the month's costs: keep them out of InfluxDB.
             log.warning(

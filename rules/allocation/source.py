@@ -30,9 +30,10 @@ zones offset by half an hour.
 
 from __future__ import annotations
 
+import queue
+import threading
 from array import array
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import Enum
@@ -218,13 +219,50 @@ def fetch_readings(
     out = {(r.device, r.field): Points() for r in registers}
     dense = {r.device for r in registers if r.interval < RAW_FROM}
     queries = plan_queries(registers, window, stations)
-    with ThreadPoolExecutor(concurrency, thread_name_prefix="report-query") as pool:
-        running = {
-            pool.submit(store.query, q.influxql, timeout_s=QUERY_TIMEOUT_S): q for q in queries
-        }
-        for done, future in enumerate(as_completed(running), start=1):
-            # Popped, so each answer is freed once collected rather than at the end.
-            _collect(future.result(), running.pop(future), out, dense)
-            if progress is not None:
-                progress(done, len(queries))
+
+    def ask(q: _Query) -> list[Series]:
+        return store.query(q.influxql, timeout_s=QUERY_TIMEOUT_S)
+
+    for done, (query, answer) in enumerate(_each_answer(ask, queries, concurrency), start=1):
+        _collect(answer, query, out, dense)  # then freed, rather than held to the end
+        if progress is not None:
+            progress(done, len(queries))
     return out
+
+
+def _each_answer(
+    ask: Callable[[_Query], list[Series]], queries: list[_Query], concurrency: int
+) -> Iterator[tuple[_Query, list[Series]]]:
+    """Each query with its answer as it comes, `concurrency` in flight at once.
+
+    On daemon threads, not an executor's: an executor waits at exit for the queries in
+    flight, which a hung server holds for `QUERY_TIMEOUT_S`, so Ctrl-C (or a failed query)
+    would not end the report. Here the caller stops at once; the others are abandoned.
+    """
+    todo: queue.SimpleQueue[_Query] = queue.SimpleQueue()
+    for q in queries:
+        todo.put(q)
+    answers: queue.SimpleQueue[tuple[_Query, list[Series] | BaseException]] = queue.SimpleQueue()
+    stop = threading.Event()
+
+    def work() -> None:
+        while not stop.is_set():
+            try:
+                q = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                answers.put((q, ask(q)))
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller, raised there
+                answers.put((q, exc))
+
+    for n in range(min(concurrency, len(queries))):
+        threading.Thread(target=work, name=f"report-query-{n}", daemon=True).start()
+    try:
+        for _ in queries:
+            q, answer = answers.get()
+            if isinstance(answer, BaseException):
+                raise answer
+            yield q, answer
+    finally:
+        stop.set()
