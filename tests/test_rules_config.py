@@ -136,3 +136,40 @@ def test_a_failing_webhook_is_retried_then_delivered(tmp_path: Path) -> None:
     [hook] = hooks.on("/hook")
     assert hook.body["notices"][0]["firing"][0]["detail"] == "E3"
     assert "device fault s-disp (E3)" in hook.body["text"]
+
+
+def test_an_unset_variable_hides_no_other_mistake(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the secrets unset, only "not set" was listed; the real mistakes came a run later."""
+    monkeypatch.delenv("WECOM_KEY", raising=False)
+    monkeypatch.delenv("DINGTALK_SECRET", raising=False)
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "language: cn\n"
+        "timing:\n"
+        "  pending_for: {door_silnet: 10m}\n"
+        "channels:\n"
+        "  - type: wecom\n"
+        "    url: https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=${WECOM_KEY}\n"
+        "  - type: dingtalk\n"
+        "    url: oapi.dingtalk.com/robot/send\n"
+        "    secret: ${DINGTALK_SECRET}\n"
+        "    rate: 10 per second\n",
+        "utf-8",
+    )
+    with pytest.raises(RulesConfigError) as info:
+        load_rules_config(path)
+    found = [(p.line, p.code) for p in info.value.problems]
+    assert found == [
+        (1, "not_allowed"),  # language: cn
+        (3, "unknown_rule"),  # door_silnet
+        (6, "env_not_set"),  # WECOM_KEY
+        (8, "bad_url"),  # a URL without its scheme
+        (9, "env_not_set"),  # DINGTALK_SECRET, and not also "the secret is empty"
+        (10, "invalid"),  # the rate: 10 per second
+    ]
+    message = str(info.value)
+    assert "6 处错误 error(s)" in message
+    assert "environment variable WECOM_KEY is not set" in message
+    assert "did you mean 'door_silent'?" in message

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from waystation.configerror import ConfigError, Invalid, Text
+from waystation.configerror import ConfigError, Invalid, Problem, Text
 from waystation.configfile import (
     Document,
     KeyPath,
@@ -274,27 +274,20 @@ def _expand(value: Any, path: KeyPath, missing: list[tuple[KeyPath, str]]) -> An
     return value
 
 
-def _secrets(doc: Document) -> Any:
-    missing: list[tuple[KeyPath, str]] = []
-    data = _expand(doc.data, (), missing)
-    if missing:
-        raise RulesConfigError(
-            [
-                doc.problem(
-                    path,
-                    Text(f"environment variable {name} is not set", f"环境变量 {name} 没有设置"),
-                    Text(
-                        f"set {name} in the service's environment (server.env), or write "
-                        "the value here",
-                        f"在服务的环境（server.env）里设置 {name}，或直接写在这里",
-                    ),
-                    code="env_not_set",
-                    on_key=False,
-                )
-                for path, name in missing
-            ]
+def _unset(doc: Document, missing: list[tuple[KeyPath, str]]) -> list[Problem]:
+    return [
+        doc.problem(
+            path,
+            Text(f"environment variable {name} is not set", f"环境变量 {name} 没有设置"),
+            Text(
+                f"set {name} in the service's environment (server.env), or write the value here",
+                f"在服务的环境（server.env）里设置 {name}，或直接写在这里",
+            ),
+            code="env_not_set",
+            on_key=False,
         )
-    return data
+        for path, name in missing
+    ]
 
 
 class RulesDocument(NamedTuple):
@@ -310,9 +303,26 @@ _MISSING = Text(
 
 
 def _validated(doc: Document) -> RulesConfig:
+    """The config with `${NAME}`s filled in; an unset one is listed with every other problem.
+
+    An unset variable reads as empty, and what that alone makes wrong on its line is not
+    reported twice.
+    """
     if doc.data is None:
         return RulesConfig()  # an empty file: the defaults
-    return validate(RulesConfig, doc, error=RulesConfigError, prepare=lambda _: _secrets(doc))
+    missing: list[tuple[KeyPath, str]] = []
+    data = _expand(doc.data, (), missing)
+    unset = _unset(doc, missing)
+    try:
+        config = validate(RulesConfig, doc, error=RulesConfigError, prepare=lambda _: data)
+    except RulesConfigError as exc:
+        lines = {p.line for p in unset}
+        others = [p for p in exc.problems if p.line is None or p.line not in lines]
+        found = sorted([*unset, *others], key=lambda p: (p.line or 0, p.column or 0))
+        raise RulesConfigError(found) from None
+    if unset:
+        raise RulesConfigError(unset)
+    return config
 
 
 def parse_rules_config(data: Any, source: str) -> RulesConfig:
