@@ -23,10 +23,11 @@ from pydantic import (
 )
 
 from edge.drivers import DRIVERS, DriverConfig
+from edge.drivers.dlt645.config import Dlt645Config
 from edge.drivers.simulator.config import SimulatorConfig
 from waystation.configerror import ConfigError, Invalid, Text
 from waystation.configfile import Document, document_from_data, load_document
-from waystation.contract import ID_PATTERN, MAX_BATCH_READINGS, Kind, data_fields
+from waystation.contract import ID_PATTERN, MAX_BATCH_READINGS, TARIFF_FIELDS, Kind, data_fields
 from waystation.durations import DurationField
 from waystation.registry import Registry, Role, Utility, check_timezone
 from waystation.validation import validate
@@ -94,6 +95,27 @@ class DeviceConfig(BaseModel):
         if driver.fields is not None:
             self._check_map(set(driver.fields(self.driver)))
         return self
+
+    @property
+    def measured_utility(self) -> Utility | None:
+        """What a meter measures, as its config says it: `utility`, else what its driver reads.
+
+        A DL/T 645 meter is an electricity meter; a register map says it by its field
+        (`energy_kwh_total` or `water_m3_total`).
+        """
+        if self.kind is not Kind.METER:
+            return None
+        if self.utility is not None:
+            return self.utility
+        if isinstance(self.driver, Dlt645Config):
+            return Utility.ELECTRICITY
+        fields = DRIVERS[self.driver.type].fields
+        mapped = set(fields(self.driver)) if fields is not None else set()
+        if "water_m3_total" in mapped:
+            return Utility.WATER
+        if mapped & {"energy_kwh_total", "power_w", *TARIFF_FIELDS}:
+            return Utility.ELECTRICITY
+        return None
 
     def _check_map(self, mapped: set[str]) -> None:
         """A driver's map of data fields against the kind's contract."""

@@ -157,6 +157,68 @@ def test_an_agent_config_is_checked_against_the_registry(
     assert "name the station's gateway (r01-gw-01)" in out
 
 
+def test_a_meter_read_as_another_utility_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A water meter mapped as energy passed: its water was then billed as main_meter_silent."""
+    registry = sample_registry(tmp_path, capsys)
+    sample = yaml.safe_load(SAMPLE)
+    energy = {"energy_kwh_total": {"address": 0, "type": "uint32", "scale": 0.01}}
+    sample["devices"]["r01-water-main"] = {
+        "kind": "meter",
+        "driver": {"type": "modbus", "host": "192.168.1.52", "registers": energy},
+    }
+    path = agent_config(tmp_path, {"devices": sample["devices"]})
+    code, out = run(capsys, "check-config", "--registry", registry, "--agent-config", path)
+    assert code == 2
+    assert "device 'r01-water-main': driver" in out
+    assert ("the registry has 'r01-water-main' as a water meter, but its modbus driver reads "
+            "electricity") in out  # fmt: skip
+    assert "登记文件中 'r01-water-main' 是水表，但modbus 驱动读的是电" in out
+    # A DL/T 645 meter is electricity, whatever the agent forgot to say.
+    sample["devices"]["r01-water-main"] = {
+        "kind": "meter",
+        "driver": {"type": "dlt645", "host": "192.168.1.52", "address": "000012345679"},
+    }
+    path = agent_config(tmp_path, {"devices": sample["devices"]})
+    code, out = run(capsys, "check-config", "--registry", registry, "--agent-config", path)
+    assert code == 2
+    assert "as a water meter, but its dlt645 driver reads electricity" in out
+    # Mapped as water, it passes.
+    water = {"water_m3_total": {"address": 0, "type": "uint32", "scale": 0.001}}
+    sample["devices"]["r01-water-main"]["driver"] = {
+        "type": "modbus", "host": "192.168.1.52", "registers": water,
+    }  # fmt: skip
+    path = agent_config(tmp_path, {"devices": sample["devices"]})
+    code, out = run(capsys, "check-config", "--registry", registry, "--agent-config", path)
+    assert "r01-water-main" not in out
+    assert code == 0
+
+
+def test_an_agent_interval_other_than_the_registry_s_is_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Read every 15m, registered at 60s (with a long timeout): the report read it hourly."""
+    data = yaml.safe_load(Path(sample_registry(tmp_path, capsys)).read_text("utf-8"))
+    meter = data["stations"]["dachuan-rider-01"]["devices"]["r01-meter-main"]
+    meter["timeout"] = "1h"
+    registry = write(tmp_path / "stations.yaml", data)
+    sample = yaml.safe_load(SAMPLE)
+    sample["devices"]["r01-meter-main"]["interval"] = "15m"
+    path = agent_config(tmp_path, {"devices": sample["devices"]})
+    code, out = run(capsys, "check-config", "--registry", registry, "--agent-config", path)
+    assert code == 0
+    assert "警告 warning: " in out
+    assert "device 'r01-meter-main': interval" in out
+    assert "the agent reads it every 15m, the registry says `interval: 1m`" in out
+    assert "write `interval: 15m` for 'r01-meter-main' in stations.yaml" in out
+    assert "代理每 15m 读取一次" in out
+    meter["interval"] = "15m"
+    write(tmp_path / "stations.yaml", data)
+    code, out = run(capsys, "check-config", "--registry", registry, "--agent-config", path)
+    assert (code, "r01-meter-main" in out) == (0, False)
+
+
 def test_each_service_runs_the_same_checks_at_start_up(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from app.checks.plan import Checked, Plan
 from edge.config import AgentConfig, read_agent_config
@@ -10,10 +11,11 @@ from waystation.configerror import ConfigError, Problem, Severity, Text
 from waystation.configfile import Document
 from waystation.contract import Kind
 from waystation.durations import format_duration
-from waystation.registry import Registry
+from waystation.registry import Registry, Utility
 
 __all__ = ["AgentCrossCheck", "check_agent"]
 
+_UTILITY_ZH = {Utility.ELECTRICITY: "电", Utility.WATER: "水"}
 # Without a rules config, a device is silent after this many reporting intervals.
 DEFAULT_SILENT_INTERVALS = 3.0
 
@@ -168,7 +170,10 @@ class AgentCrossCheck:
                 )
             ]
         out = []
-        if spec.kind is not config.kind or (config.utility and config.utility is not spec.utility):
+        measured = config.measured_utility
+        if spec.kind is config.kind and measured and spec.utility and measured is not spec.utility:
+            out.append(self._reads_another_utility(device_id, measured, spec.utility))
+        elif spec.kind is not config.kind:
             registered = f"{spec.kind}" + (f" ({spec.utility})" if spec.utility else "")
             out.append(
                 self.doc.problem(
@@ -206,4 +211,52 @@ class AgentCrossCheck:
                     code="interval_beyond_timeout",
                 )
             )
+        elif config.interval != spec.interval:
+            out.append(self._interval_differs(device_id, config.interval, spec.interval))
         return out
+
+    def _reads_another_utility(
+        self, device_id: str, measured: Utility, registered: Utility
+    ) -> Problem:
+        config = self.agent.devices[device_id]
+        said = "`utility`" if config.utility else f"its {config.driver.type} driver"
+        said_zh = "`utility`" if config.utility else f"{config.driver.type} 驱动"
+        return self.doc.problem(
+            ("devices", device_id, "utility" if config.utility else "driver"),
+            Text(
+                f"the registry has {device_id!r} as a {registered} meter, but {said} reads "
+                f"{measured}: its readings would be stored under the wrong register and its "
+                f"{registered} billed as silent",
+                f"登记文件中 {device_id!r} 是{_UTILITY_ZH[registered]}表，但{said_zh}读的是"
+                f"{_UTILITY_ZH[measured]}：读数会记到错误的字段上，"
+                f"月度分摊会把它当作无读数",
+            ),
+            Text(
+                "map the register it really has (`water_m3_total` for water, "
+                "`energy_kwh_total` for electricity), or correct the device id",
+                "映射它真正的寄存器（水表 `water_m3_total`，电表 `energy_kwh_total`），"
+                "或改正设备编号",
+            ),
+            code="utility_mismatch",
+        )
+
+    def _interval_differs(self, device_id: str, agent: timedelta, registry: timedelta) -> Problem:
+        every, registered = format_duration(agent), format_duration(registry)
+        return self.doc.problem(
+            ("devices", device_id, "interval"),
+            Text(
+                f"the agent reads it every {every}, the registry says `interval: {registered}`: "
+                "the rules judge silence and the monthly report chooses how to read it (reading "
+                "by reading from 5m, else by the hour) by the registry's",
+                f"代理每 {every} 读取一次，登记文件却写 `interval: {registered}`："
+                "告警规则判断失联、月度分摊决定读取方式（5m 及以上逐条读，否则按小时读）"
+                "都以登记文件为准",
+            ),
+            Text(
+                f"write `interval: {every}` for {device_id!r} in stations.yaml",
+                f"在 stations.yaml 中给 {device_id!r} 写 `interval: {every}`",
+            ),
+            on_key=False,
+            severity=Severity.WARNING,
+            code="interval_differs",
+        )
