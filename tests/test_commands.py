@@ -86,12 +86,39 @@ def test_silence_checks_the_station_and_the_state_file(
     assert "1\tst-a\t" in listed
     assert "+08:00 → " in listed
     assert "水电维修" in listed
+    # A time without a zone is the station's local time (here long past).
     assert main(["silence", "add", "--station", "st-b", "--until", "2026-01-01T00:00"]) == 2
-    assert "give the time zone" in capsys.readouterr().err
+    assert "the silence would already be over" in capsys.readouterr().err
     assert main(["silence", "remove", "1"]) == 0
     assert main(["silence", "list"]) == 0
     assert capsys.readouterr().out.strip() == "silence 1 removed 已解除"  # and nothing listed
     assert main(["silence", "remove", "1"]) == 1
+
+
+def test_silence_times_as_people_write_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("WAYSTATION_REGISTRY", str(registry_file(tmp_path, "st-a")))
+    monkeypatch.setenv("WAYSTATION_STATE", str(tmp_path / "rules-state.db"))
+    add = ["silence", "add", "--station", "st-a", "--create-state"]
+    # Two hours from --from, in the station's zone: not "already over", counted from now.
+    assert main([*add, "--from", "2099-12-01T10:00", "--until", "2h"]) == 0
+    assert capsys.readouterr().out.strip() == "silence 1: st-a until 2099-12-01T12:00+08:00"
+    assert main(["silence", "list"]) == 0
+    assert "\t2099-12-01T10:00+08:00 → 2099-12-01T12:00+08:00\t" in capsys.readouterr().out
+    assert main([*add, "--from", "2099-12-01T10:00", "--until", "2099-12-01T09:00"]) == 2
+    err = capsys.readouterr().err
+    assert "the silence ends (2099-12-01T09:00+08:00) before it starts (2099-12-01T10:00" in err
+    assert "静默的结束时间早于开始时间" in err
+    # 5000d is a typo more often than a plan.
+    assert main([*add, "--until", "5000d"]) == 2
+    err = capsys.readouterr().err
+    assert "a silence of 5000 days" in err
+    assert "longer than 30 days needs --force" in err
+    assert "超过 30 天需要加 --force" in err
+    assert main([*add, "--until", "30d"]) == 0
+    assert main([*add, "--until", "5000d", "--force"]) == 0
+    assert capsys.readouterr().out.count("silence ") == 2
 
 
 def test_dashboards_build_writes_where_told(

@@ -10,7 +10,7 @@ import pytest
 
 from waystation.contract import Kind
 from waystation.durations import parse_duration
-from waystation.registry import RegistryError, Role, Utility, load_registry
+from waystation.registry import RegistryError, Role, Utility, load_registry, parse_opening_hours
 
 GOOD_STATION = """\
   st-a:
@@ -180,3 +180,15 @@ def test_errors_name_file_station_device_and_field(
 def test_missing_file_says_how_to_point_at_one(tmp_path: Path) -> None:
     with pytest.raises(RegistryError, match="WAYSTATION_REGISTRY"):
         load_registry(tmp_path / "absent.yaml")
+
+
+@pytest.mark.parametrize("hours", ["07:60-23:00", "07:00-23:75", "25:00-06:00", "7-22"])
+def test_opening_hours_out_of_the_clock_are_refused(tmp_path: Path, hours: str) -> None:
+    """`07:60` was read as 08:00."""
+    text = GOOD_STATION.replace("    devices:\n", f'    opening_hours: "{hours}"\n    devices:\n')
+    with pytest.raises(RegistryError) as info:
+        load_registry(write(tmp_path, "version: 1\nstations:\n" + text))
+    [problem] = info.value.problems
+    assert problem.line == 6
+    assert f"{hours!r} is not opening hours like 07:00-22:00" in problem.what.en
+    assert parse_opening_hours("07:59-24:00") == (479, 1440)

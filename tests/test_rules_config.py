@@ -173,3 +173,21 @@ def test_an_unset_variable_hides_no_other_mistake(
     assert "6 处错误 error(s)" in message
     assert "environment variable WECOM_KEY is not set" in message
     assert "did you mean 'door_silent'?" in message
+
+
+@pytest.mark.parametrize(("temp", "ok"), [("800", False), ("0", False), ("-5", False),
+                                          ("100", True), ("45.5", True)])  # fmt: skip
+def test_the_cold_water_threshold_is_a_water_temperature(
+    tmp_path: Path, temp: str, ok: bool
+) -> None:
+    """800 °C passed, and every dispenser was always cold."""
+    path = tmp_path / "rules.yaml"
+    path.write_text(f"thresholds:\n  dispenser_min_temp_c: {temp}\n", "utf-8")
+    if ok:
+        assert load_rules_config(path).thresholds.dispenser_min_temp_c == float(temp)
+        return
+    with pytest.raises(RulesConfigError) as info:
+        load_rules_config(path)
+    [problem] = info.value.problems
+    assert (problem.line, problem.code) == (2, "range")
+    assert problem.what.en.startswith(temp)

@@ -176,7 +176,8 @@ def parse_opening_hours(value: str) -> tuple[int, int]:
     m = _HOURS_RE.match(value)
     start = int(m.group(1)) * 60 + int(m.group(2)) if m else -1
     end = int(m.group(3)) * 60 + int(m.group(4)) if m else -1
-    if not (0 <= start < 1440 and 0 < end <= 1440) or start == end:
+    minutes_ok = m is not None and int(m.group(2)) < 60 and int(m.group(4)) < 60  # not 07:60
+    if not (minutes_ok and 0 <= start < 1440 and 0 < end <= 1440) or start == end:
         raise Invalid(
             Text(
                 f"{value!r} is not opening hours like 07:00-22:00",

@@ -38,9 +38,13 @@ def add_parser(sub: Subcommands) -> argparse.ArgumentParser:
     add = silence.add_parser("add", parents=[common, state], help="silence a station until a time")
     add.add_argument("--station", required=True, help="a station id of the registry")
     add.add_argument(
-        "--until", required=True, help="a duration from now (2h) or a time (2026-11-25T08:00+08:00)"
+        "--until",
+        required=True,
+        help="a duration (2h, counted from --from if given, else from now) or a time "
+        "(2026-11-25T08:00+08:00; without a zone, the station's)",
     )
     add.add_argument("--from", dest="start", help="start later, at this time (default now)")
+    add.add_argument("--force", action="store_true", help="allow a silence longer than 30 days")
     add.add_argument("--reason", default="maintenance")
     silence.add_parser("list", parents=[common, state], help="silences not yet over")
     remove = silence.add_parser("remove", parents=[common, state], help="end a silence")
@@ -58,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
         if args.action == "add":
             print(add_silence(state, args.station, args.until, registry=registry,
                               start=args.start, reason=args.reason,
-                              create=getattr(args, "create_state", False)))  # fmt: skip
+                              create=getattr(args, "create_state", False),
+                              force=args.force))  # fmt: skip
         elif args.action == "remove":
             found = remove_silence(state, args.id)
             print(f"silence {args.id} {'removed 已解除' if found else 'not found 不存在'}")

@@ -193,7 +193,8 @@ class Thresholds(_Strict):
     silent_intervals: Annotated[float, Field(gt=1)] = 3.0
     # A station is down when all of its devices went down within this window.
     station_window: DurationField = timedelta(minutes=2)
-    dispenser_min_temp_c: float = 80.0
+    # Water below this is "cold": above 0, at most boiling (800 made every dispenser cold).
+    dispenser_min_temp_c: Annotated[float, Field(gt=0, le=100)] = 80.0
     dispenser_cold_for: DurationField = timedelta(minutes=20)
     meter_stuck_for: DurationField = timedelta(minutes=30)
     meter_stuck_min_kwh: Annotated[float, Field(gt=0)] = 0.05

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -14,10 +14,14 @@ from waystation.registry import Registry
 __all__ = ["add_silence", "list_silences", "open_state", "parse_when", "remove_silence"]
 
 
-def parse_when(text: str, now: datetime) -> datetime:
-    """A duration from now (`2h`) or an ISO 8601 time with its zone."""
+# A silence longer than this is a typo (5000d) more often than a plan: it needs --force.
+LONGEST = timedelta(days=30)
+
+
+def parse_when(text: str, since: datetime, tz: ZoneInfo) -> datetime:
+    """A duration after `since` (`2h`), or an ISO 8601 time; one without a zone is in `tz`."""
     try:
-        return now + parse_duration(text)
+        return since + parse_duration(text)
     except ValueError:
         pass
     try:
@@ -27,12 +31,7 @@ def parse_when(text: str, now: datetime) -> datetime:
             f"{text!r} is neither a duration (2h) nor a time (ISO 8601) | "
             f"{text!r} 既不是时长（如 2h）也不是时间（ISO 8601）"
         ) from None
-    if when.tzinfo is None:
-        raise ValueError(
-            f"{text!r}: give the time zone, like 2026-11-25T08:00+08:00 | "
-            f"{text!r}：请带上时区，如 2026-11-25T08:00+08:00"
-        )
-    return when
+    return when.replace(tzinfo=tz) if when.tzinfo is None else when
 
 
 def open_state(state_path: Path, *, create: bool = False) -> RulesState:
@@ -51,6 +50,10 @@ def open_state(state_path: Path, *, create: bool = False) -> RulesState:
     return RulesState(state_path)
 
 
+def _ms(when: datetime) -> int:
+    return int(when.timestamp() * 1000)
+
+
 def _local(ms: int, tz: ZoneInfo) -> str:
     return datetime.fromtimestamp(ms / 1000, tz).isoformat(timespec="minutes")
 
@@ -64,6 +67,7 @@ def add_silence(
     start: str | None = None,
     reason: str = "maintenance",
     create: bool = False,
+    force: bool = False,
 ) -> str:
     if station not in registry.stations:
         close = difflib.get_close_matches(station, list(registry.stations), n=1, cutoff=0.6)
@@ -72,20 +76,30 @@ def add_silence(
             f"station {station!r} is not in the registry | 站点 {station!r} 不在站点登记文件中"
             + hint
         )
+    tz = registry.station_timezone(station)
     now = datetime.now(UTC)
-    begin = parse_when(start, now) if start else now
-    end = parse_when(until, now)
-    if end <= max(begin, now):
+    begin = parse_when(start, now, tz) if start else now
+    end = parse_when(until, begin, tz)  # a duration counts from the start
+    if end <= now:
         raise ValueError("the silence would already be over | 这个静默时段已经过去了")
+    if end <= begin:
+        raise ValueError(
+            f"the silence ends ({_local(_ms(end), tz)}) before it starts ({_local(_ms(begin), tz)})"
+            f" | 静默的结束时间早于开始时间"
+        )
+    if end - max(begin, now) > LONGEST and not force:
+        days = (end - max(begin, now)).days
+        raise ValueError(
+            f"a silence of {days} days (until {_local(_ms(end), tz)}): longer than "
+            f"{LONGEST.days} days needs --force | 静默 {days} 天（到 {_local(_ms(end), tz)}）："
+            f"超过 {LONGEST.days} 天需要加 --force"
+        )
     state = open_state(state_path, create=create)
     try:
-        sid = state.add_silence(
-            station, int(begin.timestamp() * 1000), int(end.timestamp() * 1000), reason
-        )
+        sid = state.add_silence(station, _ms(begin), _ms(end), reason)
     finally:
         state.close()
-    tz = registry.station_timezone(station)
-    return f"silence {sid}: {station} until {_local(int(end.timestamp() * 1000), tz)}"
+    return f"silence {sid}: {station} until {_local(_ms(end), tz)}"
 
 
 def list_silences(state_path: Path, registry: Registry) -> list[str]:
