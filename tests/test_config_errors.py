@@ -206,3 +206,39 @@ def test_a_tariff_with_a_full_width_comma(
     assert "ours.yaml:22:16 version 1: electricity.periods.peak.0" in out
     assert "'10-12，15-21' is not an hour range" in out
     assert "full-width comma" in out
+
+
+def test_one_mistake_repeated_is_counted_not_printed_a_thousand_times(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same misspelt key under 2,000 stations printed 10,003 lines, the count last."""
+    stations = "".join(
+        f"  st-{n}:\n    name: 驿站 {n}\n    model: community_integrated\n    devices:\n"
+        f"      a{n}-meter: {{kind: meter, utility: electricity, intervall: 1m}}\n"
+        f"      a{n}-gw: {{kind: gateway}}\n"
+        for n in range(40)
+    )
+    path = registry(tmp_path, "version: 1\nstations:\n" + stations + "  st-x:\n    name: X\n")
+    code, out = check(tmp_path, capsys, "--registry", path)
+    assert code == 2
+    assert out.endswith("42 处错误 error(s), 0 处警告 warning(s): 修正后再启动服务 fix them before "
+                        "starting a service\n")  # fmt: skip
+    # The first three in full, with their lines, the different mistakes, which are not lost
+    # among them, and the other 37 in one line.
+    assert out.count("unknown key 'intervall'") == 4
+    assert f"{path}:7:53 station 'st-0', device 'a0-meter': intervall" in out
+    assert f"{path}:19:53 station 'st-2', device 'a2-meter': intervall" in out
+    assert "错误 error: 还有 37 处同样的问题 | and 37 more of the same " in out
+    assert f"({path}:25:53, {path}:31:53, …)" in out
+    assert "`model` is missing" in out
+    assert len(out.splitlines()) < 40
+
+
+def test_a_utf16_file_is_told_how_to_convert_from_utf16(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = check(tmp_path, capsys, "--registry", registry(tmp_path, GOOD.encode("utf-16")))
+    assert code == 2
+    assert "the file is saved as UTF-16, not UTF-8" in out
+    assert "iconv -f UTF-16 -t UTF-8" in out
+    assert "GBK" not in out

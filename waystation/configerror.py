@@ -14,7 +14,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-__all__ = ["ConfigError", "Invalid", "Problem", "Severity", "Text", "render_problems"]
+__all__ = [
+    "ConfigError",
+    "Invalid",
+    "Problem",
+    "Severity",
+    "Text",
+    "render_problems",
+    "rendered_blocks",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +76,43 @@ class Problem:
         return "\n".join(lines)
 
 
+# The same mistake repeated (a misspelt key under every device of 2,000 stations) is shown
+# this many times, then counted in one line, so the first few are not lost off the screen.
+SHOWN_ALIKE = 3
+
+
+def rendered_blocks(problems: Iterable[Problem]) -> list[str]:
+    """Each problem rendered; past `SHOWN_ALIKE` of one kind, a count of the rest instead."""
+    blocks: list[str] = []
+    alike: dict[tuple[str, str, str, str], list[Problem]] = {}
+    for p in problems:
+        same = alike.setdefault((p.severity, p.code, p.what.en, p.fix.en if p.fix else ""), [])
+        same.append(p)
+        if len(same) <= SHOWN_ALIKE:
+            blocks.append(p.render())
+    blocks += [_more_alike(same) for same in alike.values() if len(same) > SHOWN_ALIKE]
+    return blocks
+
+
+def _more_alike(same: list[Problem]) -> str:
+    more = same[SHOWN_ALIKE:]
+    n = f"{len(more):,}"
+    where = ", ".join(p.location for p in more[:2] if p.location)
+    if where and len(more) > 2:
+        where += ", …"
+    first = same[0]
+    return "\n".join(
+        [
+            f"{_SEVERITY_WORDS[first.severity]}: 还有 {n} 处同样的问题 | and {n} more of the same"
+            + (f" ({where})" if where else ""),
+            f"    {first.what.zh}",
+            *([f"    {first.what.en}"] if first.what.en != first.what.zh else []),
+        ]
+    )
+
+
 def render_problems(problems: Iterable[Problem]) -> str:
-    return "\n".join(p.render() for p in problems)
+    return "\n".join(rendered_blocks(problems))
 
 
 class Invalid(ValueError):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
 from app.checks import Checked, Plan, check
-from waystation.configerror import ConfigError
+from waystation.configerror import ConfigError, rendered_blocks
 from waystation.durations import parse_duration
 from waystation.settings import (
     SETTINGS,
@@ -193,9 +193,8 @@ def checked(plan: Plan, *, said_elsewhere: frozenset[str] = frozenset()) -> Chec
     result = check(plan)
     if result.errors:
         raise ConfigError(result.problems)
-    for problem in result.warnings:
-        if problem.code not in said_elsewhere:
-            log.warning("%s", problem.render())
+    for block in rendered_blocks(p for p in result.warnings if p.code not in said_elsewhere):
+        log.warning("%s", block)
     return result
 
 
