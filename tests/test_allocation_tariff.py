@@ -150,3 +150,20 @@ def test_a_single_month_key_needs_no_quotes(tmp_path: Path) -> None:
 
 def _line(path: Path, text: str) -> int:
     return next(i for i, line in enumerate(path.read_text("utf-8").splitlines(), 1) if text in line)
+
+
+def test_the_whole_config_directory_as_tariffs(tmp_path: Path) -> None:
+    """`--tariffs /etc/waystation` gave 16 errors about the registry and the rules config."""
+    (tmp_path / "stations.yaml").write_text("version: 1\nstations: {}\n", "utf-8")
+    (tmp_path / "rules.yaml").write_text("language: zh\nchannels: []\n", "utf-8")
+    (tmp_path / "sichuan.yml").write_text(SHIPPED.read_text("utf-8"), "utf-8")  # .yml too
+    assert list(load_tariffs([tmp_path])) == ["sichuan-general-commercial"]
+    with pytest.raises(TariffError) as info:
+        load_tariffs([tmp_path / "stations.yaml"])
+    [problem] = info.value.problems
+    assert problem.code == "not_a_tariff"
+    assert "not a tariff file: it looks like the station registry" in problem.what.en
+    assert "不是电价文件：看起来是站点登记文件" in problem.what.zh
+    (tmp_path / "sichuan.yml").unlink()
+    with pytest.raises(TariffError, match=r"no tariff files \(\*.yaml, \*.yml\)"):
+        load_tariffs([tmp_path])

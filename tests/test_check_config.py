@@ -140,7 +140,8 @@ def test_an_agent_config_is_checked_against_the_registry(
     path = agent_config(tmp_path, {"devices": devices, "timezone": "Asia/Urumqi"})
     code, out = run(capsys, "check-config", "--registry", registry, "--agent-config", path)
     assert code == 2
-    assert "4 处错误 error(s), 3 处警告 warning(s)" in out  # the third: example prices
+    assert "4 处错误 error(s), 2 处警告 warning(s)" in out
+    assert "EXAMPLE prices" not in out  # an edge box's check: the tariff is not its concern
     assert "'r01-ghost' is not in the registry: ingest would dead-letter every reading as" in out
     assert "device 'r03-door-01' belongs to station 'dachuan-rider-03'" in out
     assert "the registry has 'r01-locker-01' as a charging_locker" in out

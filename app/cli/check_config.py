@@ -39,14 +39,17 @@ def add_parser(sub: Subcommands) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     s = settings(args)
+    rules_config = env_path(args.rules_config, RULES_CONFIG_ENV)
+    tariffs = tariff_paths(args)
     plan = Plan(
         registry=Path(s.registry),
         # On an edge box, the agent's config is checked alone when no registry is there.
         registry_required=args.agent_config is None or s.given("registry"),
         agent_config=args.agent_config,
-        rules_config=env_path(args.rules_config, RULES_CONFIG_ENV),
-        tariffs=tariff_paths(args),
-        allocation=True,
+        rules_config=rules_config,
+        tariffs=tariffs,
+        # An agent config alone is an edge box's check: its prices are none of its business.
+        allocation=args.agent_config is None or tariffs is not None or rules_config is not None,
         mqtt=s.mqtt,
         mqtt_ca=s.mqtt_ca,
         influx=s.influx,

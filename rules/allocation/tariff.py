@@ -280,19 +280,53 @@ def parse_tariff(data: Any, source: str) -> Tariff:
     return validate(Tariff, document_from_data(data, source), error=TariffError)
 
 
-def load_tariffs(paths: list[Path]) -> dict[str, Tariff]:
-    """Read tariff files, or every `*.yaml` in a directory, keyed by tariff id.
+# What other config files hold, to tell one from a tariff in a shared directory.
+_OTHER_FILES = (
+    ({"stations"}, Text("the station registry", "站点登记文件")),
+    ({"channels", "thresholds", "timing"}, Text("the rules config", "规则配置")),
+    ({"agent_device"}, Text("an edge agent's config", "边缘代理配置")),
+)
 
-    Every file is read and every problem of every file reported together.
+
+def _other_file(data: Any) -> Text | None:
+    """What a YAML file that is not a tariff looks like it is, if it says so by its keys."""
+    if not isinstance(data, dict) or "versions" in data:
+        return None
+    return next((what for keys, what in _OTHER_FILES if keys & set(data)), None)
+
+
+def load_tariffs(paths: list[Path]) -> dict[str, Tariff]:
+    """Read tariff files, or every `*.yaml` and `*.yml` in a directory, keyed by tariff id.
+
+    Every file is read and every problem of every file reported together. In a directory,
+    the other config files (registry, rules config) are passed over: `/etc/waystation`
+    holds them all; named as a tariff file, one is refused saying what it looks like.
     """
-    files: list[Path] = []
+    files: list[tuple[Path, bool]] = []
     for path in paths:
-        files.extend(sorted(path.glob("*.yaml")) if path.is_dir() else [path])
+        if path.is_dir():
+            found = sorted({*path.glob("*.yaml"), *path.glob("*.yml")})
+            files.extend((f, True) for f in found)
+        else:
+            files.append((path, False))
     tariffs: dict[str, Tariff] = {}
     problems: list[Problem] = []
-    for file in files:
+    for file, in_directory in files:
         try:
-            tariff = validate(Tariff, load_document(file), error=TariffError)
+            document = load_document(file)
+            other = _other_file(document.data)
+            if other is not None and in_directory:
+                continue
+            if other is not None:
+                raise TariffError.at(
+                    str(file),
+                    Text(f"not a tariff file: it looks like {other.en}",
+                         f"不是电价文件：看起来是{other.zh}"),
+                    Text("give the tariff files (or their directory) with --tariffs",
+                         "用 --tariffs 给出电价文件（或其所在目录）"),
+                    code="not_a_tariff",
+                )  # fmt: skip
+            tariff = validate(Tariff, document, error=TariffError)
         except ConfigError as exc:
             problems += exc.problems
             continue
@@ -309,12 +343,12 @@ def load_tariffs(paths: list[Path]) -> dict[str, Tariff]:
                 )
             )
         tariffs[tariff.id] = tariff
-    if not files:
+    if not tariffs and not problems:
         problems.append(
             Problem(
                 Text(
-                    f"no tariff files (*.yaml) in {', '.join(map(str, paths))}",
-                    f"{', '.join(map(str, paths))} 里没有电价文件（*.yaml）",
+                    f"no tariff files (*.yaml, *.yml) in {', '.join(map(str, paths))}",
+                    f"{', '.join(map(str, paths))} 里没有电价文件（*.yaml、*.yml）",
                 ),
                 code="no_file",
             )
