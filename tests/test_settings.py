@@ -4,7 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from waystation.settings import MqttSettings, SettingsError, load_config_file, resolve
+from waystation.settings import (
+    MqttSettings,
+    SettingsError,
+    check_influx_url,
+    load_config_file,
+    resolve,
+)
 
 
 def test_precedence_flag_then_env_then_file_then_default(tmp_path: Path) -> None:
@@ -42,3 +48,24 @@ def test_mqtt_url() -> None:
     with pytest.raises(SettingsError, match="mqtt://") as info:
         MqttSettings.from_url("http://user:secret@h:1")
     assert "secret" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "root"),
+    [("http://h:8086/api/v2", "http://h:8086"), ("http://h:8086/query", "http://h:8086"),
+     ("https://h/influx/write", "https://h/influx"), ("http://h:8086/api/v2/write", "http://h:8086")],
+)  # fmt: skip
+def test_an_influx_url_naming_an_api_path_is_refused(url: str, root: str) -> None:
+    """`/api/v2` passed the check, then every query failed with "404 page not found"."""
+    with pytest.raises(SettingsError) as info:
+        check_influx_url(url)
+    [problem] = info.value.problems
+    assert "names an API path" in problem.what.en
+    assert "接口路径" in problem.what.zh
+    assert problem.fix is not None
+    assert problem.fix.en == f"give the server's address: {root}"
+
+
+@pytest.mark.parametrize("url", ["http://h:8086", "http://h:8086/", "https://h/influx/"])
+def test_a_server_address_or_a_proxy_prefix_is_fine(url: str) -> None:
+    assert check_influx_url(url) == url

@@ -91,8 +91,12 @@ def test_missing_database_is_fatal(influxdb: InfluxServer) -> None:
 
 def test_nothing_listening_is_unavailable() -> None:
     s = InfluxStore(f"http://127.0.0.1:{free_port()}", "db", timeout_s=1)
-    with pytest.raises(StoreUnavailable, match="unreachable"):
+    with pytest.raises(StoreUnavailable, match="unreachable") as info:
         s.write_lines(["m f=1.0 1761955200000"])
+    # Said for a person: no `<urllib3.connection.HTTPConnection object at 0x…>`, and in zh.
+    assert "object at 0x" not in str(info.value)
+    assert "Connection refused" in str(info.value)
+    assert "无法连接 InfluxDB" in str(info.value)
     assert s.ping() is False
 
 

@@ -8,6 +8,7 @@ when a command starts, never at import time.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -232,7 +233,27 @@ def check_influx_url(url: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
         raise _bad_url("InfluxDB", "InfluxDB", url, "http://host:8086",
                        "--influx / WAYSTATION_INFLUX")  # fmt: skip
+    api = _API_PATH.search(parts.path)
+    if api:
+        root = url[: url.index(parts.path) + api.start()] or url
+        raise SettingsError(
+            Problem(
+                Text(f"InfluxDB URL {_redact(url)!r} names an API path ({api.group(0)}): "
+                     "Waystation adds /query and /write to the server's address itself",
+                     f"InfluxDB 地址 {_redact(url)!r} 带了接口路径（{api.group(0)}）："
+                     "Waystation 会自己在服务器地址后加 /query 和 /write"),
+                Text(f"give the server's address: {_redact(root)}",
+                     f"只写服务器地址：{_redact(root)}"),
+                where="--influx / WAYSTATION_INFLUX",
+                code="bad_url",
+            )
+        )  # fmt: skip
     return url
+
+
+# The ends of InfluxDB's own API paths: a URL ending so is an endpoint, not the server
+# (a path before them, a reverse proxy's prefix, is fine).
+_API_PATH = re.compile(r"/(api/v2(/\w+)?|query|write|ping|health)/?$")
 
 
 def _bad_url(what: str, what_zh: str, url: str, like: str, where: str) -> SettingsError:

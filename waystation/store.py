@@ -182,6 +182,14 @@ class Series:
         return [dict(zip(self.columns, row, strict=True)) | self.tags for row in self.values]
 
 
+_OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-f]+>: ")
+
+
+def _why(exc: Exception) -> str:
+    """urllib3's reason without the connection object's repr it starts with."""
+    return _OBJECT_REPR.sub("", str(exc))
+
+
 def _auth_headers(token: str | None) -> dict[str, str]:
     """`user:password` is basic auth (1.x users, 2.x v1-auth); anything else is a token."""
     if not token:
@@ -256,7 +264,10 @@ class InfluxStore:
         try:
             return self._http.request(method, url, body=body, headers=headers, timeout=timeout)
         except urllib3.exceptions.HTTPError as exc:
-            raise StoreUnavailable(f"InfluxDB at {self.url} unreachable: {exc}") from exc
+            why = _why(exc)
+            raise StoreUnavailable(
+                f"InfluxDB at {self.url} unreachable: {why} | 无法连接 InfluxDB {self.url}：{why}"
+            ) from exc
 
     # --- writing ------------------------------------------------------------------
 
