@@ -140,7 +140,9 @@ def test_a_device_written_twice_in_an_agent_config_is_refused(
          ":15:69 device 'r01-meter-main': driver.address", "not a DL/T 645 meter address"),
         # Unquoted, YAML reads 000012345670 as an octal number.
         (('address: "000012345678"', "address: 000012345670"),
-         ":15:69 device 'r01-meter-main': driver.address", "quote it, so leading zeros stay"),
+         ":15:69 device 'r01-meter-main': driver.address", 'address: "000012345670" (check'),
+        (('address: "000012345678"', "address: 123456789012"),
+         ":15:69 device 'r01-meter-main': driver.address", 'address: "123456789012" (check'),
         (("      unit: 1", "      unit: 1\n      colour: red"),
          ":23:7 device 'r01-disp-01': driver.colour", "keys allowed here: transport, host"),
         (("    driver: {type: simulator}", "    driver: {type: simulater}"),

@@ -36,6 +36,8 @@ class Dlt645Config(LinkConfig):
     @classmethod
     def _address(cls, value: object) -> object:
         """Whatever the frame codec would refuse is refused here, at start-up."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            raise _unquoted(value)
         try:
             encode_address(str(value) if isinstance(value, str) else "")
         except ValueError:
@@ -51,3 +53,23 @@ class Dlt645Config(LinkConfig):
                 ),
             ) from None
         return value
+
+
+def _unquoted(value: int) -> Invalid:
+    """An address written without quotes: YAML made a number of it (octal, from a leading 0)."""
+    decimal = str(value)
+    typed = decimal if len(decimal) == 12 else f"{value:o}".zfill(12)
+    return Invalid(
+        Text(
+            f"the address was read as the number {value}: without quotes, YAML reads digits "
+            "as a number (and ones starting with 0 as octal)",
+            f"表地址被读成了数字 {value}：不加引号时 YAML 把数字当作数值"
+            "（以 0 开头的还当作八进制）",
+        ),
+        Text(
+            f'quote the 12 digits from the meter\'s label: address: "{typed}" (check it '
+            "against the label)",
+            f'给表铭牌上的 12 位数字加上引号：address: "{typed}"（请与铭牌核对）',
+        ),
+        code="address_not_quoted",
+    )
