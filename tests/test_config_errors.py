@@ -244,3 +244,27 @@ def test_a_utf16_file_is_told_how_to_convert_from_utf16(
     assert "the file is saved as UTF-16, not UTF-8" in out
     assert "iconv -f UTF-16 -t UTF-8" in out
     assert "GBK" not in out
+
+
+@pytest.mark.parametrize(
+    ("change", "where", "words"),
+    [
+        # `{kind:door_counter}` is one key to YAML.
+        (("a-gw: {kind: gateway}", "a-gw: {kind:gateway}"),
+         ":8:14 station 'st-a', device 'a-gw': kind:gateway",
+         "put a space after the colon: `kind: gateway`"),
+        (("a-gw: {kind: gateway}", "a-gw: {kind: gateway　}"),
+         ":8:20 station 'st-a', device 'a-gw': kind", "full-width space '　' (U+3000)"),
+        (("a-gw: {kind: gateway}", "a-gw:\n        kind: gateway　"),
+         ":9:15 station 'st-a', device 'a-gw': kind", "full-width space '　' (U+3000)"),
+    ],
+)  # fmt: skip
+def test_a_glued_colon_and_a_trailing_full_width_space_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], change: tuple[str, str], where: str,
+    words: str,
+) -> None:  # fmt: skip
+    assert change[0] in GOOD
+    code, out = check(tmp_path, capsys, "--registry", registry(tmp_path, GOOD.replace(*change)))
+    assert code == 2
+    assert f"stations.yaml{where}" in out
+    assert words in out

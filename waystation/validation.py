@@ -152,10 +152,22 @@ def _extra(err: Any, model: type[BaseModel]) -> Translation:
         if known
         else Text("remove it, or correct its spelling", "删除它，或改正拼写")
     )
+    glued = _glued(key)
     return (
         Text(f"unknown key {key!r}", f"未知的键 {key!r}"),
-        _join(_suggest(key, known), allowed),
+        _join(glued, _suggest(key, known), allowed),
         "unknown_key",
+    )
+
+
+def _glued(key: Any) -> Text | None:
+    """`kind:door_counter` is one key to YAML: the space after the colon is missing."""
+    name, colon, value = str(key).partition(":")
+    if not colon or not name or not value or " " in name:
+        return None
+    return Text(
+        f"put a space after the colon: `{name}: {value}`",
+        f"冒号后面要加一个空格：`{name}: {value}`",
     )
 
 

@@ -22,7 +22,8 @@ def full_width_at(text: str) -> tuple[int, str] | None:
     """A full-width colon, comma or space where YAML wanted its ASCII twin: (column, char).
 
     Only where it is a mistake: a colon before the line's first `: `, a comma
-    inside `{…}` or `[…]`, a space in the indentation or right after a colon.
+    inside `{…}` or `[…]`, a space in the indentation, right after a colon or
+    after a value (at the line's end, or before `,` `}` `]` in a flow).
     Chinese text in a value (a name with a full-width colon) keeps its punctuation.
     """
     quote: str | None = None
@@ -49,7 +50,9 @@ def _mistaken(text: str, i: int, ch: str, flow: int) -> bool:
         return ": " not in before or flow > 0
     if ch == "，":
         return flow > 0
-    return not before.strip(" 　") or before.rstrip(" 　").endswith(":")
+    after = text[i + 1 :].lstrip(" 　")
+    trailing = not after or after.startswith("#") or (flow > 0 and after[0] in ",}]")
+    return trailing or not before.strip(" 　") or before.rstrip(" 　").endswith(":")
 
 
 _FULL_WIDTH_FIX = {
