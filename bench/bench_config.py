@@ -22,6 +22,7 @@ import argparse
 import json
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -89,7 +90,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
-def measure(directory: Path, stations: int, deadline: float) -> None:
+def measure(directory: Path, stations: int, deadline: float, *, typo: bool = True) -> None:
     path = directory / f"stations-{stations}.yaml"
     lines = write_registry(path, stations)
     left = max(deadline - time.monotonic(), 1.0)
@@ -106,9 +107,11 @@ def measure(directory: Path, stations: int, deadline: float) -> None:
         f"parse {timed['parse_s']:.2f} s, parse + validate {timed['parse_s'] + timed['load_s']:.2f}"
         f" s; check-config {took:.2f} s ({verdict}), peak RSS {rss:.0f} MB"
     )
-    typo = directory / f"typo-{stations}.yaml"
-    write_registry(typo, stations, typo=True)
-    waystation[-1] = str(typo)
+    if not typo:
+        return
+    typo_path = directory / f"typo-{stations}.yaml"
+    write_registry(typo_path, stations, typo=True)
+    waystation[-1] = str(typo_path)
     done, took = run_child(waystation, max(deadline - time.monotonic(), 1.0))
     printed = (done.stdout + done.stderr).count("\n")
     print(
@@ -120,15 +123,18 @@ def measure(directory: Path, stations: int, deadline: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stations", type=int, nargs="+", default=[2000, 10000])
+    parser.add_argument("--no-typo", action="store_true", help="skip the repeated-mistake run")
     parser.add_argument("--time-limit", type=float, default=300.0, help="seconds, in all")
     args = parser.parse_args()
     deadline = time.monotonic() + args.time_limit
+    # Stopped (kill, Ctrl-C): the temporary directory goes all the same.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     directory = Path(tempfile.mkdtemp(prefix="bench-config-"))
     try:
         with open("/proc/loadavg", encoding="ascii") as f:  # noqa: PTH123
             print(f"load average at the start: {' '.join(f.read().split()[:3])}")
         for stations in sorted(args.stations):
-            measure(directory, stations, deadline)
+            measure(directory, stations, deadline, typo=not args.no_typo)
     except subprocess.TimeoutExpired:
         print(f"gave up: past the time limit of {args.time_limit:.0f} s")
         sys.exit(1)

@@ -300,3 +300,31 @@ def test_a_station_data_helper_registry_still_passes(
 ) -> None:
     path = write(tmp_path / "r.yaml", {"version": 1, "stations": station_data("st-z")})
     assert run(capsys, "check-config", "--registry", path)[0] == 0
+
+
+def test_a_setting_from_the_config_file_is_named_at_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`influx: localhost:8086` in --config was reported as `--influx / WAYSTATION_INFLUX`."""
+    registry = district(tmp_path)
+    config = tmp_path / "waystation.yaml"
+    config.write_text(
+        "mqtt: mqtts://127.0.0.1:8883\nmqtt_ca: /nowhere/ca.pem\ninflux: localhost:8086\n", "utf-8"
+    )
+    code, out = run(capsys, "check-config", "--registry", registry, "--config", str(config))
+    assert code == 2
+    assert f"{config}:3:9 influx (--config)\n" in out
+    assert "give the scheme, host and port in influx (--config)" in out
+    assert f"{config}:2:10 mqtt_ca (--config)\n" in out
+    assert "CA certificate /nowhere/ca.pem does not exist" in out
+    assert "--influx / WAYSTATION_INFLUX" not in out
+    # The environment wins over the file, and is named instead.
+    monkeypatch.setenv("WAYSTATION_INFLUX", "http://127.0.0.1:8086/api/v2")
+    code, out = run(capsys, "check-config", "--registry", registry, "--config", str(config))
+    assert "错误 error: WAYSTATION_INFLUX\n" in out
+    assert "names an API path (/api/v2)" in out
+    # And a flag over both.
+    code, out = run(capsys, "check-config", "--registry", registry, "--config", str(config),
+                    "--influx", "influx.local:8086")  # fmt: skip
+    assert "错误 error: --influx\n" in out
+    assert "'influx.local:8086' is not like http://host:8086" in out

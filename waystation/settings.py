@@ -8,9 +8,11 @@ when a command starts, never at import time.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -34,10 +36,12 @@ __all__ = [
     "SETTINGS",
     "MqttSettings",
     "MqttVersion",
+    "Origin",
     "Settings",
     "SettingsError",
     "check_influx_url",
     "load_config_file",
+    "origins",
     "resolve",
 ]
 
@@ -146,6 +150,46 @@ def load_config_file(path: str | Path | None) -> dict[str, Any]:
     return {k: v for k, v in settings.model_dump().items() if v is not None}
 
 
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a setting's value came from, to name it in a problem: flag, variable or file line."""
+
+    where: str  # `--influx`, `WAYSTATION_INFLUX`, `influx (--config)`
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+
+    def locate(self, problems: list[Problem]) -> list[Problem]:
+        """The problems, placed where the value was given."""
+        return [
+            replace(p, where=self.where, file=self.file, line=self.line, column=self.column)
+            for p in problems
+        ]
+
+
+def origins(
+    flags: Mapping[str, str | None],
+    config_path: str | Path | None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Origin]:
+    """Where each setting given comes from, in the order `resolve` takes them."""
+    environ = os.environ if environ is None else environ
+    document = None
+    if config_path is not None:
+        with contextlib.suppress(ConfigError):  # said when the file is read
+            document = load_document(config_path)
+    found: dict[str, Origin] = {}
+    for spec in SETTINGS:
+        if flags.get(spec.name) is not None:
+            found[spec.name] = Origin(spec.flag)
+        elif environ.get(spec.env):
+            found[spec.name] = Origin(spec.env)
+        elif document is not None and (spec.name,) in document.values:
+            line, column = document.values[(spec.name,)]
+            found[spec.name] = Origin(f"{spec.name} (--config)", document.file, line, column)
+    return found
+
+
 class _Environment(EnvSettingsSource):
     """The environment given (a mapping), read as pydantic-settings reads `os.environ`."""
 
@@ -198,7 +242,9 @@ class MqttSettings:
     ca_file: Path | None = None
 
     @classmethod
-    def from_url(cls, url: str, ca_file: str | Path | None = None) -> MqttSettings:
+    def from_url(
+        cls, url: str, ca_file: str | Path | None = None, where: str = "--mqtt / WAYSTATION_MQTT"
+    ) -> MqttSettings:
         parts = urlsplit(url)
         try:
             port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
@@ -206,7 +252,7 @@ class MqttSettings:
             port = 0
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname or not port:
             raise _bad_url("broker", "MQTT 服务器", url, "mqtt://host:1883 (mqtts:// for TLS)",
-                           "--mqtt / WAYSTATION_MQTT")  # fmt: skip
+                           where)  # fmt: skip
         password = unquote(parts.password) if parts.password else None
         register_secret(password)  # masked in every log line from now on
         return cls(
@@ -223,16 +269,18 @@ class MqttSettings:
         return f"{'mqtts' if self.tls else 'mqtt'}://{user}{self.host}:{self.port}"
 
 
-def check_influx_url(url: str) -> str:
-    """The InfluxDB base URL every server command uses: http(s)://host[:port]."""
+def check_influx_url(url: str, where: str = "--influx / WAYSTATION_INFLUX") -> str:
+    """The InfluxDB base URL every server command uses: http(s)://host[:port].
+
+    `where` names where it was given (a flag, a variable, the config file's key).
+    """
     parts = urlsplit(url)
     try:
         port_ok = parts.port is None or parts.port > 0
     except ValueError:
         port_ok = False
     if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
-        raise _bad_url("InfluxDB", "InfluxDB", url, "http://host:8086",
-                       "--influx / WAYSTATION_INFLUX")  # fmt: skip
+        raise _bad_url("InfluxDB", "InfluxDB", url, "http://host:8086", where)  # fmt: skip
     api = _API_PATH.search(parts.path)
     if api:
         root = url[: url.index(parts.path) + api.start()] or url
@@ -244,7 +292,7 @@ def check_influx_url(url: str) -> str:
                      "Waystation 会自己在服务器地址后加 /query 和 /write"),
                 Text(f"give the server's address: {_redact(root)}",
                      f"只写服务器地址：{_redact(root)}"),
-                where="--influx / WAYSTATION_INFLUX",
+                where=where,
                 code="bad_url",
             )
         )  # fmt: skip

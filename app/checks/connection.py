@@ -10,29 +10,35 @@ __all__ = ["check_connection"]
 
 
 def check_connection(plan: Plan, out: Checked) -> None:
+    """The URLs and the CA file, each problem placed where its value was given."""
     if plan.mqtt is not None:
+        mqtt, ca = plan.origins.get("mqtt"), plan.origins.get("mqtt_ca")
         try:
-            settings = MqttSettings.from_url(plan.mqtt, plan.mqtt_ca)
+            where = mqtt.where if mqtt else "--mqtt / WAYSTATION_MQTT"
+            settings = MqttSettings.from_url(plan.mqtt, plan.mqtt_ca, where)
         except ConfigError as exc:
-            out.collect(exc)
+            out.problems += mqtt.locate(exc.problems) if mqtt else exc.problems
         else:
             if settings.ca_file is not None and not settings.ca_file.is_file():
-                out.problems.append(
-                    Problem(
-                        Text(
-                            f"CA certificate {settings.ca_file} does not exist",
-                            f"CA 证书 {settings.ca_file} 不存在",
-                        ),
-                        Text(
-                            "give the broker's CA file with --mqtt-ca / WAYSTATION_MQTT_CA",
-                            "用 --mqtt-ca / WAYSTATION_MQTT_CA 指定 MQTT 服务器的 CA 证书",
-                        ),
-                        where="--mqtt-ca / WAYSTATION_MQTT_CA",
-                        code="no_file",
-                    )
+                where = ca.where if ca else "--mqtt-ca / WAYSTATION_MQTT_CA"
+                missing = Problem(
+                    Text(
+                        f"CA certificate {settings.ca_file} does not exist",
+                        f"CA 证书 {settings.ca_file} 不存在",
+                    ),
+                    Text(
+                        f"give the broker's CA file in {where}",
+                        f"在 {where} 中指定 MQTT 服务器的 CA 证书",
+                    ),
+                    where=where,
+                    code="no_file",
                 )
+                out.problems += ca.locate([missing]) if ca else [missing]
     if plan.influx is not None:
+        influx = plan.origins.get("influx")
         try:
-            check_influx_url(plan.influx)
+            check_influx_url(
+                plan.influx, influx.where if influx else "--influx / WAYSTATION_INFLUX"
+            )
         except ConfigError as exc:
-            out.collect(exc)
+            out.problems += influx.locate(exc.problems) if influx else exc.problems

@@ -12,6 +12,7 @@ from rules.outage.config import RulesConfig
 from waystation.configerror import ConfigError, Problem, Severity, Text
 from waystation.configfile import Document
 from waystation.registry import Registry
+from waystation.settings import Origin
 
 
 @dataclass
@@ -30,6 +31,8 @@ class Plan:
     mqtt: str | None = None
     mqtt_ca: str | None = None
     influx: str | None = None
+    # Where the connection settings were given (flag, variable, --config line), to name it.
+    origins: dict[str, Origin] = field(default_factory=dict)
 
 
 @dataclass

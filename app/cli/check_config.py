@@ -18,6 +18,7 @@ from app.cli.common import (
     Subcommands,
     connection_options,
     env_path,
+    setting_origins,
     settings,
     tariff_paths,
     tariffs_option,
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         mqtt=s.mqtt,
         mqtt_ca=s.mqtt_ca,
         influx=s.influx,
+        origins=setting_origins(args),
     )
     result = check(plan)
     if result.problems:

@@ -24,8 +24,10 @@ from waystation.settings import (
     SETTINGS,
     MqttSettings,
     MqttVersion,
+    Origin,
     Settings,
     load_config_file,
+    origins,
     resolve,
 )
 
@@ -149,6 +151,12 @@ def settings(args: argparse.Namespace) -> Settings:
     """The connection settings: flag, else environment, else `--config` file, else default."""
     flags = {spec.name: getattr(args, spec.name, None) for spec in SETTINGS}
     return resolve(flags, load_config_file(getattr(args, "config", None)))
+
+
+def setting_origins(args: argparse.Namespace) -> dict[str, Origin]:
+    """Where each connection setting given came from, for the start-up check's problems."""
+    flags = {spec.name: getattr(args, spec.name, None) for spec in SETTINGS}
+    return origins(flags, getattr(args, "config", None))
 
 
 def env_path(value: Path | None, env: str, default: Path | None = None) -> Path | None:

@@ -26,6 +26,7 @@ from app.cli.common import (
     log,
     mqtt_settings,
     mqtt_version_option,
+    setting_origins,
     settings,
     wait_for_signal,
 )
@@ -89,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
             station=args.station,
             mqtt=s.mqtt,
             mqtt_ca=s.mqtt_ca,
+            origins=setting_origins(args),
         )
     )
     config = _agent_config(args, result)

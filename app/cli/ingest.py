@@ -18,6 +18,7 @@ from app.cli.common import (
     log,
     mqtt_settings,
     mqtt_version_option,
+    setting_origins,
     settings,
     store,
     wait_for_signal,
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     s = settings(args)
     registry = checked(
         Plan(registry=Path(s.registry), mqtt=s.mqtt, mqtt_ca=s.mqtt_ca,
-             influx=s.influx)
+             influx=s.influx, origins=setting_origins(args))
     ).registry  # fmt: skip
     assert registry is not None  # noqa: S101 - checked raised otherwise
     mqtt = mqtt_settings(s)

@@ -16,6 +16,7 @@ from app.cli.common import (
     checked,
     connection_options,
     out_dir,
+    setting_origins,
     settings,
     store,
     tariff_paths,
@@ -75,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
             allocation=True,
             scheduled_billing=args.schedule,
             influx=s.influx,
+            origins=setting_origins(args),
         ),
         said_elsewhere=frozenset({"example_prices"}),
     )

@@ -19,6 +19,7 @@ from app.cli.common import (
     health_port_option,
     mqtt_settings,
     out_dir,
+    setting_origins,
     settings,
     state_option,
     state_path,
@@ -82,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
             mqtt=s.mqtt,
             mqtt_ca=s.mqtt_ca,
             influx=s.influx,
+            origins=setting_origins(args),
         )
     )
     registry, config = result.registry, result.rules
