@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 import threading
 import time
 import urllib.error
@@ -10,6 +12,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Self
 
 import paho.mqtt.client as mqtt
@@ -176,3 +179,23 @@ def http_get(port: int, path: str) -> tuple[int, str]:
             return resp.status, resp.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
+
+
+def interrupted(
+    argv: list[str], log: Path, ready: Callable[[], object], what: str, exit_within_s: float
+) -> tuple[int, str]:
+    """Run a command, Ctrl-C it once `ready`, and give its exit status and stderr.
+
+    Killed (and the test failed by the timeout) when it does not exit within `exit_within_s`.
+    """
+    with log.open("wb") as err:
+        proc = subprocess.Popen(argv, stderr=err, stdout=subprocess.DEVNULL)
+        try:
+            wait_for(ready, what, 60)
+            proc.send_signal(signal.SIGINT)
+            code = proc.wait(exit_within_s)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return code, log.read_text("utf-8")

@@ -4,9 +4,7 @@ that cannot miss, dashboards written where told, backfills that say what they ke
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
-import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -19,7 +17,7 @@ from dashboards.boards import DASHBOARDS
 from dashboards.generate import JSON_DIR
 from edge.agent import BackfillTooLarge, EdgeAgent
 from edge.config import AgentConfig
-from tests.helpers import station_data, wait_for
+from tests.helpers import interrupted, station_data
 from waystation.settings import MqttSettings
 
 
@@ -185,17 +183,9 @@ def test_an_interrupted_backfill_exits_non_zero_saying_what_it_kept(tmp_path: Pa
             "--station", "st-a", "--outbox", str(outbox), "--backfill", "40d",
             "--mqtt", "mqtt://127.0.0.1:1"]  # fmt: skip
     log = tmp_path / "stderr.txt"
-    with log.open("wb") as err:
-        proc = subprocess.Popen(argv, stderr=err, stdout=subprocess.DEVNULL)
-        try:
-            wait_for(lambda: b"backfill 20%" in log.read_bytes(), "the backfill under way", 60)
-            proc.send_signal(signal.SIGINT)
-            assert proc.wait(30) == 130
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    text = log.read_text("utf-8")
+    code, text = interrupted(argv, log, lambda: b"backfill 20%" in log.read_bytes(),
+                             "the backfill under way", exit_within_s=30)  # fmt: skip
+    assert code == 130
     assert "backfill interrupted: " in text
     assert "of 288,000 readings kept in the outbox" in text
     assert "nothing was published" in text

@@ -8,9 +8,7 @@ example prices (see test_allocation_intervals).
 from __future__ import annotations
 
 import csv
-import signal
 import socket
-import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -26,7 +24,7 @@ from app.localservers import InfluxServer
 from rules.allocation.report import month_window
 from tests.allocation_helpers import PARTIES, own_tariff_dir
 from tests.allocation_intervals import SHANGHAI, Meter, by_period, months_span, write_readings
-from tests.helpers import wait_for
+from tests.helpers import interrupted
 from waystation.store import InfluxStore
 
 OCT = date(2026, 10, 1)
@@ -155,18 +153,9 @@ def test_ctrl_c_stops_a_report_waiting_on_a_hung_server(tmp_path: Path, hung: Hu
     argv = [sys.executable, "-m", "app.cli", "report", "--registry", str(tmp_path / "stations.yaml"),
             "--influx", f"http://127.0.0.1:{hung.port}", "--database", "db",
             "--tariffs", str(tmp_path / "tariffs"), "--month", "2026-10", "--out", str(out)]  # fmt: skip
-    log = tmp_path / "stderr.txt"
-    with log.open("wb") as err:
-        proc = subprocess.Popen(argv, stderr=err, stdout=subprocess.DEVNULL)
-        try:
-            wait_for(lambda: len(hung.accepted) >= 2, "the report's queries in flight", 60)
-            proc.send_signal(signal.SIGINT)
-            assert proc.wait(20) == 130
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    text = log.read_text("utf-8")
+    code, text = interrupted(argv, tmp_path / "stderr.txt", lambda: len(hung.accepted) >= 2,
+                             "the report's queries in flight", exit_within_s=20)  # fmt: skip
+    assert code == 130
     assert "interrupted, nothing written" in text
     assert "已中断，未写任何文件" in text
     assert "Traceback" not in text
