@@ -136,7 +136,7 @@ def test_an_agent_on_a_full_disk_keeps_the_newest_and_recovers(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(edge.diskfull, "PROBE_EVERY_S", 1.0)
-    broker = MosquittoServer(tmp_path / "mosquitto")  # down until the disk has room again
+    broker = MosquittoServer(tmp_path / "mosquitto")
     station = f"df-{uid}"
     door = f"{station}-door"
     config = AgentConfig(
@@ -146,6 +146,13 @@ def test_an_agent_on_a_full_disk_keeps_the_newest_and_recovers(
         outbox=OutboxConfig(path=small_disk / "outbox.db"),
         devices={door: DeviceConfig(kind=Kind.DOOR_COUNTER, interval=timedelta(seconds=0.002))},
     )
+    telemetry = [f"stations/{station}/+/telemetry"]
+    # The spy's session is on the broker before the agent ever reaches it: the agent may
+    # reconnect the moment the broker is back, before a new subscriber would be there.
+    broker.start()
+    with MqttSpy(MqttSettings.from_url(broker.url), f"spy-{uid}", telemetry, persistent=True):
+        pass
+    broker.stop()  # down until the disk has room again
     agent = EdgeAgent(config, MqttSettings.from_url(broker.url))
     with caplog.at_level(logging.WARNING):
         agent.start()
@@ -168,10 +175,10 @@ def test_an_agent_on_a_full_disk_keeps_the_newest_and_recovers(
             wait_for(lambda: agent.outbox.depth > depth + 1000, "the outbox to grow again", 60)
             assert agent.outbox.dropped_total == dropped
 
+            first_kept = _seqs(agent.outbox)[0]  # nothing leaves it while the broker is down
             broker.start()
             settings = MqttSettings.from_url(broker.url)
-            with MqttSpy(settings, f"spy-{uid}", [f"stations/{station}/+/telemetry"]) as spy:
-                first_kept = _seqs(agent.outbox)[0]
+            with MqttSpy(settings, f"spy-{uid}", telemetry, persistent=True) as spy:
                 wait_for(lambda: agent.outbox.depth < 500, "the replay", 120)
 
                 def arrived() -> list[int]:
