@@ -26,6 +26,7 @@ import pytest
 from rules.allocation.compute import StationResult, UtilityResult
 from rules.allocation.findings import Code
 from rules.allocation.report import month_window
+from rules.allocation.wording import finding_label, finding_text
 from tests.allocation_helpers import Shape, allocate, district, readings, station_entry, steady
 from waystation.registry import Registry, Utility
 
@@ -198,10 +199,12 @@ def test_a_main_meter_without_any_reading_falls_back_to_the_measured_loads() -> 
     assert Code.NO_MAIN_METER not in codes
     (silent,) = [f for f in result.findings if f.code is Code.MAIN_METER_SILENT]
     assert silent.device == "d-meter"
-    assert silent.label_zh == "总表本月无读数(按分表合计)"
+    assert finding_label(silent.code, "zh") == "总表本月无读数(按分表合计)"
     # The bill is the dispenser and the locker: 229.896 + 114.948 = 344.844 → 344.84, the union's;
     # the finding says what was billed instead: 0.75 kWh an hour for 744 hours = 558 kWh.
-    assert "billed the measured loads instead, 558.000 kWh" in silent.message
+    tz = reg.station_timezone("d")
+    assert "billed the measured loads instead, 558.000 kWh" in finding_text(silent, "en", tz)
+    assert "按各分路合计 558.000 千瓦时计费" in finding_text(silent, "zh", tz)
     assert costs(result, Utility.ELECTRICITY) == {"dachuan-union": D("344.84")}
 
 

@@ -135,7 +135,7 @@ def test_a_failing_webhook_is_retried_then_delivered(tmp_path: Path) -> None:
     state.close()
     [hook] = hooks.on("/hook")
     assert hook.body["notices"][0]["firing"][0]["detail"] == "E3"
-    assert "device fault s-disp (E3)" in hook.body["text"]
+    assert 'device fault s-disp (code "E3")' in hook.body["text"]
 
 
 def test_an_unset_variable_hides_no_other_mistake(

@@ -90,7 +90,7 @@ def test_dispenser_cold_after_its_time_only_while_open() -> None:
     conds = detect(obs, reg, TH, NOON + 24 * MIN)
     [cold] = [c for c in conds.values() if c.rule is Rule.DISPENSER_COLD]
     assert cold.since_ms == NOON + 20 * MIN  # cold from 12:00, for 20 minutes
-    assert cold.detail == "40.0 °C"
+    assert cold.detail == "temp_c:40.0"
     obs.reading("s-disp", NOON + 25 * MIN, {"temp_c": 95.0, "heating": False})
     assert Rule.DISPENSER_COLD not in {
         c.rule for c in detect(obs, reg, TH, NOON + 25 * MIN).values()

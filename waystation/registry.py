@@ -29,6 +29,7 @@ from waystation.configerror import ConfigError, Invalid, Text
 from waystation.configfile import Document, document_from_data, load_document
 from waystation.contract import ID_PATTERN, Kind
 from waystation.durations import DurationField, format_duration
+from waystation.language import Language
 from waystation.parties import (
     PartySpec,
     PartyType,
@@ -271,6 +272,8 @@ def check_timezone(value: str) -> str:
 class Registry(_Strict):
     version: int
     timezone: str = "Asia/Shanghai"
+    # What people read: notices, findings, report summaries, the exports' labels.
+    language: Language = "zh"
     stations: dict[Id, StationSpec] = Field(min_length=1)
     parties: dict[Id, PartySpec] = Field(default_factory=dict)
     # Overrides of the built-in default policy per operating model.

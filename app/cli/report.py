@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from rules.allocation.command import ReportJob, print_summary, run_scheduled
+    from rules.allocation.labels import label
     from rules.allocation.report import AllocationError, NoReadings, example_tariffs, parse_month
     from waystation.store import StoreError
 
@@ -117,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"waystation report: InfluxDB: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     print_summary(Console(), report, registry)
-    print(f"written: {csv_path} and {xlsx_path}")
+    print(f"{label(report.language, 'written')}: {csv_path}, {xlsx_path}")
     if examples:
         _warn_example_prices(examples)
     return EXIT_OK

@@ -16,7 +16,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from rules.allocation.export import EXAMPLE_MARK, export_paths, write_csv, write_xlsx
+from rules.allocation.export import export_paths, write_csv, write_xlsx
+from rules.allocation.labels import PARTY_TYPES, label
 from rules.allocation.report import (
     AllocationError,
     MonthReport,
@@ -27,6 +28,7 @@ from rules.allocation.report import (
 )
 from rules.allocation.schedule import add_catch_up, add_monthly_job
 from rules.allocation.tariff import Tariff
+from rules.allocation.wording import finding_label, finding_text
 from waystation.registry import Registry
 from waystation.store import InfluxStore, StoreError
 
@@ -125,10 +127,9 @@ class ReportJob:
         if self.write_influx and report.example_prices and mark:
             # Grafana would show these as the month's costs: keep them out of InfluxDB.
             log.warning(
-                "%s: not written to InfluxDB `allocation` (%s); --allow-example-prices writes "
-                "them | 示例价格的结果未写入 InfluxDB",
+                "%s: not written to InfluxDB `allocation` (example prices); "
+                "--allow-example-prices writes them | 示例价格的结果未写入 InfluxDB",
                 f"{month:%Y-%m}",
-                EXAMPLE_MARK,
             )
         elif self.write_influx:
             n = write_allocation(self.store, report, self.registry)
@@ -137,36 +138,40 @@ class ReportJob:
 
 
 def print_summary(console: Console, report: MonthReport, registry: Registry) -> None:
-    """The summary by party, the union's saving and every finding, readable at a glance."""
-    table = Table(title=f"{report.month:%Y-%m} 分摊汇总 allocation by party")
-    for header in ("party", "name", "type", "electricity ¥", "water ¥", "total ¥"):
-        table.add_column(header, justify="right" if "¥" in header else "left")
+    """The summary by party, the union's saving and every finding, in the registry's language."""
+    lang = report.language
+    table = Table(title=label(lang, "summary_title", year=report.month.year,
+                              month=report.month.month))  # fmt: skip
+    for key in ("party_id", "party", "party_type", "electricity_cost", "water_cost", "total_cost"):
+        table.add_column(label(lang, key), justify="right" if key.endswith("cost") else "left")
     for t in report.party_totals():
         table.add_row(
             t.party,
             t.name,
-            t.type,
-            f"{t.cost.get('electricity', 0):.2f}",
-            f"{t.cost.get('water', 0):.2f}",
-            f"{t.total:.2f}",
+            PARTY_TYPES[lang].get(t.type, t.type),
+            f"{t.cost.get('electricity', 0):,.2f}",
+            f"{t.cost.get('water', 0):,.2f}",
+            f"{t.total:,.2f}",
         )
     console.print(table)
+    total, saving = f"{report.total_cost:,.2f}", f"{report.union_saving:,.2f}"
     console.print(
-        f"{len(report.stations)} stations, total ¥{report.total_cost:.2f}; "
-        f"union saving 工会节省 ¥{report.union_saving:.2f}"
+        label(lang, "report_line", stations=len(report.stations), total=total, saving=saving)
     )
     if report.example_prices:
-        console.print(f"[bold red]{EXAMPLE_MARK}: 不是正式账单 not a bill[/bold red]")
-    findings = [f for s in report.stations for f in s.findings]
+        console.print(f"[bold red]{label(lang, 'example')}[/bold red]")
+    findings = [(s, f) for s in report.stations for f in s.findings]
     if findings:
-        listed = Table(title=f"{len(findings)} findings")
-        for header in ("station", "device", "code", "message"):
-            listed.add_column(header)
-        for f in findings[:50]:
-            listed.add_row(registry.stations[f.station].name, f.device or "", f.code, f.message)
+        listed = Table(title=label(lang, "findings_count", count=len(findings)))
+        for key in ("station", "device", "finding", "detail"):
+            listed.add_column(label(lang, key))
+        for station, f in findings[:50]:
+            tz = ZoneInfo(station.timezone)
+            listed.add_row(registry.stations[f.station].name, f.device or "",
+                           finding_label(f.code, lang), finding_text(f, lang, tz))  # fmt: skip
         console.print(listed)
         if len(findings) > 50:
-            console.print(f"… {len(findings) - 50} more in the XLSX's findings sheet")
+            console.print(label(lang, "more_findings", count=len(findings) - 50))
 
 
 def schedule_allocation(

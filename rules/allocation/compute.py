@@ -143,7 +143,7 @@ class PartyLine:
     cost: Decimal
     share: Decimal  # fraction of the station's cost for this utility
     estimated_fraction: Decimal
-    notes: str
+    notes: tuple[tuple[Code, str | None], ...]  # the findings that touched it: (code, device)
 
 
 @dataclass
@@ -165,6 +165,7 @@ class UtilityResult:
 class StationResult:
     station: str
     name: str
+    timezone: str  # its month is this zone's; its findings' times are shown in it
     utilities: list[UtilityResult] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
 
@@ -214,7 +215,8 @@ class _StationAllocator:
         self.usages = usages
         self.version = version
         self.periods = periods
-        self.result = StationResult(station, self.spec.name)
+        zone = self.spec.timezone or registry.timezone
+        self.result = StationResult(station, self.spec.name, zone)
         for (_device, field_name), usage in usages.items():
             if _is_period_register(field_name) and any(
                 f.code is Code.NO_DATA for f in usage.findings
@@ -248,13 +250,9 @@ class _StationAllocator:
             tou[key] = tou.get(key, Decimal(0)) + quantity
         total = sum(derived.values(), Decimal(0))
         gap = abs(sum(tou.values(), Decimal(0)) - total)
-        self.note(Code.METER_TOU, "periods from the meter's own registers", main.device)
+        self.note(Code.METER_TOU, main.device)
         if gap > max(Decimal("0.5"), total * Decimal("0.01")):
-            self.note(
-                Code.METER_TOU_MISMATCH,
-                f"the period registers add up to {gap:.3f} kWh away from the total register",
-                main.device,
-            )
+            self.note(Code.METER_TOU_MISMATCH, main.device, gap=gap, unit="kWh")
         return tou
 
     def _silent_all_month(self, reg: Register) -> bool:
@@ -269,12 +267,15 @@ class _StationAllocator:
             for name, counter in residual.counters().items()
         }
         if sum(visits.values()) <= 0:
-            self.note(Code.NO_VISITS, "no visits counted this month; residual shared equally")
+            self.note(Code.NO_VISITS)
             visits = dict.fromkeys(visits, Decimal(1))
         return _fractions(self.registry, self.station, visits)
 
-    def note(self, code: Code, message: str, device: str | None = None) -> None:
-        self.result.findings.append(Finding(code, self.station, device, message))
+    def note(self, code: Code, device: str | None = None, **args: str | Decimal) -> None:
+        """A finding of the station's month; `args` fill its wording (rules.allocation.wording)."""
+        self.result.findings.append(
+            Finding(code, self.station, device, args=tuple(sorted(args.items())))
+        )
 
     def price(self, period: str) -> Decimal:
         if period == WATER:
@@ -307,13 +308,14 @@ class _StationAllocator:
             billed = sum(_sum_tou(comps).values(), Decimal(0))
             self.note(
                 Code.MAIN_METER_SILENT,
-                f"main {utility} meter sent no reading this month: billed the measured loads "
-                f"instead, {billed:.3f} {UNITS[utility]} (the bill may be higher)",
                 silent[0].device,
+                utility=utility.value,
+                billed=billed,
+                unit=UNITS[utility],
             )
             return comps
         if not mains:
-            self.note(Code.NO_MAIN_METER, f"no main {utility} meter: total is the measured loads")
+            self.note(Code.NO_MAIN_METER, utility=utility.value)
             return comps
         self._reconcile(utility, comps, main_tou)
         load_tou = _sum_tou(comps)
@@ -337,9 +339,7 @@ class _StationAllocator:
         excess = sum(loads.values(), Decimal(0)) - main_total
         if excess > max(Decimal("0.5"), main_total * RESIDUAL_TOLERANCE):
             self.note(
-                Code.RESIDUAL_NEGATIVE,
-                f"measured {utility} loads exceed the main meter by {excess:.3f} "
-                f"{UNITS[utility]}; loads scaled down to the main meter",
+                Code.RESIDUAL_NEGATIVE, utility=utility.value, excess=excess, unit=UNITS[utility]
             )
         for period, load in loads.items():
             cap = main.get(period, Decimal(0))
@@ -413,8 +413,9 @@ class _StationAllocator:
     ) -> PartyLine:
         spec = self.registry.parties[party]
         notes = sorted(
-            {f"{f.label_zh} ({f.device})" for f in self.result.findings if f.device in devices}
-            | {f.label_zh for f in self.result.findings if f.device is None}
+            {(f.code, f.device) for f in self.result.findings if f.device in devices}
+            | {(f.code, None) for f in self.result.findings if f.device is None},
+            key=lambda note: (note[0].value, note[1] or ""),
         )
         return PartyLine(
             station=self.station,
@@ -431,7 +432,7 @@ class _StationAllocator:
             estimated_fraction=(estimated / quantity).quantize(Decimal("0.0001"))
             if quantity > 0
             else Decimal(0),
-            notes="; ".join(notes),
+            notes=tuple(notes),
         )
 
 

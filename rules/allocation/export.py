@@ -1,4 +1,5 @@
-"""The files finance clerks open: CSV (UTF-8 with BOM, so Excel reads the Chinese) and XLSX.
+"""The month's files: the CSV for machines (UTF-8 with BOM, so Excel reads the Chinese) and the
+workbook a clerk files (rules.allocation.workbook).
 
 Both are byte-for-byte the same when a month is re-run: rows are sorted, the
 workbook's document dates are the month's, and the XLSX archive's entry
@@ -13,50 +14,30 @@ import io
 import re
 import zipfile
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from openpyxl import Workbook
-from openpyxl.styles import Font
-from openpyxl.worksheet.worksheet import Worksheet
-
 from rules.allocation.compute import PartyLine
+from rules.allocation.labels import label
 from rules.allocation.report import MonthReport
-from rules.allocation.tariff import PERIOD_LABELS_ZH, Period
+from rules.allocation.tariff import Period
+from rules.allocation.workbook import build_workbook
 
-__all__ = ["COLUMNS", "EXAMPLE_MARK", "export_paths", "write_csv", "write_xlsx"]
+__all__ = ["COLUMNS", "EXAMPLE_MARK", "csv_period", "export_paths", "write_csv", "write_xlsx"]
 
-# On every row of a report priced with example prices (unless asked not to mark it).
-EXAMPLE_MARK = "示例价格 example prices"
+# The CSV's mark on every row of a report priced with example prices (a finding-like code).
+EXAMPLE_MARK = "example_prices"
 # Past this, several stations' ids in a file name give way to a count and a digest.
 MAX_STEM_STATIONS = 120
 
-# (header as printed, key) — Chinese first, the English key after it for scripts.
+# The CSV is for machines: stable column names (documented in the README and the guide).
 COLUMNS = [
-    ("月份 month", "month"),
-    ("站点编号 station", "station"),
-    ("站点名称 station_name", "station_name"),
-    ("承担方编号 party", "party"),
-    ("承担方 party_name", "party_name"),
-    ("类型 party_type", "party_type"),
-    ("能源 utility", "utility"),
-    ("用量 quantity", "quantity"),
-    ("单位 unit", "unit"),
-    *[(f"{PERIOD_LABELS_ZH[p]} {p}_kwh", f"{p}_kwh") for p in Period],
-    ("费用(元) cost_cny", "cost"),
-    ("占比 share", "share"),
-    ("估算比例 estimated_fraction", "estimated_fraction"),
-    ("备注 notes", "notes"),
-]
-UTILITY_ZH = {"electricity": "电", "water": "水"}
-PARTY_TYPE_ZH = {
-    "union": "工会",
-    "enterprise": "企业",
-    "industry_union": "行业工会",
-    "community": "社区",
-    "department": "部门",
-}
+    "period", "station", "station_name", "party", "party_name", "party_type", "utility",
+    "quantity", "unit", *[f"{p}_kwh" for p in Period], "cost_cny", "share_percent",
+    "estimated_percent", "notes",
+]  # fmt: skip
+HUNDRED = Decimal(100)
 
 
 def export_paths(
@@ -77,130 +58,53 @@ def export_paths(
     return out_dir / f"{stem}.csv", out_dir / f"{stem}.xlsx"
 
 
-def _row(report: MonthReport, line: PartyLine, mark: bool = False) -> list[str | Decimal]:
-    values: dict[str, str | Decimal] = {
-        "month": f"{report.month:%Y-%m}",
-        "station": line.station,
-        "station_name": line.station_name,
-        "party": line.party,
-        "party_name": line.party_name,
-        "party_type": line.party_type,
-        "utility": line.utility.value,
-        "quantity": line.quantity,
-        "unit": line.unit,
-        "cost": line.cost,
-        "share": line.share,
-        "estimated_fraction": line.estimated_fraction,
-        "notes": "; ".join(n for n in (EXAMPLE_MARK if mark else "", line.notes) if n),
-    }
-    for p in Period:
-        values[f"{p}_kwh"] = line.tou.get(p, "")
-    return [values[key] for _, key in COLUMNS]
+def csv_period(month: date) -> str:
+    """`2026-10-01/2026-10-31`: the month as an ISO 8601 span, text Excel leaves alone.
+
+    Excel turns `2026-10` into 1 October (shown Oct-26); a span it cannot read as a date.
+    """
+    last = date(month.year + month.month // 12, month.month % 12 + 1, 1) - timedelta(days=1)
+    return f"{month:%Y-%m-%d}/{last:%Y-%m-%d}"
 
 
-def _rows(report: MonthReport, mark: bool) -> list[list[str | Decimal]]:
+def _csv_row(period: str, line: PartyLine, mark: bool) -> list[str]:
+    notes = [EXAMPLE_MARK] if mark else []
+    notes += [f"{code}@{device}" if device else str(code) for code, device in line.notes]
     return [
-        _row(report, line, mark)
-        for station in report.stations
-        for util in station.utilities
-        for line in util.lines
-    ]
+        period, line.station, line.station_name, line.party, line.party_name,
+        line.party_type, line.utility.value, str(line.quantity), line.unit,
+        *[str(line.tou.get(p, "")) for p in Period], str(line.cost),
+        str((line.share * HUNDRED).quantize(Decimal("0.01"))),
+        str((line.estimated_fraction * HUNDRED).quantize(Decimal("0.01"))), ";".join(notes),
+    ]  # fmt: skip
 
 
 def write_csv(report: MonthReport, path: Path, *, mark_examples: bool = True) -> Path:
-    """The rows; with example prices (and `mark_examples`) every row's notes say so."""
+    """One row per station, party and utility; with example prices every row's notes say so."""
+    mark = mark_examples and report.example_prices
+    period = csv_period(report.month)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow([header for header, _ in COLUMNS])
-    writer.writerows(_rows(report, mark_examples and report.example_prices))
+    writer.writerow(COLUMNS)
+    writer.writerows(
+        _csv_row(period, line, mark)
+        for station in report.stations
+        for util in station.utilities
+        for line in util.lines
+    )
     path.write_text(buf.getvalue(), encoding="utf-8-sig", newline="")
     return path
 
 
-def _sheet_title(station: str, used: set[str]) -> str:
-    """Excel sheet names: at most 31 characters, unique."""
-    title = station[:31]
-    n = 2
-    while title in used:
-        suffix = f"~{n}"
-        title = station[: 31 - len(suffix)] + suffix
-        n += 1
-    used.add(title)
-    return title
-
-
-def _cells(row: list[str | Decimal]) -> list[str | float]:
-    # Excel stores numbers as doubles; two decimals of yuan survive that exactly enough.
-    return [float(v) if isinstance(v, Decimal) else v for v in row]
-
-
-def _header(ws: Worksheet, headers: list[str]) -> None:
-    ws.append(headers)
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    ws.freeze_panes = "A2"
-
-
-def _summary(ws: Worksheet, report: MonthReport, mark: bool) -> None:
-    _header(ws, ["承担方编号 party", "承担方 party_name", "类型 party_type", "电费 electricity_cny",
-                 "水费 water_cny", "合计 total_cny"])  # fmt: skip
-    for t in report.party_totals():
-        ws.append([
-            t.party,
-            t.name,
-            PARTY_TYPE_ZH.get(t.type, t.type),
-            float(t.cost.get("electricity", Decimal(0))),
-            float(t.cost.get("water", Decimal(0))),
-            float(t.total),
-        ])  # fmt: skip
-    ws.append([])
-    ws.append(["全部站点合计 all stations", "", "", "", "", float(report.total_cost)])
-    ws.append(["工会节省 union saving", "", "", "", "", float(report.union_saving)])
-    if mark:
-        ws.append([])
-        ws.append([f"{EXAMPLE_MARK}: 不是正式账单 not a bill (tariff data marked `example`)"])
-        ws.cell(ws.max_row, 1).font = Font(bold=True, color="C00000")
-
-
-def _findings(ws: Worksheet, report: MonthReport) -> None:
-    _header(ws, ["站点 station", "设备 device", "代码 code", "说明 label", "详情 message",
-                 "时间 time_utc", "数量 quantity"])  # fmt: skip
-    for station in report.stations:
-        for f in station.findings:
-            at = (
-                ""
-                if f.at_ms is None
-                else f"{datetime.fromtimestamp(f.at_ms / 1000, UTC):%Y-%m-%d %H:%M}"
-            )
-            ws.append([f.station, f.device or "", f.code.value, f.label_zh, f.message, at,
-                       "" if f.quantity is None else round(f.quantity, 4)])  # fmt: skip
-
-
 def write_xlsx(report: MonthReport, path: Path, *, mark_examples: bool = True) -> Path:
     mark = mark_examples and report.example_prices
-    wb = Workbook()
-    summary = wb.worksheets[0]
-    summary.title = "汇总 summary"
-    _summary(summary, report, mark)
-    used = {summary.title, "发现 findings"}
-    headers = [header for header, _ in COLUMNS]
-    for station in report.stations:
-        ws = wb.create_sheet(_sheet_title(station.station, used))
-        _header(ws, headers)
-        for util in station.utilities:
-            for line in util.lines:
-                ws.append(_cells(_row(report, line, mark)))
-            unit = util.lines[0].unit if util.lines else ""
-            tou = [float(util.tou[p]) if p in util.tou else "" for p in Period]
-            ws.append([f"{report.month:%Y-%m}", station.station, station.name, "", "合计 total", "",
-                       util.utility.value, float(util.quantity), unit, *tou, float(util.cost), 1.0,
-                       "", f"工会节省 union saving {util.union_saving}"])  # fmt: skip
-    _findings(wb.create_sheet("发现 findings"), report)
+    wb = build_workbook(report, mark=mark)
     stamp = datetime(report.month.year, report.month.month, report.month.day)  # noqa: DTZ001
     wb.properties.created = stamp
     wb.properties.modified = stamp
+    wb.properties.language = "zh-CN" if report.language == "zh" else "en"
     if mark:
-        wb.properties.title = EXAMPLE_MARK
+        wb.properties.title = label(report.language, "example")
     buf = io.BytesIO()
     wb.save(buf)
     path.write_bytes(_reproducible(buf.getvalue(), stamp))

@@ -1,15 +1,17 @@
 """What the allocation noticed and did about it, as data with stable codes.
 
 Codes are part of the export's contract: finance clerks and scripts filter on
-them, so a code is never renamed. Messages are for people and may change.
+them, so a code is never renamed. A finding holds numbers, not sentences: its
+words, in the reader's language, come from rules.allocation.wording.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 
-__all__ = ["Code", "Finding"]
+__all__ = ["Arg", "Code", "Finding"]
 
 
 class Code(StrEnum):
@@ -29,33 +31,23 @@ class Code(StrEnum):
     METER_TOU_MISMATCH = "meter_tou_mismatch"  # its period registers disagree with its total
 
 
-CODE_LABELS_ZH = {
-    Code.COUNTER_RESET: "计数器清零",
-    Code.REGISTER_ROLLOVER: "寄存器翻转",
-    Code.METER_REPLACED: "更换电表/水表",
-    Code.SPIKE_REJECTED: "异常读数已剔除",
-    Code.GAP_BRIDGED: "数据中断(按表底数补齐)",
-    Code.EXTRAPOLATED_END: "月末无数据(按日均估算)",
-    Code.STARTED_IN_MONTH: "月中开始计量",
-    Code.NO_DATA: "无数据",
-    Code.NO_MAIN_METER: "无总表(按分表合计)",
-    Code.MAIN_METER_SILENT: "总表本月无读数(按分表合计)",
-    Code.RESIDUAL_NEGATIVE: "分表合计超过总表",
-    Code.NO_VISITS: "无到访计数(平均分摊)",
-    Code.METER_TOU: "按电表分时寄存器计费",
-    Code.METER_TOU_MISMATCH: "分时寄存器与总电量不符",
-}
+Arg = str | int | float | Decimal
 
 
 @dataclass(frozen=True)
 class Finding:
+    """What was noticed, in numbers: `args` fill the code's wording (rules.allocation.wording).
+
+    An argument named `…_at` is a time (epoch ms), shown in the station's zone.
+    """
+
     code: Code
     station: str
     device: str | None
-    message: str
     at_ms: int | None = None
     quantity: float | None = None
+    args: tuple[tuple[str, Arg], ...] = ()
 
     @property
-    def label_zh(self) -> str:
-        return CODE_LABELS_ZH[self.code]
+    def values(self) -> dict[str, Arg]:
+        return dict(self.args)

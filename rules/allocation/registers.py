@@ -21,7 +21,6 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from itertools import pairwise
 
 from rules.allocation.findings import Code, Finding
@@ -120,10 +119,6 @@ class _Clean:
         return [b - a for a, b in pairwise(values)]
 
 
-def _stamp(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
 class _Cleaner:
     """Walks sorted readings and keeps the plausible consumption, noting what it had to do."""
 
@@ -134,8 +129,13 @@ class _Cleaner:
         self.unit = unit
         self.findings: list[Finding] = []
 
-    def note(self, code: Code, message: str, at_ms: int, quantity: float | None = None) -> None:
-        self.findings.append(Finding(code, self.station, self.device, message, at_ms, quantity))
+    def note(
+        self, code: Code, at_ms: int, quantity: float | None = None, **args: str | float
+    ) -> None:
+        """A finding at `at_ms`; `args` fill its wording (rules.allocation.wording)."""
+        self.findings.append(
+            Finding(code, self.station, self.device, at_ms, quantity, tuple(sorted(args.items())))
+        )
 
     def plausible(self, delta: float, dt_ms: int) -> bool:
         return -self._noise(delta) <= delta <= self.max_rate * (dt_ms / HOUR_MS + JITTER_H)
@@ -167,7 +167,7 @@ class _Cleaner:
                     series.gaps.append(_Interval(t_a, t_b, d))
             elif i + 1 < n and self.plausible(points[i + 1][1] - v_a, points[i + 1][0] - t_a):
                 # The next reading continues from before: this one was a glitch.
-                self.note(Code.SPIKE_REJECTED, f"reading {v_b:g} {self.unit} ignored", t_b)
+                self.note(Code.SPIKE_REJECTED, t_b, value=v_b, unit=self.unit)
                 i += 1
                 continue
             else:
@@ -186,20 +186,14 @@ class _Cleaner:
         dt = t_b - t_a
         if v_b < v_a and self.plausible(v_b + REGISTER_MODULUS - v_a, dt):
             delta = v_b + REGISTER_MODULUS - v_a
-            self.note(Code.REGISTER_ROLLOVER, f"register wrapped {v_a:g} → {v_b:g}", t_b, delta)
+            self.note(Code.REGISTER_ROLLOVER, t_b, delta, before=v_a, after=v_b)
             return _Interval(t_a, t_b, delta)
         if v_b < v_a and self.plausible(v_b, dt):
-            self.note(
-                Code.COUNTER_RESET, f"register reset {v_a:g} → {v_b:g}; counted from zero", t_b, v_b
-            )
+            self.note(Code.COUNTER_RESET, t_b, v_b, before=v_a, after=v_b)
             return _Interval(t_a, t_b, v_b)
         delta = before.recent_rate(t_a, DAY_MS) * dt
         self.note(
-            Code.METER_REPLACED,
-            f"register {v_a:g} → {v_b:g}: new meter; {delta:.3f} {self.unit} across the swap "
-            "estimated from the day before",
-            t_b,
-            delta,
+            Code.METER_REPLACED, t_b, delta, before=v_a, after=v_b, delta=delta, unit=self.unit
         )
         return _Interval(t_a, t_b, delta, estimated=True)
 
@@ -228,7 +222,7 @@ def measure(
     readings = _unique_sorted(points)
     cleaner = _Cleaner(max_rate, station, device, unit)
     if not readings:
-        cleaner.note(Code.NO_DATA, "no readings around the month", window.start_ms)
+        cleaner.note(Code.NO_DATA, window.start_ms)
         return Usage(0.0, [0.0] * window.slots, 0.0, cleaner.findings)
     if readings[0][0] >= window.end_ms:
         cleaner.note(
@@ -240,31 +234,31 @@ def measure(
     series = cleaner.clean(readings)
     first_t, last_t = series.times[0], series.times[-1]
     if first_t > window.start_ms:
-        cleaner.note(
-            Code.STARTED_IN_MONTH,
-            f"no reading before the month; counted from the first, at {_stamp(first_t)}",
-            first_t,
-        )
+        cleaner.note(Code.STARTED_IN_MONTH, first_t, first_at=first_t)
     if last_t < window.end_ms:
         rate = series.recent_rate(last_t, RECENT_MS)
         extra = _Interval(last_t, window.end_ms, rate * (window.end_ms - last_t), estimated=True)
         series.extend(extra)
         cleaner.note(
             Code.EXTRAPOLATED_END,
-            f"silent since {_stamp(last_t)}; {extra.delta:.3f} {unit} estimated "
-            f"at {rate * DAY_MS:.3f} {unit}/day",
             last_t,
             extra.delta,
+            since_at=last_t,
+            delta=extra.delta,
+            per_day=rate * DAY_MS,
+            unit=unit,
         )
     for gap in series.gaps:
         if gap.inside(window) > 0:
             hours = (gap.t1 - gap.t0) / HOUR_MS
             cleaner.note(
                 Code.GAP_BRIDGED,
-                f"no readings for {hours:.1f} h from {_stamp(gap.t0)}; "
-                f"{gap.delta:.3f} {unit} spread over the gap",
                 gap.t0,
                 gap.delta,
+                since_at=gap.t0,
+                hours=hours,
+                delta=gap.delta,
+                unit=unit,
             )
     slots = series.slots(window)
     estimated = sum(iv.inside(window) for iv in series.estimated)

@@ -26,6 +26,7 @@ from rules.allocation.registers import Usage, Window, measure
 from rules.allocation.source import Points, fetch_readings
 from rules.allocation.tariff import Period, Tariff, TariffError
 from waystation.configerror import Text
+from waystation.language import Language
 from waystation.lineprotocol import encode_line
 from waystation.registry import Registry, Utility
 from waystation.store import InfluxStore
@@ -107,6 +108,8 @@ class MonthReport:
     # Register readings inside the month, all stations (a register bridging it counts one):
     # readings only before or after it bill nothing.
     readings: int = 0
+    language: Language = "zh"  # of the exports and the summary: the registry's
+    timezone: str = "Asia/Shanghai"  # the registry's: the statements' month is read in it
 
     @property
     def example_prices(self) -> bool:
@@ -296,7 +299,9 @@ def run_report(
     # A station named twice (`--station a --station a`) is billed once.
     chosen = list(dict.fromkeys(stations or registry.stations))
     by_station, by_zone = _plan(registry, tariffs, month, chosen, now or datetime.now(UTC))
-    report = MonthReport(month, tariffs=by_station)
+    report = MonthReport(
+        month, tariffs=by_station, language=registry.language, timezone=registry.timezone
+    )
     for zone, group in sorted(by_zone.items()):
         _allocate_zone(
             registry, store, report, zone, group, only=stations is not None, progress=progress

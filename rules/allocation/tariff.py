@@ -50,8 +50,6 @@ class Period(StrEnum):
     VALLEY = "valley"  # 谷
 
 
-PERIOD_LABELS_ZH = {Period.SHARP: "尖峰", Period.PEAK: "峰", Period.FLAT: "平", Period.VALLEY: "谷"}
-
 _RANGE_RE = re.compile(r"^\s*(\d{1,2})\s*-\s*(\d{1,2})\s*$")
 Price = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
 

@@ -27,6 +27,7 @@ from waystation.configfile import (
 )
 from waystation.contract import ALERTS_PREFIX
 from waystation.durations import DurationField
+from waystation.language import Language
 from waystation.validation import validate
 
 __all__ = [
@@ -248,7 +249,8 @@ def _log_only() -> list[ChannelConfig]:
 
 
 class RulesConfig(_Strict):
-    language: Literal["zh", "en"] = "zh"
+    # None: the registry's `language` (zh unless it says otherwise).
+    language: Language | None = None
     thresholds: Thresholds = Thresholds()
     timing: Timing = Timing()
     channels: list[ChannelConfig] = Field(default_factory=_log_only)

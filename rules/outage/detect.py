@@ -1,9 +1,10 @@
 """The outage rules (SPEC §7): from observations to the conditions that hold now.
 
 A condition is a finding with a stable key (`rule:station:device`), the time
-it began and a detail for people. When every device of a station is down,
-the station's own condition is raised and every other condition there is
-marked inhibited: operators get one station alert, not one per device.
+it began and a detail (a token that rules.outage.details words for people).
+When every device of a station is down, the station's own condition is
+raised and every other condition there is marked inhibited: operators get
+one station alert, not one per device.
 
 A condition drawn from missing data (silence, a will not yet confirmed) is
 marked `absence`: while the service cannot trust the stream (disconnected,
@@ -127,11 +128,11 @@ class _Detector:
                 )
                 last = max(since for seen, since in down if seen.kind is Kind.GATEWAY or not agents)
                 if len(down) == len(members):
-                    detail = f"{len(down)}/{len(members)} devices down"
+                    detail = f"devices_down:{len(down)}/{len(members)}"
                 elif len(agents) == 1:
-                    detail = "its agent is offline"
+                    detail = "agent_offline"
                 else:
-                    detail = f"all {len(agents)} agents offline"
+                    detail = f"agents_offline:{len(agents)}"
                 self.add(
                     Condition(Rule.STATION_DOWN, station, None, last, detail, absence=not told)
                 )
@@ -161,7 +162,7 @@ class _Detector:
                     seen.station,
                     device,
                     since + cold_for,
-                    f"{seen.temp_c:.1f} °C" if seen.temp_c is not None else "",
+                    f"temp_c:{seen.temp_c:.1f}" if seen.temp_c is not None else "",
                     inhibited=seen.station in down,
                 )
             )
@@ -199,7 +200,7 @@ class _Detector:
                             seen.station,
                             seen.device,
                             changed + stuck_for,
-                            f"loads +{grown:.2f} kWh",
+                            f"loads_kwh:{grown:.2f}",
                             inhibited=seen.station in down,
                         )
                     )

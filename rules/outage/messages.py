@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import Literal
 from zoneinfo import ZoneInfo
 
 from rules.outage.alerts import Alert, Notice
+from rules.outage.details import detail_text
 from rules.outage.detect import SERVICE_GROUP, Rule
+from waystation.language import Language
+from waystation.localtime import local_text
 from waystation.registry import Registry
 
-__all__ = ["Renderer"]
-
-Language = Literal["zh", "en"]
+__all__ = ["RULE_TEXT", "WORDS", "Renderer"]
 
 RULE_TEXT: dict[Language, dict[Rule, str]] = {
     "zh": {
@@ -24,7 +23,7 @@ RULE_TEXT: dict[Language, dict[Rule, str]] = {
         Rule.DEVICE_FAULT: "设备故障",
         Rule.METER_STUCK: "总电表停走",
         Rule.DOOR_SILENT: "营业时间无人进出",
-        Rule.MONITORING_LOST: "监控中断：告警服务连不上 MQTT 服务器，驿站状态未知",
+        Rule.MONITORING_LOST: "监控中断：告警服务连不上消息服务器，驿站状态未知",
         Rule.CHANNEL_FAILING: "告警通道发送失败",
     },
     "en": {
@@ -42,10 +41,11 @@ RULE_TEXT: dict[Language, dict[Rule, str]] = {
 }
 WORDS: dict[Language, dict[str, str]] = {
     "zh": {"firing": "告警", "resolved": "已恢复", "repeat": "仍在告警", "since": "自",
-           "stations": "个驿站", "fired_resolved": "曾告警，已恢复", "service": "驿站告警服务"},
+           "stations": "个驿站", "fired_resolved": "曾告警，已恢复", "service": "驿站告警服务",
+           "sep": "，"},
     "en": {"firing": "FIRING", "resolved": "RESOLVED", "repeat": "STILL FIRING", "since": "since",
            "stations": "stations", "fired_resolved": "FIRED AND RESOLVED",
-           "service": "Waystation alerting"},
+           "service": "Waystation alerting", "sep": ", "},
 }  # fmt: skip
 
 
@@ -61,24 +61,23 @@ class Renderer:
         return spec.name if spec else station
 
     def _time(self, station: str, ms: int) -> str:
+        """Month, day and time in the station's zone, with its offset (`11-25 08:00 +08:00`)."""
         spec = self.registry.stations.get(station)
         tz = ZoneInfo((spec.timezone if spec else None) or self.registry.timezone)
-        return datetime.fromtimestamp(ms / 1000, UTC).astimezone(tz).strftime("%m-%d %H:%M")
+        return local_text(ms, tz, year=False)
 
     def alert_line(self, alert: Alert, *, with_start: bool = False) -> str:
         words = WORDS[self.language]
         what = RULE_TEXT[self.language][alert.rule]
         where = f" {alert.device}" if alert.device else ""
-        detail = f" ({alert.detail})" if alert.detail else ""
+        said = detail_text(alert.rule, alert.detail, self.language)
+        detail = (f"（{said}）" if self.language == "zh" else f" ({said})") if said else ""
         began = self._time(alert.station, alert.since_ms)
         if alert.resolved_ms is None:
-            return f"{what}{where}{detail}, {words['since']} {began}"
+            return f"{what}{where}{detail}{words['sep']}{words['since']} {began}"
         ended = self._time(alert.station, alert.resolved_ms)
-        return (
-            f"{what}{where}{detail}, {began} → {ended}"
-            if with_start
-            else f"{what}{where}{detail}, {ended}"
-        )
+        span = f"{began} → {ended}" if with_start else ended
+        return f"{what}{where}{detail}{words['sep']}{span}"
 
     def title(self, notice: Notice) -> str:
         words = WORDS[self.language]

@@ -105,7 +105,7 @@ class RulesService:
         self.topic_filter = topic_filter
         self.clock = clock
         self.state = RulesState(state_path)
-        self.renderer = Renderer(registry, config.language)
+        self.renderer = Renderer(registry, config.language or registry.language)
         self._mqtt_settings = mqtt_settings
         self._lock = threading.Lock()  # observations, the book and the connection's state
         self._pass_lock = threading.Lock()
