@@ -20,6 +20,7 @@ import yaml
 from app.cli import main
 from app.localservers import InfluxServer
 from ingest.worker import IngestConfig, IngestWorker
+from rules.allocation.capitals import yuan_capitals
 from rules.allocation.report import month_window, previous_month
 from tests.allocation_helpers import (
     PARTIES,
@@ -58,27 +59,26 @@ def report(tmp_path: Path, influxdb: InfluxServer, store: InfluxStore, *args: st
 def check_workbook(
     path: Path, rows: list[dict[str, str]], csv_total: Decimal, stations: list[str]
 ) -> None:
-    """The XLSX agrees with the CSV: summary by party, union saving, station totals."""
+    """The XLSX agrees with the CSV: summary by party, union saving, statements, lines."""
     book = openpyxl.load_workbook(path)
     # A clean simulated month: no reset, gap, spike or estimate to report.
-    assert list(book["发现 findings"].iter_rows(min_row=2, values_only=True)) == []
-    assert book.sheetnames == ["汇总 summary", *stations, "发现 findings"]
-    summary = {r[0]: r for r in book["汇总 summary"].iter_rows(min_row=2, values_only=True) if r[0]}
-    assert D(str(summary["全部站点合计 all stations"][5])) == csv_total
-    union_cost = sum(
-        D(r["费用(元) cost_cny"]) for r in rows if r["承担方编号 party"] == "dachuan-union"
-    )
-    assert D(str(summary["工会节省 union saving"][5])) == csv_total - union_cost
+    assert list(book["数据说明"].iter_rows(min_row=3, values_only=True)) == []
+    statements = [f"对账单 {PARTIES[p]['name']}" for p in ("xiaoge", "dachuan-union", "cuiping")]
+    assert sorted(book.sheetnames) == sorted(["汇总", *statements, "明细", "数据说明"])
+    summary = {r[0]: r for r in book["汇总"].iter_rows(min_row=3, values_only=True) if r[0]}
+    assert D(str(summary["合计"][5])) == csv_total
+    union_cost = sum(D(r["cost_cny"]) for r in rows if r["party"] == "dachuan-union")
+    assert D(str(summary["工会节省(元)"][5])) == csv_total - union_cost
     for party in ("xiaoge", "cuiping", "dachuan-union"):
-        party_csv = sum(D(r["费用(元) cost_cny"]) for r in rows if r["承担方编号 party"] == party)
-        assert D(str(summary[party][5])) == party_csv
-    # Each station's sheet ends each utility with its total, equal to its parties' sum.
-    for station in stations:
-        sheet = list(book[station].iter_rows(min_row=2, values_only=True))
-        for util in ("electricity", "water"):
-            [total] = [r for r in sheet if r[4] == "合计 total" and r[6] == util]
-            parts = [r for r in sheet if r[6] == util and r[4] != "合计 total"]
-            assert D(str(total[13])) == sum(D(str(r[13])) for r in parts)
+        party_csv = sum(D(r["cost_cny"]) for r in rows if r["party"] == party)
+        assert D(str(summary[party][5])).quantize(D("0.01")) == party_csv
+        sheet = book[f"对账单 {PARTIES[party]['name']}"]
+        cells = {r[0]: r for r in sheet.iter_rows(values_only=True) if r[0]}
+        assert D(str(cells["合计金额(小写)"][6])).quantize(D("0.01")) == party_csv
+        assert cells["合计金额(大写)"][1] == yuan_capitals(party_csv)
+    lines = list(book["明细"].iter_rows(min_row=3, values_only=True))
+    assert {r[0] for r in lines[:-1]} == set(stations)
+    assert len(lines) - 1 == len(rows)
 
 
 def check_one_station(
@@ -98,7 +98,7 @@ def check_one_station(
     capsys.readouterr()
     one = out / f"allocation-{month:%Y-%m}-{station}.csv"
     rows = list(csv.DictReader(one.read_text("utf-8-sig").splitlines()))
-    assert {r["站点编号 station"] for r in rows} == {station}
+    assert {r["station"] for r in rows} == {station}
     assert (out / f"allocation-{month:%Y-%m}-{station}.xlsx").exists()
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.name in before} == before
 
@@ -119,15 +119,20 @@ def check_example_prices(
     captured = capsys.readouterr()
     assert captured.err.count("tariff sichuan-general-commercial holds EXAMPLE prices") == 2
     assert "警告 WARNING: 电价 sichuan-general-commercial 是示例价格" in captured.err
-    assert "示例价格 example prices: 不是正式账单 not a bill" in captured.out
+    assert "示例价格：不是正式账单" in captured.out
     text = (examples / f"allocation-{month:%Y-%m}.csv").read_text("utf-8-sig")
     marked = list(csv.DictReader(text.splitlines()))
     assert len(marked) == rows
-    assert all(r["备注 notes"].startswith("示例价格 example prices") for r in marked)
+    assert all(r["notes"].split(";")[0] == "example_prices" for r in marked)
     book = openpyxl.load_workbook(examples / f"allocation-{month:%Y-%m}.xlsx")
-    assert book.properties.title == "示例价格 example prices"
-    summary = [str(r[0]) for r in book["汇总 summary"].iter_rows(values_only=True) if r[0]]
-    assert summary[-1].startswith("示例价格 example prices: 不是正式账单 not a bill")
+    assert book.properties.title == "示例价格：不是正式账单"
+    summary = [str(r[0]) for r in book["汇总"].iter_rows(values_only=True) if r[0]]
+    assert summary[-1] == "示例价格：不是正式账单"
+    for name in book.sheetnames:  # each statement says it too, printed on its own
+        if name.startswith("对账单"):
+            assert "示例价格：不是正式账单" in [
+                r[0] for r in book[name].iter_rows(values_only=True)
+            ]
     # Kept out of InfluxDB, where Grafana would show them as the month's costs.
     [count] = store.query('SELECT count("cost") FROM "allocation"')
     assert count.values[0][1] == rows
@@ -162,7 +167,7 @@ def test_a_month_through_the_pipeline_to_csv_xlsx_and_influxdb(
     tariffs = str(own_tariff_dir(tmp_path / "tariffs"))
     assert report(tmp_path, influxdb, store, "--month", f"{month:%Y-%m}", "--tariffs", tariffs) == 0
     captured = capsys.readouterr()
-    assert "union saving" in captured.out
+    assert "工会节省" in captured.out
     assert "示例价格" not in captured.out + captured.err  # the operator's own prices
 
     csv_path = tmp_path / "out" / f"allocation-{month:%Y-%m}.csv"
@@ -170,8 +175,8 @@ def test_a_month_through_the_pipeline_to_csv_xlsx_and_influxdb(
     raw = csv_path.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # the BOM Excel needs for UTF-8
     rows = list(csv.DictReader(raw.decode("utf-8-sig").splitlines()))
-    assert rows[0].keys() >= {"站点编号 station", "承担方 party_name", "费用(元) cost_cny"}
-    by = {(r["站点编号 station"], r["承担方编号 party"], r["能源 utility"]): r for r in rows}
+    assert rows[0].keys() >= {"station", "party_name", "cost_cny", "share_percent"}
+    by = {(r["station"], r["party"], r["utility"]): r for r in rows}
     # Enterprise-incubated: the enterprise pays both utilities; community: two parties each.
     assert set(by) == {
         (ent, "xiaoge", "electricity"),
@@ -185,16 +190,16 @@ def test_a_month_through_the_pipeline_to_csv_xlsx_and_influxdb(
     expected_kwh = interpolate(store, f"{ent}-meter", window.end_ms) - interpolate(
         store, f"{ent}-meter", window.start_ms
     )
-    got_kwh = float(by[(ent, "xiaoge", "electricity")]["用量 quantity"])
+    got_kwh = float(by[(ent, "xiaoge", "electricity")]["quantity"])
     # Exactly, to the export's 0.001 kWh: each reading is placed at its own time.
     assert got_kwh == pytest.approx(expected_kwh, abs=0.0006)
     assert expected_kwh > 100  # a month of a simulated station's use, not nothing
     # Time-of-use parts add up to the quantity.
     row = by[(ent, "xiaoge", "electricity")]
     tou = sum(D(row[k]) for k in row if k.endswith("_kwh") and row[k])
-    assert abs(tou - D(row["用量 quantity"])) <= D("0.004")
+    assert abs(tou - D(row["quantity"])) <= D("0.004")
 
-    csv_total = sum((D(r["费用(元) cost_cny"]) for r in rows), D(0))
+    csv_total = sum((D(r["cost_cny"]) for r in rows), D(0))
     check_workbook(xlsx_path, rows, csv_total, [com, ent])
 
     # What went to InfluxDB is the same.

@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 import sqlite3
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -77,19 +78,27 @@ def test_silence_checks_the_station_and_the_state_file(
     assert main(["silence", "add", "--station", "st-a", "--until", "2h", "--create-state",
                  "--reason", "水电维修"]) == 0  # fmt: skip
     out = capsys.readouterr().out
-    assert out.startswith("silence 1: st-a until ")
+    assert out.startswith("静默 1：测试驿站 st-a，至 ")  # zh, the registry's default language
     assert out.strip().endswith("+08:00")  # the station's local time, not UTC
     assert main(["silence", "list"]) == 0
     listed = capsys.readouterr().out
-    assert "1\tst-a\t" in listed
+    assert "1\t测试驿站 st-a\t" in listed
     assert "+08:00 → " in listed
     assert "水电维修" in listed
     # A time without a zone is the station's local time (here long past).
     assert main(["silence", "add", "--station", "st-b", "--until", "2026-01-01T00:00"]) == 2
     assert "the silence would already be over" in capsys.readouterr().err
+    # A time without an offset is the registry's wall-clock time (Asia/Shanghai here).
+    later = (datetime.now(UTC) + timedelta(days=2)).astimezone(ZoneInfo("Asia/Shanghai"))
+    typed = f"{later:%Y-%m-%d} 08:00"
+    assert main(["silence", "add", "--station", "st-b", "--until", typed]) == 0
+    assert capsys.readouterr().out.strip().endswith(f"至 {typed} +08:00")
+    assert main(["silence", "add", "--station", "st-b", "--until", "next week"]) == 2
+    assert "既不是时长" in capsys.readouterr().err
     assert main(["silence", "remove", "1"]) == 0
+    assert main(["silence", "remove", "2"]) == 0
     assert main(["silence", "list"]) == 0
-    assert capsys.readouterr().out.strip() == "silence 1 removed 已解除"  # and nothing listed
+    assert capsys.readouterr().out.strip() == "静默 1 已解除\n静默 2 已解除\n没有未结束的静默"
     assert main(["silence", "remove", "1"]) == 1
 
 

@@ -45,7 +45,7 @@ def add_parser(sub: Subcommands) -> argparse.ArgumentParser:
     )
     add.add_argument("--from", dest="start", help="start later, at this time (default now)")
     add.add_argument("--force", action="store_true", help="allow a silence longer than 30 days")
-    add.add_argument("--reason", default="maintenance")
+    add.add_argument("--reason", default="", help="shown in `silence list` (default: maintenance)")
     silence.add_parser("list", parents=[common, state], help="silences not yet over")
     remove = silence.add_parser("remove", parents=[common, state], help="end a silence")
     remove.add_argument("id", type=int)
@@ -53,7 +53,12 @@ def add_parser(sub: Subcommands) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rules.outage.silences import add_silence, list_silences, remove_silence  # server extra
+    from rules.outage.silences import (  # server extra
+        WORDS,
+        add_silence,
+        list_silences,
+        remove_silence,
+    )
 
     registry = checked(Plan(registry=Path(settings(args).registry))).registry
     assert registry is not None  # noqa: S101 - checked raised otherwise
@@ -66,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
                               force=args.force))  # fmt: skip
         elif args.action == "remove":
             found = remove_silence(state, args.id)
-            print(f"silence {args.id} {'removed 已解除' if found else 'not found 不存在'}")
+            print(WORDS[registry.language]["removed" if found else "missing"].format(id=args.id))
             return EXIT_OK if found else EXIT_FAILURE
         else:
             for line in list_silences(state, registry):

@@ -412,8 +412,13 @@ class _StationAllocator:
         devices: set[str],
     ) -> PartyLine:
         spec = self.registry.parties[party]
+        # A main meter's finding touches every line of its utility; a load's, its parties'.
+        mains = {
+            d for d, spec in self.spec.devices.items()
+            if spec.role is Role.MAIN and spec.utility is utility
+        }  # fmt: skip
         notes = sorted(
-            {(f.code, f.device) for f in self.result.findings if f.device in devices}
+            {(f.code, f.device) for f in self.result.findings if f.device in devices | mains}
             | {(f.code, None) for f in self.result.findings if f.device is None},
             key=lambda note: (note[0].value, note[1] or ""),
         )

@@ -220,9 +220,9 @@ def _statement(wb: Workbook, report: MonthReport, st: Statement, mark: bool) -> 
     ws.append([label(lang, "example")] if mark else [])
     if mark:
         ws.cell(ws.max_row, 1).font = RED
-    header = ws.max_row + 1
     ws.append([label(lang, k) for k in ("station", "utility", "period", "quantity", "unit",
                                          "price", "amount")])  # fmt: skip
+    header = ws.max_row
     for ln in st.lines:
         period = (
             PERIODS[lang][ln.period]

@@ -9,9 +9,11 @@ from zoneinfo import ZoneInfo
 
 from rules.outage.statedb import RulesState
 from waystation.durations import parse_duration
+from waystation.language import Language
+from waystation.localtime import local_text, read_local
 from waystation.registry import Registry
 
-__all__ = ["add_silence", "list_silences", "open_state", "parse_when", "remove_silence"]
+__all__ = ["WORDS", "add_silence", "list_silences", "open_state", "parse_when", "remove_silence"]
 
 
 # A silence longer than this is a typo (5000d) more often than a plan: it needs --force.
@@ -19,19 +21,18 @@ LONGEST = timedelta(days=30)
 
 
 def parse_when(text: str, since: datetime, tz: ZoneInfo) -> datetime:
-    """A duration after `since` (`2h`), or an ISO 8601 time; one without a zone is in `tz`."""
+    """A duration after `since` (`2h`), or an ISO 8601 time; one without an offset is `tz`'s."""
     try:
         return since + parse_duration(text)
     except ValueError:
         pass
     try:
-        when = datetime.fromisoformat(text)
+        return read_local(text, tz)
     except ValueError:
         raise ValueError(
-            f"{text!r} is neither a duration (2h) nor a time (ISO 8601) | "
-            f"{text!r} 既不是时长（如 2h）也不是时间（ISO 8601）"
+            f"{text!r} is neither a duration (2h) nor a time (2026-11-25 08:00, ISO 8601) | "
+            f"{text!r} 既不是时长（如 2h）也不是时间（如 2026-11-25 08:00）"
         ) from None
-    return when.replace(tzinfo=tz) if when.tzinfo is None else when
 
 
 def open_state(state_path: Path, *, create: bool = False) -> RulesState:
@@ -54,8 +55,22 @@ def _ms(when: datetime) -> int:
     return int(when.timestamp() * 1000)
 
 
-def _local(ms: int, tz: ZoneInfo) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz).isoformat(timespec="minutes")
+WORDS: dict[Language, dict[str, str]] = {
+    "zh": {
+        "added": "静默 {id}：{station}，至 {until}",
+        "none": "没有未结束的静默",
+        "removed": "静默 {id} 已解除",
+        "missing": "没有编号为 {id} 的静默",
+        "maintenance": "维护",
+    },
+    "en": {
+        "added": "silence {id}: {station} until {until}",
+        "none": "no silence in force",
+        "removed": "silence {id} removed",
+        "missing": "no silence {id}",
+        "maintenance": "maintenance",
+    },
+}
 
 
 def add_silence(
@@ -65,7 +80,7 @@ def add_silence(
     *,
     registry: Registry,
     start: str | None = None,
-    reason: str = "maintenance",
+    reason: str = "",
     create: bool = False,
     force: bool = False,
 ) -> str:
@@ -84,14 +99,14 @@ def add_silence(
         raise ValueError("the silence would already be over | 这个静默时段已经过去了")
     if end <= begin:
         raise ValueError(
-            f"the silence ends ({_local(_ms(end), tz)}) before it starts ({_local(_ms(begin), tz)})"
+            f"the silence ends ({local_text(_ms(end), tz)}) before it starts ({local_text(_ms(begin), tz)})"
             f" | 静默的结束时间早于开始时间"
         )
     if end - max(begin, now) > LONGEST and not force:
         days = (end - max(begin, now)).days
         raise ValueError(
-            f"a silence of {days} days (until {_local(_ms(end), tz)}): longer than "
-            f"{LONGEST.days} days needs --force | 静默 {days} 天（到 {_local(_ms(end), tz)}）："
+            f"a silence of {days} days (until {local_text(_ms(end), tz)}): longer than "
+            f"{LONGEST.days} days needs --force | 静默 {days} 天（到 {local_text(_ms(end), tz)}）："
             f"超过 {LONGEST.days} 天需要加 --force"
         )
     state = open_state(state_path, create=create)
@@ -99,7 +114,10 @@ def add_silence(
         sid = state.add_silence(station, _ms(begin), _ms(end), reason)
     finally:
         state.close()
-    return f"silence {sid}: {station} until {_local(_ms(end), tz)}"
+    name = registry.stations[station].name
+    return WORDS[registry.language]["added"].format(
+        id=sid, station=name, until=local_text(_ms(end), tz)
+    )
 
 
 def list_silences(state_path: Path, registry: Registry) -> list[str]:
@@ -113,9 +131,12 @@ def list_silences(state_path: Path, registry: Registry) -> list[str]:
                 if s.station in registry.stations
                 else ZoneInfo(registry.timezone)
             )
-            span = f"{_local(s.start_ms, tz)} → {_local(s.end_ms, tz)}"
-            out.append(f"{s.id}\t{s.station}\t{span}\t{s.reason}")
-        return out
+            span = f"{local_text(s.start_ms, tz)} → {local_text(s.end_ms, tz)}"
+            spec = registry.stations.get(s.station)
+            name = spec.name if spec else s.station
+            reason = s.reason or WORDS[registry.language]["maintenance"]
+            out.append(f"{s.id}\t{name}\t{span}\t{reason}")
+        return out or [WORDS[registry.language]["none"]]
     finally:
         state.close()
 
