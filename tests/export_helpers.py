@@ -6,7 +6,7 @@ from datetime import date
 
 from rules.allocation.report import MonthReport, month_window
 from rules.allocation.tariff import Tariff
-from tests.allocation_helpers import allocate, district, readings, station_entry
+from tests.allocation_helpers import Shape, allocate, district, readings, station_entry
 from waystation.language import Language
 from waystation.registry import Registry
 
@@ -41,7 +41,7 @@ def sample_report(tariff: Tariff, language: Language = "zh") -> MonthReport:
     loads above the main meter (d); every station priced with `tariff`."""
     reg = sample_registry()
     window = month_window(OCT, reg.station_timezone("a"))
-    shapes = {
+    shapes: dict[str, dict[tuple[str, str], Shape]] = {
         "a": {METER: _reset},
         "b": {METER: lambda _h: None},
         "c": {METER: _gap_then_silent, WATER: _spike},

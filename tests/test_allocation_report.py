@@ -70,7 +70,7 @@ def check_workbook(
     union_cost = sum(D(r["cost_cny"]) for r in rows if r["party"] == "dachuan-union")
     assert D(str(summary["工会节省(元)"][5])) == csv_total - union_cost
     for party in ("xiaoge", "cuiping", "dachuan-union"):
-        party_csv = sum(D(r["cost_cny"]) for r in rows if r["party"] == party)
+        party_csv = sum((D(r["cost_cny"]) for r in rows if r["party"] == party), D(0))
         assert D(str(summary[party][5])).quantize(D("0.01")) == party_csv
         sheet = book[f"对账单 {PARTIES[party]['name']}"]
         cells = {r[0]: r for r in sheet.iter_rows(values_only=True) if r[0]}

@@ -108,16 +108,16 @@ def test_summary_totals_row_equals_its_lines(month: MonthReport, tmp_path: Path)
     assert [c.value for c in ws[2]] == ["承担方编号", "承担方", "类型", "电费(元)", "水费(元)",
                                         "合计(元)", "占比"]  # fmt: skip
     rows = list(ws.iter_rows(min_row=3, values_only=True))
-    [total_at] = [i for i, r in enumerate(rows) if r[0] == "合计"]
-    parties, total = rows[:total_at], rows[total_at]
+    [at] = [i for i, r in enumerate(rows) if r[0] == "合计"]
+    parties, total = rows[:at], rows[at]
     assert len(parties) == len(month.party_totals())
     for col in (3, 4, 5):
         assert sum(_money(r[col]) for r in parties) == _money(total[col])
     assert _money(total[5]) == month.total_cost
     assert {r[0]: _money(r[5]) for r in parties} == {t.party: t.total for t in month.party_totals()}
-    for r in range(3, 3 + total_at + 1):
-        assert ws.cell(r, 4).number_format == MONEY
-        assert ws.cell(r, 7).number_format == PERCENT
+    for n in range(3, 3 + at + 1):
+        assert ws.cell(n, 4).number_format == MONEY
+        assert ws.cell(n, 7).number_format == PERCENT
     [saving] = [r for r in rows if r[0] == "工会节省(元)"]
     assert _money(saving[5]) == month.union_saving
     for r in parties:
@@ -161,7 +161,8 @@ def test_a_statement_per_party_with_its_total_in_capitals(
         # Each station's amounts by period are that station's line, split by quantity × price.
         for r in lines:
             if r[5].value is not None:
-                assert abs(_money(r[3].value * r[5].value) - _money(r[6].value)) <= D("0.02")
+                product = _money(r[3].value) * D(repr(r[5].value))
+                assert abs(product - _money(r[6].value)) <= D("0.02")
         _width_fits(ws, "A", max((str(r[0].value) for r in lines), key=display_width))
 
 
