@@ -13,6 +13,9 @@ dashboard shows, top to bottom).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from grafana_foundation_sdk.builders import (
     common,
     geomap,
@@ -28,13 +31,26 @@ from grafana_foundation_sdk.models import common as common_model
 from grafana_foundation_sdk.models import dashboard as model
 from grafana_foundation_sdk.models import geomap as geomap_model
 
+from dashboards.basemaps import BASEMAPS, Basemap
 from dashboards.influxql import DATASOURCE, AnnotationInfluxQL, InfluxQL
 
-__all__ = ["DASHBOARDS"]
+__all__ = ["DASHBOARDS", "BoardOptions"]
 
 STATION = '"station" =~ /^$station$/'
+# The station picker's values `id|name`: the id is what queries match, the name what is shown.
+STATION_LABEL = "/^(?<value>[^|]+)\\|(?<text>.*)$/"
+# Days, months and "today" begin at local midnight: every GROUP BY time() is in the zone.
+TZ = " tz('$tz')"
 DEVICE = '"device" =~ /^$device$/'
 REGISTERS = "/^(door_counter|water_dispenser|charging_locker|meter|gateway)$/"
+
+
+@dataclass(frozen=True)
+class BoardOptions:
+    """What a district sets: its time zone (the registry's) and the map's tiles."""
+
+    timezone: str = "Asia/Shanghai"
+    basemap: Basemap = BASEMAPS["gaode"]
 
 
 def _datasource() -> db.DatasourceVariable:
@@ -46,7 +62,11 @@ def _stations() -> db.QueryVariable:
         db.QueryVariable("station")
         .label("驿站 station")
         .datasource(DATASOURCE)
-        .query('SHOW TAG VALUES FROM "station_info" WITH KEY = "station"')
+        # Shown by name, chosen by id: station_info's `label` is `id|name`.
+        .query(
+            'SELECT last("label") FROM "station_info" WHERE time > now() - 7d GROUP BY "station"'
+        )
+        .regex(STATION_LABEL)
         .multi(True)
         .include_all(True)
         .refresh(model.VariableRefresh.ON_DASHBOARD_LOAD)
@@ -74,16 +94,19 @@ def _alerts_annotation() -> AnnotationInfluxQL:
     )
 
 
-def _board(uid: str, title: str, *, tags: list[str], time_from: str = "now-24h") -> db.Dashboard:
+def _board(
+    uid: str, title: str, opts: BoardOptions, *, tags: list[str], time_from: str = "now-24h"
+) -> db.Dashboard:
     return (
         db.Dashboard(title)
         .uid(uid)
         .tags(["waystation", *tags])
-        .timezone("browser")
+        .timezone(opts.timezone)
         .time(time_from, "now")
         .refresh("1m")
         .editable()
         .with_variable(_datasource())
+        .with_variable(db.ConstantVariable("tz").value(opts.timezone))
         .annotation(_alerts_annotation())
     )
 
@@ -141,18 +164,25 @@ def _spread_sum(field: str, measurement: str) -> str:
 def _per_interval(field: str, measurement: str, where: str = STATION) -> str:
     return (
         f'SELECT non_negative_difference(last("{field}")) FROM "{measurement}" '
-        f'WHERE $timeFilter AND {where} GROUP BY time($__interval), "device" fill(none)'
+        f'WHERE $timeFilter AND {where} GROUP BY time($__interval), "device" fill(none){TZ}'
     )
 
 
-def overview() -> db.Dashboard:
-    board = _board("waystation-overview", "Waystation · 区域总览 district overview",
+def overview(opts: BoardOptions) -> db.Dashboard:
+    # Stations where the tiles draw them: GCJ-02 positions on Gaode's, WGS-84 on the others.
+    gcj = "_gcj02" if opts.basemap.crs == "gcj02" else ""
+    board = _board("waystation-overview", "Waystation · 区域总览 district overview", opts,
                    tags=["overview"], time_from="now/d")  # fmt: skip
     board.with_variable(_stations())
     board.with_panel(
         geomap.Panel()
         .view(geomap.MapViewConfig().id("fit"))
-        .basemap(common.MapLayerOptions().type("default").name("底图 basemap"))
+        .basemap(
+            common.MapLayerOptions()
+            .type(opts.basemap.layer)
+            .name("底图 basemap")
+            .config(opts.basemap.config)
+        )
         .tooltip(geomap.TooltipOptions().mode(geomap_model.TooltipMode.DETAILS))
         .layers(
             [
@@ -172,8 +202,9 @@ def overview() -> db.Dashboard:
         .datasource(DATASOURCE)
         .with_target(
             InfluxQL(
-                'SELECT last("lat") AS "lat", last("lon") AS "lon", last("name") AS "name" '
-                'FROM "station_info" WHERE time > now() - 2h GROUP BY "station"'
+                f'SELECT last("lat{gcj}") AS "lat", last("lon{gcj}") AS "lon", '
+                'last("name") AS "name" FROM "station_info" WHERE time > now() - 2h '
+                'GROUP BY "station"'
             ).table()
         )
         .with_target(
@@ -220,8 +251,10 @@ def overview() -> db.Dashboard:
     return board
 
 
-def station() -> db.Dashboard:
-    board = _board("waystation-station", "Waystation · 驿站详情 station detail", tags=["station"])
+def station(opts: BoardOptions) -> db.Dashboard:
+    board = _board(
+        "waystation-station", "Waystation · 驿站详情 station detail", opts, tags=["station"]
+    )
     board.with_variable(_stations()).with_variable(_devices())
     board.with_panel(
         statetimeline.Panel()
@@ -231,7 +264,7 @@ def station() -> db.Dashboard:
         .with_target(
             InfluxQL(
                 'SELECT last("online") FROM "device_status" WHERE $timeFilter AND '
-                f'{STATION} GROUP BY time($__interval), "device" fill(previous)'
+                f'{STATION} GROUP BY time($__interval), "device" fill(previous){TZ}'
             ).alias("$tag_device")
         )
         .height(6)
@@ -241,7 +274,7 @@ def station() -> db.Dashboard:
         _series(
             "饮水机水温 dispenser temperature",
             'SELECT mean("temp_c") FROM "water_dispenser" WHERE $timeFilter AND '
-            f'{STATION} GROUP BY time($__interval), "device" fill(null)',
+            f'{STATION} GROUP BY time($__interval), "device" fill(null){TZ}',
             "celsius",
         )
     )
@@ -253,7 +286,7 @@ def station() -> db.Dashboard:
         _series(
             "充电柜占用 lockers in use",
             'SELECT last("slots_in_use") FROM "charging_locker" WHERE $timeFilter AND '
-            f'{STATION} GROUP BY time($__interval), "device" fill(previous)',
+            f'{STATION} GROUP BY time($__interval), "device" fill(previous){TZ}',
             "short",
         )
     )
@@ -274,8 +307,10 @@ def station() -> db.Dashboard:
     return board
 
 
-def health() -> db.Dashboard:
-    board = _board("waystation-health", "Waystation · 设备健康 device health", tags=["health"])
+def health(opts: BoardOptions) -> db.Dashboard:
+    board = _board(
+        "waystation-health", "Waystation · 设备健康 device health", opts, tags=["health"]
+    )
     board.with_variable(_stations())
     board.with_panel(
         _table()
@@ -294,7 +329,7 @@ def health() -> db.Dashboard:
         _series(
             "离线缓存 outbox depth",
             'SELECT max("outbox_depth") FROM "gateway" WHERE $timeFilter AND '
-            f'{STATION} GROUP BY time($__interval), "device" fill(none)',
+            f'{STATION} GROUP BY time($__interval), "device" fill(none){TZ}',
             "short",
         )
     )
@@ -302,7 +337,7 @@ def health() -> db.Dashboard:
         _series(
             "缓存丢弃 outbox dropped",
             'SELECT max("outbox_dropped_total") FROM "gateway" WHERE $timeFilter AND '
-            f'{STATION} GROUP BY time($__interval), "device" fill(none)',
+            f'{STATION} GROUP BY time($__interval), "device" fill(none){TZ}',
             "short",
         )
     )
@@ -313,7 +348,7 @@ def health() -> db.Dashboard:
         .with_target(
             InfluxQL(
                 'SELECT sum("count") FROM "deadletter" WHERE $timeFilter '
-                'GROUP BY time($__interval), "code" fill(0)'
+                f'GROUP BY time($__interval), "code" fill(0){TZ}'
             ).alias("$tag_code")
         )
         .height(8)
@@ -322,8 +357,8 @@ def health() -> db.Dashboard:
     return board
 
 
-def alerts() -> db.Dashboard:
-    board = _board("waystation-alerts", "Waystation · 告警 alerts", tags=["alerts"],
+def alerts(opts: BoardOptions) -> db.Dashboard:
+    board = _board("waystation-alerts", "Waystation · 告警 alerts", opts, tags=["alerts"],
                    time_from="now-7d")  # fmt: skip
     board.with_variable(_stations())
     board.with_panel(
@@ -333,7 +368,7 @@ def alerts() -> db.Dashboard:
         .with_target(
             InfluxQL(
                 'SELECT sum("active") FROM "alert" WHERE $timeFilter AND '
-                f'{STATION} GROUP BY time($__interval), "rule" fill(none)'
+                f'{STATION} GROUP BY time($__interval), "rule" fill(none){TZ}'
             ).alias("$tag_rule")
         )
         .height(8)
@@ -355,8 +390,8 @@ def alerts() -> db.Dashboard:
     return board
 
 
-def utilities() -> db.Dashboard:
-    board = _board("waystation-utilities", "Waystation · 水电与分摊 utilities & allocation",
+def utilities(opts: BoardOptions) -> db.Dashboard:
+    board = _board("waystation-utilities", "Waystation · 水电与分摊 utilities & allocation", opts,
                    tags=["allocation"], time_from="now-90d")  # fmt: skip
     board.with_variable(_stations())
     board.with_panel(
@@ -391,7 +426,7 @@ def utilities() -> db.Dashboard:
         .with_target(
             InfluxQL(
                 'SELECT sum("cost") FROM "allocation" WHERE $timeFilter AND '
-                f'{STATION} GROUP BY time(1d), "party" fill(none)'
+                f'{STATION} GROUP BY time(1d), "party" fill(none){TZ}'
             ).alias("$tag_party")
         )
         .unit("currencyCNY")
@@ -401,7 +436,7 @@ def utilities() -> db.Dashboard:
     return board
 
 
-DASHBOARDS = {
+DASHBOARDS: dict[str, Callable[[BoardOptions], db.Dashboard]] = {
     "overview": overview,
     "station": station,
     "health": health,

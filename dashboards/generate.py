@@ -13,25 +13,28 @@ from pathlib import Path
 
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-from dashboards.boards import DASHBOARDS
+from dashboards.boards import DASHBOARDS, BoardOptions
 
 __all__ = ["JSON_DIR", "generate", "render"]
 
 JSON_DIR = Path(__file__).parent / "json"
 
 
-def render(name: str) -> str:
-    """One dashboard's JSON, stable: sorted keys, two-space indent, a final newline."""
-    board = DASHBOARDS[name]().build()
+def render(name: str, opts: BoardOptions | None = None) -> str:
+    """One dashboard's JSON, stable: sorted keys, two-space indent, a final newline.
+
+    The committed JSON is made with the default options (Asia/Shanghai, Gaode's tiles).
+    """
+    board = DASHBOARDS[name](opts or BoardOptions()).build()
     return json.dumps(board, cls=JSONEncoder, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def generate(out_dir: Path = JSON_DIR) -> list[Path]:
+def generate(out_dir: Path = JSON_DIR, opts: BoardOptions | None = None) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name in DASHBOARDS:
         path = out_dir / f"{name}.json"
-        path.write_text(render(name), encoding="utf-8")
+        path.write_text(render(name, opts), encoding="utf-8")
         written.append(path)
     return written
 

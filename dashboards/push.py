@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from grafana_client.api import GrafanaApi
 from grafana_client.client import GrafanaException
 
-from dashboards.boards import DASHBOARDS
+from dashboards.boards import DASHBOARDS, BoardOptions
 from dashboards.generate import render
 
 __all__ = ["PushError", "push"]
@@ -50,6 +50,7 @@ def push(
     datasource_uid: str | None = None,
     overwrite: bool = False,
     names: Iterable[str] | None = None,
+    opts: BoardOptions | None = None,
 ) -> list[str]:
     """Create or update each dashboard in `folder`; the URLs Grafana gives them."""
     api = GrafanaApi.from_url(url, credential=credential)
@@ -57,7 +58,7 @@ def push(
     try:
         folder_uid = _folder_uid(api, folder)
         for name in names or DASHBOARDS:
-            board = json.loads(render(name))
+            board = json.loads(render(name, opts))
             if datasource_uid:
                 board = _with_datasource(board, datasource_uid)
             answer = api.dashboard.update_dashboard({

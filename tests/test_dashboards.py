@@ -15,10 +15,12 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from dashboards.boards import DASHBOARDS
+from dashboards.basemaps import BASEMAPS
+from dashboards.boards import DASHBOARDS, BoardOptions
 from dashboards.generate import JSON_DIR, render
 from edge.agent import EdgeAgent
 from edge.config import AgentConfig
@@ -33,6 +35,7 @@ from tests.allocation_helpers import (
     two_station_district,
 )
 from tests.helpers import MqttSpy, wait_for
+from waystation.lineprotocol import encode_line
 from waystation.registry import parse_registry
 from waystation.settings import MqttSettings
 from waystation.store import InfluxStore
@@ -73,9 +76,12 @@ def time_range(board: dict[str, Any], now: datetime) -> tuple[int, int]:
     return int(begin.timestamp() * 1000), int(now.timestamp() * 1000)
 
 
-def expand(query: str, span: tuple[int, int], variables: dict[str, list[str]]) -> str:
-    """Grafana's macros as its InfluxDB data source expands them."""
+def expand(
+    query: str, span: tuple[int, int], variables: dict[str, list[str]], zone: str = "Asia/Shanghai"
+) -> str:
+    """Grafana's macros as its InfluxDB data source expands them ($tz: a constant, as it is)."""
     start, end = span
+    query = query.replace("$tz", zone)
     interval_s = max(60, (end - start) // 1000 // 1000)  # about 1,000 points, at least 1m
     query = query.replace("$timeFilter", f"time >= {start}ms and time <= {end}ms")
     query = query.replace("$__interval", f"{interval_s}s")
@@ -151,3 +157,76 @@ def test_every_query_returns_rows_after_the_pipeline(
             if not any(series.values for series in result):
                 empty.append(f"{name}: {where}: {expanded}")
     assert empty == [], "queries without rows:\n" + "\n".join(empty)
+
+
+def _cost_by_party(board: dict[str, Any]) -> str:
+    [query] = [t["query"] for p in board["panels"] if p["title"].startswith("各方费用")
+               for t in p["targets"]]  # fmt: skip
+    return str(query)
+
+
+def _local_ms(day: str, zone: str) -> int:
+    return int(datetime.fromisoformat(day).replace(tzinfo=ZoneInfo(zone)).timestamp() * 1000)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "Asia/Urumqi"])
+def test_a_months_allocation_lands_in_its_month(store: InfluxStore, uid: str, zone: str) -> None:
+    """October's allocation, stamped at its local start (09-30 16:00 UTC), is October's bar.
+
+    Grouped by UTC days, as before `tz()`, it fell on 30 September: checked too.
+    """
+    station = f"s{uid}"
+    months = ["2026-10-01", "2026-11-01"]
+    lines = [
+        encode_line("allocation", {"station": station, "party": party, "utility": "electricity"},
+                    {"cost": cost}, _local_ms(month, zone))
+        for month in months for party, cost in (("xiaoge", 120.5), ("cuiping", 30.25))
+    ]  # fmt: skip
+    store.write_lines(lines)
+    board = json.loads(render("utilities", BoardOptions(timezone=zone)))
+    assert board["timezone"] == zone
+    span = (_local_ms("2026-09-20", zone), _local_ms("2026-11-20", zone))
+    query = expand(_cost_by_party(board), span, {"station": [station]}, zone)
+    assert query.endswith(f" tz('{zone}')")
+
+    def bars(q: str) -> dict[str, list[int]]:
+        return {
+            str(s.tags.get("party")): [int(t) for t, v in s.values if v is not None]
+            for s in store.query(q)
+        }
+
+    local = [_local_ms(m, zone) for m in months]
+    assert bars(query) == {"xiaoge": local, "cuiping": local}
+    utc_days = bars(query.removesuffix(f" tz('{zone}')"))
+    assert utc_days["xiaoge"] != local  # the issue's "October lands on 09-30", without tz()
+    assert all(t < m for t, m in zip(utc_days["xiaoge"], local, strict=True))
+
+
+@pytest.mark.integration
+def test_station_picker_shows_names_and_the_map_uses_the_tiles_coordinates(
+    store: InfluxStore, uid: str
+) -> None:
+    """The picker's `id|name` values split by its regex; the map reads GCJ-02 for Gaode's tiles."""
+    station = f"s{uid}"
+    fields = {"name": "达川·骑手家园 1 号", "label": f"{station}|达川·骑手家园 1 号",
+              "lat": 31.2, "lon": 107.5, "lat_gcj02": 31.198, "lon_gcj02": 107.504}  # fmt: skip
+    store.write_lines([encode_line("station_info", {"station": station}, fields,
+                                   int(time.time() * 1000))])  # fmt: skip
+    gaode = json.loads(render("overview"))
+    [picker] = [v for v in gaode["templating"]["list"] if v["name"] == "station"]
+    labels = [v for s in store.query(picker["query"]) for _, v in s.values]
+    assert f"{station}|达川·骑手家园 1 号" in labels
+    # Grafana's regex with named groups: `value` is what queries match, `text` what is shown.
+    regex = re.compile(picker["regex"].strip("/").replace("(?<", "(?P<"))
+    m = regex.match(f"{station}|达川·骑手家园 1 号")
+    assert m is not None
+    assert (m["value"], m["text"]) == (station, "达川·骑手家园 1 号")
+    for basemap, lat in ((BASEMAPS["gaode"], 31.198), (BASEMAPS["osm"], 31.2)):
+        board = json.loads(render("overview", BoardOptions(basemap=basemap)))
+        [panel] = [p for p in board["panels"] if p["type"] == "geomap"]
+        assert panel["options"]["basemap"]["type"] == basemap.layer
+        query = panel["targets"][0]["query"]
+        got = [row for s in store.query(query) if s.tags.get("station") == station
+               for row in s.values]  # fmt: skip
+        assert got[0][1] == lat

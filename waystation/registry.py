@@ -28,6 +28,7 @@ from pydantic import (
 from waystation.configerror import ConfigError, Invalid, Text
 from waystation.configfile import Document, document_from_data, load_document
 from waystation.contract import ID_PATTERN, Kind
+from waystation.coords import CRS, convert
 from waystation.durations import DurationField, format_duration
 from waystation.language import Language
 from waystation.parties import (
@@ -165,8 +166,19 @@ def _two_mains(utility: Utility, ids: list[str], device_id: str) -> Invalid:
 
 
 class Location(_Strict):
+    """Where a station is, in the coordinate system it was read in (waystation.coords).
+
+    `wgs84` for GPS and OpenStreetMap, `gcj02` for a point picked on Gaode
+    (AutoNavi) or Tencent maps, `bd09` for Baidu's.
+    """
+
     lat: Annotated[float, Field(ge=-90, le=90)]
     lon: Annotated[float, Field(ge=-180, le=180)]
+    crs: CRS = "wgs84"
+
+    def to(self, target: CRS) -> tuple[float, float]:
+        """(lat, lon) in `target`, as a map of those tiles needs them."""
+        return convert(self.lat, self.lon, self.crs, target)
 
 
 _HOURS_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")

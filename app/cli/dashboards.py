@@ -6,9 +6,13 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.cli.common import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, Subcommands
 from waystation import redact
+
+if TYPE_CHECKING:
+    from dashboards.boards import BoardOptions
 
 
 def add_parser(sub: Subcommands) -> argparse.ArgumentParser:
@@ -22,6 +26,25 @@ def add_parser(sub: Subcommands) -> argparse.ArgumentParser:
         help="directory (default ./dashboards/json, under the working directory)",
     )
     push = action.add_parser("push", help="create or update the dashboards in a running Grafana")
+    for a in (build, push):
+        a.add_argument(
+            "--timezone",
+            default="Asia/Shanghai",
+            help="the registry's time zone: days and months of the panels begin at its midnight "
+            "(default Asia/Shanghai)",
+        )
+        a.add_argument(
+            "--basemap",
+            default="gaode",
+            help="the district map's tiles: gaode (AutoNavi, GCJ-02, loads in mainland China; the "
+            "default), osm or default (WGS-84), or a URL with {x} {y} {z} (give --basemap-crs)",
+        )
+        a.add_argument(
+            "--basemap-crs",
+            choices=["wgs84", "gcj02"],
+            default="wgs84",
+            help="the coordinate system of a --basemap URL's tiles (default wgs84)",
+        )
     push.add_argument(
         "--grafana",
         default=os.environ.get("WAYSTATION_GRAFANA", "http://127.0.0.1:3000"),
@@ -46,8 +69,11 @@ def run(args: argparse.Namespace) -> int:
     from dashboards.generate import generate
     from dashboards.push import PushError, push
 
+    opts = _options(args)
+    if opts is None:
+        return EXIT_CONFIG
     if args.action == "build":
-        for path in generate(args.out):
+        for path in generate(args.out, opts):
             print(path)
         return EXIT_OK
     unknown = sorted(set(args.names or ()) - set(DASHBOARDS))
@@ -62,10 +88,34 @@ def run(args: argparse.Namespace) -> int:
     redact.register_secret(token.partition(":")[2] if token and ":" in token else token)
     try:
         urls = push(args.grafana, credential, folder=args.folder, datasource_uid=args.datasource,
-                    overwrite=args.overwrite, names=args.names)  # fmt: skip
+                    overwrite=args.overwrite, names=args.names, opts=opts)  # fmt: skip
     except PushError as exc:
         print(redact.redact(f"waystation dashboards push: {exc}"), file=sys.stderr)
         return EXIT_FAILURE
     for url in urls:
         print(url)
     return EXIT_OK
+
+
+def _options(args: argparse.Namespace) -> BoardOptions | None:
+    """The board options from the flags; None (said on stderr) when they are not usable."""
+    from dashboards.basemaps import BASEMAPS, custom
+    from dashboards.boards import BoardOptions
+    from waystation.registry import check_timezone
+
+    try:
+        zone = check_timezone(args.timezone)
+    except ValueError as exc:
+        print(f"waystation dashboards: --timezone: {exc}", file=sys.stderr)
+        return None
+    if args.basemap in BASEMAPS:
+        return BoardOptions(zone, BASEMAPS[args.basemap])
+    if all(f"{{{c}}}" in args.basemap for c in "xyz"):
+        return BoardOptions(zone, custom(args.basemap, args.basemap_crs))
+    print(
+        f"waystation dashboards: --basemap {args.basemap!r} is neither {', '.join(BASEMAPS)} "
+        "nor a tile URL with {x}, {y} and {z} | 底图应为 "
+        f"{'、'.join(BASEMAPS)} 之一，或含 {{x}}{{y}}{{z}} 的瓦片地址",
+        file=sys.stderr,
+    )
+    return None

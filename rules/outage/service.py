@@ -212,15 +212,25 @@ class RulesService:
                 )
 
     def record_stations(self) -> None:
-        """`station_info` (name, model, position) for the district map, refreshed hourly."""
+        """`station_info` for the district map and pickers, refreshed hourly.
+
+        Its name, model, `label` (`id|name`, which the dashboards' station
+        picker shows as the name) and its position in WGS-84 and in GCJ-02.
+        """
         if self.store is None:
             return
         now = self._now_ms()
         lines = []
         for station_id, spec in self.registry.stations.items():
-            fields: dict[str, str | float] = {"name": spec.name, "model": spec.model.value}
-            if spec.location is not None:
-                fields |= {"lat": spec.location.lat, "lon": spec.location.lon}
+            fields: dict[str, str | float] = {
+                "name": spec.name,
+                "model": spec.model.value,
+                "label": f"{station_id}|{spec.name}",
+            }
+            if spec.location is not None:  # for WGS-84 tiles, and for Gaode's (GCJ-02)
+                lat, lon = spec.location.to("wgs84")
+                lat_gcj, lon_gcj = spec.location.to("gcj02")
+                fields |= {"lat": lat, "lon": lon, "lat_gcj02": lat_gcj, "lon_gcj02": lon_gcj}
             lines.append(encode_line("station_info", {"station": station_id}, fields, now))
         try:
             self.store.write_lines(lines)
