@@ -57,6 +57,17 @@ def add_parser(sub: Subcommands) -> argparse.ArgumentParser:
     p.add_argument(
         "--no-influx", action="store_true", help="do not write the `allocation` measurement"
     )
+    p.add_argument(
+        "--pdf",
+        action="store_true",
+        help="also each party's statement (对账单) as an A4 PDF, ready to send",
+    )
+    p.add_argument(
+        "--pdf-font",
+        type=Path,
+        help="a CJK .ttf/.ttc for the PDFs (default: the first of Debian's fonts-wqy-microhei, "
+        "fonts-wqy-zenhei, fonts-noto-cjk found)",
+    )
     return p
 
 
@@ -66,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
 
     from rules.allocation.command import ReportJob, print_summary, run_scheduled
     from rules.allocation.labels import label
+    from rules.allocation.pdf import FontMissing
     from rules.allocation.report import AllocationError, NoReadings, example_tariffs, parse_month
     from waystation.store import StoreError
 
@@ -96,9 +108,11 @@ def run(args: argparse.Namespace) -> int:
             run_scheduled(job, wait_for_signal)
             return EXIT_OK
         month = parse_month(args.month)
+        font = _pdf_font(args)
         if examples:
             _warn_example_prices(examples)
         report, csv_path, xlsx_path = job.run(month)
+        pdfs = job.write_pdfs(report, font) if font is not None else []
     except KeyboardInterrupt:
         if job.writing is None:
             print("waystation report: 已中断，未写任何文件 | interrupted, nothing written",
@@ -108,6 +122,9 @@ def run(args: argparse.Namespace) -> int:
                   f"interrupted while writing {job.writing}: it may be incomplete, run the "
                   "report again", file=sys.stderr)  # fmt: skip
         return EXIT_INTERRUPTED
+    except FontMissing as exc:
+        print(f"waystation report: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except NoReadings as exc:
         print(f"waystation report: {exc}", file=sys.stderr)
         return EXIT_FAILURE
@@ -119,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_FAILURE
     print_summary(Console(), report, registry)
     print(f"{label(report.language, 'written')}: {csv_path}, {xlsx_path}")
+    for path in pdfs:
+        print(f"{label(report.language, 'written')}: {path}")
     if examples:
         _warn_example_prices(examples)
     return EXIT_OK
@@ -135,3 +154,10 @@ def _warn_example_prices(tariffs: list[str]) -> None:
         "file, remove `example: true`), or --allow-example-prices to accept them",
         file=sys.stderr,
     )
+
+
+def _pdf_font(args: argparse.Namespace) -> Path | None:
+    """The font the PDFs need, found before the month is made (None: no --pdf)."""
+    from rules.allocation.pdf import find_font
+
+    return find_font(args.pdf_font) if args.pdf else None

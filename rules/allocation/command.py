@@ -18,6 +18,7 @@ from rich.table import Table
 
 from rules.allocation.export import export_paths, write_csv, write_xlsx
 from rules.allocation.labels import PARTY_TYPES, label
+from rules.allocation.pdf import write_pdfs
 from rules.allocation.report import (
     AllocationError,
     MonthReport,
@@ -135,6 +136,12 @@ class ReportJob:
             n = write_allocation(self.store, report, self.registry)
             log.info("wrote %d allocation points for %s", n, f"{month:%Y-%m}")
         return report, csv_path, xlsx_path
+
+    def write_pdfs(self, report: MonthReport, font: Path) -> list[Path]:
+        """Each party's statement as a PDF beside the month's CSV and XLSX (`report --pdf`)."""
+        csv_path, _ = export_paths(self.out_dir, report, self.stations)
+        mark = report.example_prices and not self.allow_example_prices
+        return write_pdfs(report, self.out_dir, csv_path.stem, font, mark=mark)
 
 
 def print_summary(console: Console, report: MonthReport, registry: Registry) -> None:

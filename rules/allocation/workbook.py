@@ -194,7 +194,7 @@ def finding_line(f: Finding, station_name: str, zone: str, lang: Language) -> st
     """One finding on a statement: where, when (in the station's zone), what."""
     tz = ZoneInfo(zone)
     where = " ".join(p for p in (station_name, f.device) if p)
-    if f.at_ms is not None:
+    if f.at_ms is not None and not any(name.endswith("_at") for name, _ in f.args):
         where += ("，" if lang == "zh" else ", ") + local_text(f.at_ms, tz)
     return where + ("：" if lang == "zh" else ": ") + finding_text(f, lang, tz)
 
