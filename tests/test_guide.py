@@ -82,14 +82,14 @@ def test_the_offline_commands_run_as_written(
                 argv[at] = f"{datetime.now(UTC) + timedelta(days=1):%Y-%m-%d} 08:00"
         with contextlib.ExitStack() as stack:
             if target is not None:
-                out = stack.enter_context(Path(target).open("w", encoding="utf-8"))
-                stack.enter_context(contextlib.redirect_stdout(out))
+                file = stack.enter_context(Path(target).open("w", encoding="utf-8"))
+                stack.enter_context(contextlib.redirect_stdout(file))
             code = main(argv)
             assert code == 0, (argv, capsys.readouterr().err)
         ran += 1
     assert ran >= 10
-    out = capsys.readouterr().out
-    assert "静默 1：达川·骑手家园 1 号，至 " in out
-    assert "水电检修" in out
+    printed = capsys.readouterr().out
+    assert "静默 1：达川·骑手家园 1 号，至 " in printed
+    assert "水电检修" in printed
     assert (tmp_path / "dashboards" / "json" / "overview.json").exists()
     assert (tmp_path / "broker" / "passwd").exists()
