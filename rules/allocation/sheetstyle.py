@@ -8,6 +8,7 @@ on every printed page, and `fit_widths` sizes the columns to what they show
 
 from __future__ import annotations
 
+import math
 import unicodedata
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -26,6 +27,7 @@ __all__ = [
     "QUANTITY",
     "display_width",
     "finish_table",
+    "fit_width",
     "fit_widths",
     "print_setup",
 ]
@@ -79,9 +81,17 @@ def fit_widths(ws: Worksheet, rows: Iterable[int]) -> None:
                 cell.alignment = Alignment(wrap_text=True, vertical="top")
             widths[cell.column] = max(widths.get(cell.column, 0), width)
     for column, width in widths.items():
-        ws.column_dimensions[get_column_letter(column)].width = min(
-            MAX_WIDTH, max(MIN_WIDTH, width + 2)
-        )
+        ws.column_dimensions[get_column_letter(column)].width = _fitted(width)
+
+
+def _fitted(width: int) -> int:
+    # A tenth more for bold labels and fonts wider than Calibri, and a margin.
+    return min(MAX_WIDTH, max(MIN_WIDTH, math.ceil(width * 1.1) + 2))
+
+
+def fit_width(text: str) -> int:
+    """The column width that shows `text`, as `fit_widths` sizes one."""
+    return _fitted(display_width(text))
 
 
 def print_setup(ws: Worksheet, *, landscape: bool = False) -> None:

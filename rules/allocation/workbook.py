@@ -29,6 +29,7 @@ from rules.allocation.sheetstyle import (
     PRICE,
     QUANTITY,
     finish_table,
+    fit_width,
     fit_widths,
     print_setup,
 )
@@ -247,7 +248,9 @@ def _statement(wb: Workbook, report: MonthReport, st: Statement, mark: bool) -> 
     ws.merge_cells(start_row=ws.max_row, start_column=2, end_row=ws.max_row, end_column=7)
     ws.cell(ws.max_row, 1).font = Font(bold=True)
     ws.cell(ws.max_row, 2).font = Font(bold=True)
-    fit_widths(ws, range(header, last + 2))
+    fit_widths(ws, range(header, last + 2))  # the table and its total (the words span B:G)
+    words_label = fit_width(label(lang, "total_words"))
+    ws.column_dimensions["A"].width = max(ws.column_dimensions["A"].width or 0, words_label)
     ws.append([])
     ws.append([label(lang, "findings_here")])
     ws.cell(ws.max_row, 1).font = Font(bold=True)
@@ -262,9 +265,9 @@ def _statement(wb: Workbook, report: MonthReport, st: Statement, mark: bool) -> 
         ws.append([])
         ws.append([label(lang, who), None, None, label(lang, "sign_person"), None,
                    label(lang, "sign_date")])  # fmt: skip
-        _underline(ws, ws.max_row, range(2, 4))
-        _underline(ws, ws.max_row, range(5, 6))
-        _underline(ws, ws.max_row, range(7, 8))
+        ws.merge_cells(start_row=ws.max_row, start_column=1, end_row=ws.max_row, end_column=2)
+        for column in (3, 5, 7):  # a line to write on after each label
+            _underline(ws, ws.max_row, range(column, column + 1))
     print_setup(ws)
 
 
