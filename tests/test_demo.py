@@ -33,31 +33,32 @@ def test_short_demo_tells_the_story(tmp_path: Path) -> None:
 
     # The past month's export: every station, parties summing to each station's bill.
     rows = list(csv.DictReader(result.csv.read_text("utf-8-sig").splitlines()))
-    stations = {r["站点编号 station"] for r in rows}
+    stations = {r["station"] for r in rows}
     assert len(stations) == 5
     totals = {(s.station, u.utility.value): u.cost for s in result.report.stations
               for u in s.utilities}  # fmt: skip
     for (station, utility), total in totals.items():
-        parties = [D(r["费用(元) cost_cny"]) for r in rows
-                   if r["站点编号 station"] == station and r["能源 utility"] == utility]  # fmt: skip
+        parties = [D(r["cost_cny"]) for r in rows
+                   if r["station"] == station and r["utility"] == utility]  # fmt: skip
         assert sum(parties) == total
         assert total > 0
-    union = sum(D(r["费用(元) cost_cny"]) for r in rows if r["承担方编号 party"] == "dachuan-union")
+    union = sum(D(r["cost_cny"]) for r in rows if r["party"] == "dachuan-union")
     assert result.report.union_saving == sum(totals.values()) - union
-    assert f"union saving 工会节省 ¥{result.report.union_saving:.2f}" in printed
+    assert f"工会节省 ¥{result.report.union_saving:,.2f}" in printed
 
     # The meter reset in the simulated history is found and named; the station whose meter
     # keeps its own 尖峰平谷 registers is billed from them, and they agree with its total.
     book = openpyxl.load_workbook(result.xlsx)
-    findings = list(book["发现 findings"].iter_rows(min_row=2, values_only=True))
+    findings = list(book["数据说明"].iter_rows(min_row=3, values_only=True))
+    names = {s.station: s.name for s in result.report.stations}
     assert sorted((f[0], f[2]) for f in findings) == sorted(
-        [(RESET, "counter_reset"), ("dachuan-rider-03", "meter_tou")]
+        [(names[RESET], "counter_reset"), (names["dachuan-rider-03"], "meter_tou")]
     )
     # The community centre pays its own sub-metered rooms (registry `policy.devices`).
-    centre = [r for r in rows if r["站点编号 station"] == "dachuan-community-01"
-              and r["承担方编号 party"] == "cuiping-centre" and r["能源 utility"] == "electricity"]  # fmt: skip
+    centre = [r for r in rows if r["station"] == "dachuan-community-01"
+              and r["party"] == "cuiping-centre" and r["utility"] == "electricity"]  # fmt: skip
     assert len(centre) == 1
-    assert D(centre[0]["用量 quantity"]) > 0
+    assert D(centre[0]["quantity"]) > 0
     assert (tmp_path / "reports").is_dir()
 
 

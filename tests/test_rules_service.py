@@ -241,7 +241,7 @@ def test_cold_dispenser_alerts_after_its_time_and_a_silence_holds_it(
         wait_for(lambda: firing(hooks, "dispenser_cold"), "the notice after the silence", 10)
         assert time.monotonic() - silenced_at >= 4.0
         [hook] = firing(hooks, "dispenser_cold")
-        assert "40.0 °C" in hook.body["text"]
+        assert "（水温 40.0 ℃）" in hook.body["text"]
 
 
 def test_storm_across_stations_is_grouped_within_the_rate_limit(
