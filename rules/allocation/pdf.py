@@ -200,7 +200,10 @@ def write_pdfs(
     with tempfile.TemporaryDirectory(prefix="waystation-font-") as tmp:
         small = _subset(font, _characters(report, sts), Path(tmp) / "statement.ttf")
         for st, path in zip(sts, paths, strict=True):
-            pdf = _Page(small, label(report.language, "page"))
+            title = label(report.language, "title", year=report.month.year,
+                          month=report.month.month)  # fmt: skip
+            # Every page says whose statement it is: pages get separated.
+            pdf = _Page(small, f"{st.party_name} · {title} · {label(report.language, 'page')}")
             pdf.set_title(f"{st.party_name} {report.month:%Y-%m}")
             pdf.set_lang("zh-CN" if report.language == "zh" else "en")
             _draw(pdf, report, st, mark)
