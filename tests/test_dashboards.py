@@ -212,7 +212,7 @@ def test_station_picker_shows_names_and_the_map_uses_the_tiles_coordinates(
     fields: dict[str, str | float] = {"name": "达川·骑手家园 1 号", "label": f"{station}|达川·骑手家园 1 号",
               "lat": 31.2, "lon": 107.5, "lat_gcj02": 31.198, "lon_gcj02": 107.504}  # fmt: skip
     store.write_lines([encode_line("station_info", {"station": station}, fields,
-                                   int(time.time() * 1000))])  # fmt: skip
+                                   int(datetime.now(UTC).timestamp() * 1000))])  # fmt: skip
     gaode = json.loads(render("overview"))
     [picker] = [v for v in gaode["templating"]["list"] if v["name"] == "station"]
     labels = [v for s in store.query(picker["query"]) for _, v in s.values]
