@@ -143,7 +143,7 @@ def test_readings_only_after_the_month_are_no_data() -> None:
     usage = run([(at(744), 50.0), (at(745), 52.0), (at(760), 70.0)])
     assert (usage.total, usage.estimated) == (0.0, 0.0)
     assert codes(usage) == [Code.NO_DATA]
-    assert "the first came after it" in usage.findings[0].message
+    assert usage.findings[0].values["first_at"] == at(744)  # the first reading, at the month end
     # Its first reading exactly at the month's end is after it too; one a minute before is in.
     assert codes(run([(at(744), 50.0), (at(745), 52.0)])) == [Code.NO_DATA]
     inside = run([(at(744) - 60_000, 50.0), (at(745), 52.0)])

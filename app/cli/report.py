@@ -114,26 +114,14 @@ def run(args: argparse.Namespace) -> int:
         report, csv_path, xlsx_path = job.run(month)
         pdfs = job.write_pdfs(report, font) if font is not None else []
     except KeyboardInterrupt:
-        if job.writing is None:
-            print("waystation report: 已中断，未写任何文件 | interrupted, nothing written",
-                  file=sys.stderr)  # fmt: skip
-        else:
-            print(f"waystation report: 写 {job.writing} 时中断，该文件可能不完整，请重新运行 | "
-                  f"interrupted while writing {job.writing}: it may be incomplete, run the "
-                  "report again", file=sys.stderr)  # fmt: skip
+        _say_interrupted(job.writing)
         return EXIT_INTERRUPTED
-    except FontMissing as exc:
-        print(f"waystation report: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except NoReadings as exc:
-        print(f"waystation report: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
-    except AllocationError as exc:
-        print(f"waystation report: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except StoreError as exc:
-        print(f"waystation report: InfluxDB: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
+    except (FontMissing, NoReadings, AllocationError, StoreError) as exc:
+        # No readings and InfluxDB's errors may pass with time; the others need a fix.
+        may_pass = isinstance(exc, NoReadings | StoreError)
+        where = "InfluxDB: " if isinstance(exc, StoreError) else ""
+        print(f"waystation report: {where}{exc}", file=sys.stderr)
+        return EXIT_FAILURE if may_pass else EXIT_CONFIG
     print_summary(Console(), report, registry)
     print(f"{label(report.language, 'written')}: {csv_path}, {xlsx_path}")
     for path in pdfs:
@@ -141,6 +129,16 @@ def run(args: argparse.Namespace) -> int:
     if examples:
         _warn_example_prices(examples)
     return EXIT_OK
+
+
+def _say_interrupted(writing: Path | None) -> None:
+    if writing is None:
+        print("waystation report: 已中断，未写任何文件 | interrupted, nothing written",
+              file=sys.stderr)  # fmt: skip
+    else:
+        print(f"waystation report: 写 {writing} 时中断，该文件可能不完整，请重新运行 | "
+              f"interrupted while writing {writing}: it may be incomplete, run the "
+              "report again", file=sys.stderr)  # fmt: skip
 
 
 def _warn_example_prices(tariffs: list[str]) -> None:

@@ -225,11 +225,8 @@ def measure(
         cleaner.note(Code.NO_DATA, window.start_ms)
         return Usage(0.0, [0.0] * window.slots, 0.0, cleaner.findings)
     if readings[0][0] >= window.end_ms:
-        cleaner.note(
-            Code.NO_DATA,
-            "no reading in or before the month: the first came after it",
-            window.end_ms,
-        )
+        # The first reading came after the month: nothing measured in it.
+        cleaner.note(Code.NO_DATA, window.end_ms, first_at=readings[0][0])
         return Usage(0.0, [0.0] * window.slots, 0.0, cleaner.findings)
     series = cleaner.clean(readings)
     first_t, last_t = series.times[0], series.times[-1]

@@ -60,7 +60,7 @@ SENTENCES: dict[Language, dict[Code, str]] = {
         Code.EXTRAPOLATED_END: "自 {since_at} 起无读数；按日均 {per_day:.3f} {unit}估算 "
         "{delta:.3f} {unit}",
         Code.STARTED_IN_MONTH: "月初之前无读数，从首个读数（{first_at}）起算",
-        Code.NO_DATA: "本月前后均无读数",
+        Code.NO_DATA: "本月内及月初之前均无读数",
         Code.NO_MAIN_METER: "无总{meter}：总量按各分路合计",
         Code.MAIN_METER_SILENT: "总{meter}本月无读数：按各分路合计 {billed:.3f} {unit}"
         "计费（实际账单可能更高）",
@@ -80,7 +80,7 @@ SENTENCES: dict[Language, dict[Code, str]] = {
         Code.EXTRAPOLATED_END: "silent since {since_at}; {delta:.3f} {unit} estimated at "
         "{per_day:.3f} {unit}/day",
         Code.STARTED_IN_MONTH: "no reading before the month; counted from the first, at {first_at}",
-        Code.NO_DATA: "no readings around the month",
+        Code.NO_DATA: "no reading in or before the month",
         Code.NO_MAIN_METER: "no main {meter}: total is the measured loads",
         Code.MAIN_METER_SILENT: "main {meter} sent no reading this month: billed the measured "
         "loads instead, {billed:.3f} {unit} (the bill may be higher)",

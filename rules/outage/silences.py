@@ -99,8 +99,8 @@ def add_silence(
         raise ValueError("the silence would already be over | 这个静默时段已经过去了")
     if end <= begin:
         raise ValueError(
-            f"the silence ends ({local_text(_ms(end), tz)}) before it starts ({local_text(_ms(begin), tz)})"
-            f" | 静默的结束时间早于开始时间"
+            f"the silence ends ({local_text(_ms(end), tz)}) before it starts "
+            f"({local_text(_ms(begin), tz)}) | 静默的结束时间早于开始时间"
         )
     if end - max(begin, now) > LONGEST and not force:
         days = (end - max(begin, now)).days
