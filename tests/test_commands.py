@@ -110,12 +110,12 @@ def test_silence_times_as_people_write_them(
     add = ["silence", "add", "--station", "st-a", "--create-state"]
     # Two hours from --from, in the station's zone: not "already over", counted from now.
     assert main([*add, "--from", "2099-12-01T10:00", "--until", "2h"]) == 0
-    assert capsys.readouterr().out.strip() == "silence 1: st-a until 2099-12-01T12:00+08:00"
+    assert capsys.readouterr().out.strip() == "静默 1：测试驿站 st-a，至 2099-12-01 12:00 +08:00"
     assert main(["silence", "list"]) == 0
-    assert "\t2099-12-01T10:00+08:00 → 2099-12-01T12:00+08:00\t" in capsys.readouterr().out
+    assert "\t2099-12-01 10:00 +08:00 → 2099-12-01 12:00 +08:00\t" in capsys.readouterr().out
     assert main([*add, "--from", "2099-12-01T10:00", "--until", "2099-12-01T09:00"]) == 2
     err = capsys.readouterr().err
-    assert "the silence ends (2099-12-01T09:00+08:00) before it starts (2099-12-01T10:00" in err
+    assert "the silence ends (2099-12-01 09:00 +08:00) before it starts (2099-12-01 10:00" in err
     assert "静默的结束时间早于开始时间" in err
     # 5000d is a typo more often than a plan.
     assert main([*add, "--until", "5000d"]) == 2
@@ -125,7 +125,7 @@ def test_silence_times_as_people_write_them(
     assert "超过 30 天需要加 --force" in err
     assert main([*add, "--until", "30d"]) == 0
     assert main([*add, "--until", "5000d", "--force"]) == 0
-    assert capsys.readouterr().out.count("silence ") == 2
+    assert capsys.readouterr().out.count("静默 ") == 2
 
 
 def test_dashboards_build_writes_where_told(

@@ -70,10 +70,10 @@ def test_a_station_named_twice_is_billed_once(
     assert report(tmp_path, influxdb, store, "--station", station, "--station", station,
                   "--out", str(out)) == 0  # fmt: skip
     printed = capsys.readouterr().out
-    assert "1 stations, total ¥1103.60" in printed
+    assert "1 个站点，合计 ¥1,103.60" in printed  # the registry speaks zh
     [csv_path] = out.glob("*.csv")
     rows = list(csv.DictReader(csv_path.read_text("utf-8-sig").splitlines()))
-    assert [(r["站点编号 station"], Decimal(r["费用(元) cost_cny"])) for r in rows] == [
+    assert [(r["station"], Decimal(r["cost_cny"])) for r in rows] == [
         (station, Decimal("1103.60"))
     ]
 
