@@ -73,9 +73,7 @@ def test_a_station_named_twice_is_billed_once(
     assert "1 个站点，合计 ¥1,103.60" in printed  # the registry speaks zh
     [csv_path] = out.glob("*.csv")
     rows = list(csv.DictReader(csv_path.read_text("utf-8-sig").splitlines()))
-    assert [(r["station"], Decimal(r["cost_cny"])) for r in rows] == [
-        (station, Decimal("1103.60"))
-    ]
+    assert [(r["station"], Decimal(r["cost_cny"])) for r in rows] == [(station, Decimal("1103.60"))]
 
 
 @pytest.mark.integration
