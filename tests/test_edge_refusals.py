@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -39,9 +40,14 @@ def _config(tmp_path: Path) -> AgentConfig:
 
 
 def _first_seqs(config: AgentConfig) -> dict[str, int]:
-    """One reading per device before the agent starts fixes where each seq begins."""
+    """One reading per device before the agent starts fixes where each seq begins.
+
+    Stamped now: an old stamp is pruned by the agent's age bound once a slow machine has
+    taken a thousand readings, and the first seq would never arrive.
+    """
+    now_ms = int(time.time() * 1000)
     with Outbox(config.outbox.path, max_readings=10**6, max_age=timedelta(days=1)) as ob:
-        return {d: ob.put(d, str(s.kind), 1_761_955_200_000, {}) for d, s in config.devices.items()}
+        return {d: ob.put(d, str(s.kind), now_ms, {}) for d, s in config.devices.items()}
 
 
 def _refusal_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:

@@ -147,6 +147,9 @@ def test_agent_death_is_notified_in_two_seconds_and_its_return_resolves(
             a1.start()
             wait_for(lambda: resolved(hooks, "agent_offline"), "the resolved notice", 15)
             assert repeats(hooks, "agent_offline") == []  # no repeat, no duplicate
+            # Each channel sends from its own thread: the MQTT one clears the retained alert
+            # once its resolved notice is out.
+            wait_for(lambda: everything_said(service), "every channel's resolved notice out")
             with MqttSpy(mqtt_settings, f"spy2-{uid}", [f"alerts/{station}/#"]) as spy:
                 spy.caught_up(f"alerts/{station}/probe")  # a retained alert would come first
                 assert spy.on("/agent_offline") == []  # cleared: nothing retained
