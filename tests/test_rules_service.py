@@ -138,6 +138,8 @@ def test_agent_death_is_notified_in_two_seconds_and_its_return_resolves(
             wait_for(lambda: peer.inbox.messages, "the e-mail")
             assert peer.logins == ["alerts"]  # logged in, after STARTTLS
             assert f"达川·测试驿站 {station}" in str(peer.inbox.messages[0]["Subject"])
+            # Published before the spy subscribes, so what it gets is the retained copy.
+            wait_for(lambda: everything_said(service), "every channel's notice out")
             with MqttSpy(mqtt_settings, f"spy-{uid}", [f"alerts/{station}/#"]) as spy:
                 wait_for(lambda: spy.on("/agent_offline"), "the retained alert topic")
                 alert = json.loads(spy.on("/agent_offline")[0].payload)
