@@ -93,3 +93,64 @@ def test_bad_input_gets_its_code(topic: str, payload: object, code: str) -> None
     assert isinstance(out, DeadLetter)
     assert out.code == code
     assert out.reason
+
+
+def test_one_bad_reading_in_an_array_refuses_only_itself() -> None:
+    readings = [disp(seq=n, ts=NOW - 1000 * n) for n in range(100)]
+    readings[3]["ts"] = NOW + 2 * 3_600_000  # a clock that ran ahead
+    readings[50] = disp(seq=50, data={"water_l_total": -1})  # breaks the schema
+    out = decode(f"stations/{ST}/{ST}-disp/telemetry", readings)
+    assert isinstance(out, Decoded)
+    assert out.readings == 98
+    assert len(out.lines) == 98
+    assert not any(f"seq={n}i " in line for line in out.lines for n in (3, 50))
+    assert out.refused is not None
+    assert out.refused.code == "ts_out_of_window"  # the first refused reading's
+    assert out.refused.reason.startswith("2 of 100 readings refused: [3] ts ")
+    assert "[50] data.water_l_total" in out.refused.reason
+
+
+def test_an_array_of_only_bad_readings_is_one_dead_letter_naming_each() -> None:
+    out = decode(
+        f"stations/{ST}/{ST}-disp/telemetry",
+        [disp(ts=NOW + 3_600_000 + n) for n in range(7)],
+    )
+    assert isinstance(out, DeadLetter)
+    assert out.code == "ts_out_of_window"
+    assert "7 of 7 readings refused" in out.reason
+    assert "(+2 more)" in out.reason
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"[1, 2]",  # not readings
+        b'[{"v": 1}, NaN]',  # not JSON as the contract reads it
+    ],
+)
+def test_an_array_that_is_not_readings_is_refused_whole(payload: bytes) -> None:
+    out = decode(f"stations/{ST}/{ST}-disp/telemetry", payload)
+    assert isinstance(out, DeadLetter)
+    assert out.code in ("schema", "bad_json")
+
+
+def test_event_types_outside_the_known_ones_share_one_tag_value() -> None:
+    lines = []
+    for n in range(50):
+        out = decode(
+            f"stations/{ST}/{ST}-disp/event",
+            {"v": 1, "ts": NOW, "seq": n, "type": f"made_up_{n}", "detail": {}},
+        )
+        assert isinstance(out, Decoded)
+        lines += out.lines
+    # One series for all of them: the device's word is a field, not a tag.
+    assert {line.split(" ")[0] for line in lines} == {
+        f"event,device={ST}-disp,station={ST},type=other"
+    }
+    assert 'event_type="made_up_7"' in lines[7]
+    known = decode(
+        f"stations/{ST}/{ST}-disp/event", {"v": 1, "ts": NOW, "seq": 1, "type": "unreachable"}
+    )
+    assert isinstance(known, Decoded)
+    assert known.lines[0].startswith(f"event,device={ST}-disp,station={ST},type=unreachable ")
+    assert "event_type" not in known.lines[0]
