@@ -22,6 +22,7 @@ from waystation.backoff import Backoff
 from waystation.logthrottle import Repeats, format_duration
 from waystation.mqttreasons import Packet, hint, is_failure, reason_name
 from waystation.mqttsession import (
+    Engine,
     InboundMessage,
     MqttSession,
     SessionCallbacks,
@@ -42,6 +43,12 @@ def _warnings(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
     ]
 
 
+@pytest.fixture(params=list(Engine))
+def engine(request: pytest.FixtureRequest) -> Engine:
+    """Every engine under the adapter keeps the same promises (a contract suite)."""
+    return Engine(request.param)
+
+
 @pytest.fixture(autouse=True)
 def _quick_reconnects(monkeypatch: pytest.MonkeyPatch) -> None:
     """Reconnect within a second or two, so the tests see several attempts."""
@@ -51,14 +58,14 @@ def _quick_reconnects(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_unreachable_is_said_once_then_counted_and_the_return_is_said(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, uid: str
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, uid: str, engine: Engine
 ) -> None:
     caplog.set_level(logging.INFO, logger="waystation.mqtt")
     broker = MosquittoServer(tmp_path / "later")  # its port is chosen, nothing listens yet
     connected: list[bool] = []
     session = open_session(
         MqttSettings.from_url(broker.url),
-        SessionOptions(client_id=f"late-{uid}", label="rules"),
+        SessionOptions(client_id=f"late-{uid}", label="rules", engine=engine),
         SessionCallbacks(on_connected=connected.append),
     )
     session.start()
@@ -86,7 +93,7 @@ def test_unreachable_is_said_once_then_counted_and_the_return_is_said(
 
 
 def test_a_broker_restart_is_lost_then_back_and_messages_flow_again(
-    own_mosquitto: MosquittoServer, caplog: pytest.LogCaptureFixture, uid: str
+    own_mosquitto: MosquittoServer, caplog: pytest.LogCaptureFixture, uid: str, engine: Engine
 ) -> None:
     caplog.set_level(logging.INFO, logger="waystation.mqtt")
     settings = MqttSettings.from_url(own_mosquitto.url)
@@ -98,7 +105,12 @@ def test_a_broker_restart_is_lost_then_back_and_messages_flow_again(
 
     session = open_session(
         settings,
-        SessionOptions(client_id=f"sub-{uid}", label="ingest", subscriptions=(f"t/{uid}/#",)),
+        SessionOptions(
+            client_id=f"sub-{uid}",
+            label="ingest",
+            subscriptions=(f"t/{uid}/#",),
+            engine=engine,
+        ),
         SessionCallbacks(
             on_message=on_message,
             on_connected=lambda present: events.append(f"up {present}"),
@@ -130,12 +142,14 @@ def test_a_broker_restart_is_lost_then_back_and_messages_flow_again(
 
 
 def test_two_clients_with_one_id_are_reported_as_a_takeover_once(
-    mosquitto: MosquittoServer, caplog: pytest.LogCaptureFixture, uid: str
+    mosquitto: MosquittoServer, caplog: pytest.LogCaptureFixture, uid: str, engine: Engine
 ) -> None:
     caplog.set_level(logging.INFO, logger="waystation.mqtt")
     settings = MqttSettings.from_url(mosquitto.url)
     sessions: list[MqttSession] = [
-        open_session(settings, SessionOptions(client_id=f"edge-{uid}", label=f"agent {n}"))
+        open_session(
+            settings, SessionOptions(client_id=f"edge-{uid}", label=f"agent {n}", engine=engine)
+        )
         for n in (1, 2)
     ]
     for s in sessions:
@@ -158,7 +172,9 @@ def test_two_clients_with_one_id_are_reported_as_a_takeover_once(
             s.stop()
 
 
-def test_refused_credentials_are_named(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_refused_credentials_are_named(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, engine: Engine
+) -> None:
     caplog.set_level(logging.INFO, logger="waystation.mqtt")
     passwd = tmp_path / "passwd"
     broker = MosquittoServer(tmp_path / "m", f"password_file {passwd}\n", anonymous=False)
@@ -167,7 +183,7 @@ def test_refused_credentials_are_named(tmp_path: Path, caplog: pytest.LogCapture
     try:
         session = open_session(
             MqttSettings.from_url(f"mqtt://nobody:wrong@127.0.0.1:{broker.port}"),
-            SessionOptions(client_id="refused", label="agent x"),
+            SessionOptions(client_id="refused", label="agent x", engine=engine),
         )
         session.start()
         try:
@@ -182,12 +198,14 @@ def test_refused_credentials_are_named(tmp_path: Path, caplog: pytest.LogCapture
 
 
 def test_a_will_is_sent_on_a_lost_connection_not_on_stop(
-    mosquitto: MosquittoServer, uid: str
+    mosquitto: MosquittoServer, uid: str, engine: Engine
 ) -> None:
     settings = MqttSettings.from_url(mosquitto.url)
     will = Will(topic=f"w/{uid}", payload="gone", retain=False)
     with MqttSpy(settings, f"spy-{uid}", [f"w/{uid}"]) as spy:
-        session = open_session(settings, SessionOptions(client_id=f"w-{uid}", label="t", will=will))
+        session = open_session(
+            settings, SessionOptions(client_id=f"w-{uid}", label="t", will=will, engine=engine)
+        )
         session.start()
         assert session.wait_connected(10)
         mid = session.publish(f"w/{uid}", "hello", qos=1)

@@ -14,9 +14,12 @@ codes (`waystation.mqttreasons`):
 - `connected`, `subscribed`, `last_connected_at` and `connects` say where it
   stands, for health endpoints, metrics and the rules' no-data-no-verdict.
 
-The implementation drives paho-mqtt's network thread; only this module and
-`waystation.mqttclient` import paho, so another client can replace it under
-the same `MqttSession` surface.
+Two engines under the one surface (`SessionOptions.engine`): paho-mqtt's
+network thread (the default; only this module and `waystation.mqttclient`
+import paho), and `waystation.socketsession`, a small client of our own that
+reads in large chunks and acknowledges a batch in one write, for the readers
+of the whole stream (ingest, rules). Both keep every promise above; the
+session tests run against each.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
@@ -48,6 +52,7 @@ from waystation.settings import MqttSettings, MqttVersion
 
 __all__ = [
     "RECONNECT_MAX_S",
+    "Engine",
     "InboundMessage",
     "MqttSession",
     "PublishRefused",
@@ -75,6 +80,11 @@ RECONNECT_FLOOR_S = 0.5
 STABLE_S = 10.0
 FLAPS_FOR_TAKEOVER = 2
 SUBSCRIBE_QOS = 1
+
+
+class Engine(StrEnum):
+    PAHO = "paho"  # paho-mqtt: the edge agent's, proven by its tests
+    SOCKET = "socket"  # waystation.socketsession: batches, for the readers of the whole stream
 
 
 class PublishRefused(Exception):
@@ -121,6 +131,7 @@ class SessionOptions:
     manual_ack: bool = False  # acknowledge received QoS 1 messages with `ack`
     keepalive_s: int = 15
     will: Will | None = None
+    engine: Engine = Engine.PAHO
 
     def __post_init__(self) -> None:
         for topic_filter in self.subscriptions:
@@ -132,6 +143,9 @@ class SessionCallbacks:
     """Called on the session's network thread, one at a time; none may block."""
 
     on_message: Callable[[InboundMessage], None] | None = None
+    # Instead of on_message: every message of a read at once, with the generation
+    # of the connection they came on (for `ack_many`).
+    on_batch: Callable[[Sequence[InboundMessage], int], None] | None = None
     on_connected: Callable[[bool], None] | None = None  # session present
     on_disconnected: Callable[[], None] | None = None
     on_published: Callable[[int, int], None] | None = None  # packet id, PUBACK reason code
@@ -182,11 +196,21 @@ class MqttSession(Protocol):
     def ack(self, mid: int, qos: int) -> None:
         """Acknowledge a received message (with `manual_ack`)."""
 
+    def ack_many(self, generation: int, mids: list[int]) -> bool:
+        """Acknowledge QoS 1 messages that came on connection `generation` (from `on_batch`).
+
+        False, and nothing sent, when that connection is gone: the broker re-sends them.
+        """
+
 
 def open_session(
     settings: MqttSettings, options: SessionOptions, callbacks: SessionCallbacks | None = None
 ) -> MqttSession:
-    """The session for these settings (paho-mqtt underneath)."""
+    """The session for these settings, on the engine the options name."""
+    if options.engine is Engine.SOCKET:
+        from waystation.socketsession import SocketSession  # noqa: PLC0415
+
+        return SocketSession(settings, options, callbacks or SessionCallbacks())
     return _PahoSession(settings, options, callbacks or SessionCallbacks())
 
 
@@ -208,7 +232,7 @@ class _PahoSession:
         self._client.on_connect_fail = self._on_connect_fail
         self._client.on_disconnect = self._on_disconnect
         self._client.on_subscribe = self._on_subscribe
-        if callbacks.on_message is not None:
+        if callbacks.on_message is not None or callbacks.on_batch is not None:
             self._client.on_message = self._on_message
         self._client.on_publish = self._on_publish
         self._backoff = Backoff(RECONNECT_INITIAL_S, RECONNECT_MAX_S, RECONNECT_FLOOR_S)
@@ -296,6 +320,13 @@ class _PahoSession:
 
     def ack(self, mid: int, qos: int) -> None:
         self._client.ack(mid, qos)
+
+    def ack_many(self, generation: int, mids: list[int]) -> bool:
+        if generation != self._connects or not self.connected:
+            return False
+        for mid in mids:
+            self._client.ack(mid, 1)
+        return True
 
     # --- paho callbacks (network thread) ---------------------------------------------------
 
@@ -438,7 +469,10 @@ class _PahoSession:
             self._subscribed.set()
 
     def _on_message(self, _c: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
-        self._call(self._callbacks.on_message, msg)
+        if self._callbacks.on_batch is not None:
+            self._call(self._callbacks.on_batch, [msg], self._connects)
+        else:
+            self._call(self._callbacks.on_message, msg)
 
     def _on_publish(
         self, _c: mqtt.Client, _ud: Any, mid: int, rc: ReasonCode, _p: Properties

@@ -1,0 +1,222 @@
+"""What every engine under the session adapter must do beyond the log promises.
+
+TLS with a user and password, an untrusted certificate named, the receive
+window (MQTT 5), persistent sessions on 5 and 3.1.1, and `ack_many`
+refusing an old connection's packet ids. Each on a real Mosquitto, each
+against both engines. (Mosquitto 2.0's ACL file never refuses a SUBSCRIBE:
+it grants it and filters on delivery, so the refusal path is tested on the
+codec.)
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from app.localservers import MosquittoServer
+from tests.helpers import MqttSpy, wait_for
+from tests.test_mqtt_security import secure_broker  # noqa: F401 - a fixture
+from tests.tls import make_ca_and_cert
+from waystation import mqttsession
+from waystation.mqttsession import (
+    Engine,
+    InboundMessage,
+    MqttSession,
+    SessionCallbacks,
+    SessionOptions,
+    open_session,
+)
+from waystation.settings import MqttSettings, MqttVersion
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=list(Engine))
+def engine(request: pytest.FixtureRequest) -> Engine:
+    return Engine(request.param)
+
+
+@pytest.fixture(autouse=True)
+def _quick_reconnects(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mqttsession, "RECONNECT_INITIAL_S", 0.2)
+    monkeypatch.setattr(mqttsession, "RECONNECT_FLOOR_S", 0.1)
+    monkeypatch.setattr(mqttsession, "RECONNECT_MAX_S", 1.0)
+
+
+class Inbox:
+    """What a session received, by batch, with each batch's connection generation."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.messages: list[tuple[str, bytes, int, int]] = []  # topic, payload, mid, generation
+
+    def on_batch(self, msgs: Sequence[InboundMessage], generation: int) -> None:
+        with self.lock:
+            self.messages += [(m.topic, bytes(m.payload), m.mid, generation) for m in msgs]
+
+    def payloads(self) -> list[bytes]:
+        with self.lock:
+            return [m[1] for m in self.messages]
+
+
+def _session(
+    settings: MqttSettings, engine: Engine, inbox: Inbox, client_id: str, **options: object
+) -> MqttSession:
+    return open_session(
+        settings,
+        SessionOptions(client_id=client_id, label="ingest", engine=engine, **options),  # type: ignore[arg-type]
+        SessionCallbacks(on_batch=inbox.on_batch),
+    )
+
+
+def test_tls_with_a_user_and_password(
+    secure_broker: tuple[MosquittoServer, Path],  # noqa: F811 - the imported fixture
+    engine: Engine,
+) -> None:
+    broker, ca = secure_broker
+    url = f"mqtts://reader:r3ad@127.0.0.1:{broker.port}"
+    settings = MqttSettings.from_url(url, ca)
+    inbox = Inbox()
+    session = _session(settings, engine, inbox, "reader", subscriptions=("t/#",))
+    session.start()
+    try:
+        assert session.wait_subscribed(10)
+        with MqttSpy(settings, "reader-pub", []) as pub:
+            pub.client.username_pw_set("st-tls-gw", "s3cret")
+            for n in range(200):  # more than one TLS record's worth
+                pub.publish(f"t/{n}", "x" * 500)
+        wait_for(lambda: len(inbox.payloads()) == 200, "200 messages over TLS")
+    finally:
+        session.stop()
+
+
+def test_an_untrusted_certificate_is_named(
+    secure_broker: tuple[MosquittoServer, Path],  # noqa: F811
+    tmp_path: Path,
+    engine: Engine,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broker, _ = secure_broker
+    (tmp_path / "other").mkdir()
+    other_ca, _, _ = make_ca_and_cert(tmp_path / "other")
+    settings = MqttSettings.from_url(f"mqtts://reader:r3ad@127.0.0.1:{broker.port}", other_ca)
+    caplog.set_level(logging.WARNING, logger="waystation.mqtt")
+    session = _session(settings, engine, Inbox(), "reader")
+    session.start()
+    try:
+        wait_for(
+            lambda: any("unreachable" in r.getMessage() for r in caplog.records),
+            "the unreachable warning",
+            10,
+        )
+        [line] = [r.getMessage() for r in caplog.records if "unreachable" in r.getMessage()]
+        assert "CERTIFICATE_VERIFY_FAILED" in line
+        assert not session.connected
+    finally:
+        session.stop()
+
+
+def test_the_receive_window_holds_until_acknowledged(
+    mosquitto: MosquittoServer, engine: Engine, uid: str
+) -> None:
+    settings = MqttSettings.from_url(mosquitto.url)
+    inbox = Inbox()
+    session = _session(
+        settings,
+        engine,
+        inbox,
+        f"win-{uid}",
+        subscriptions=(f"w/{uid}/#",),
+        receive_maximum=5,
+        session_expiry_s=60,
+        manual_ack=True,
+    )
+    session.start()
+    try:
+        assert session.wait_subscribed(10)
+        with MqttSpy(settings, f"pub-{uid}", []) as pub:
+            for n in range(20):
+                pub.publish(f"w/{uid}/{n}", str(n))
+            # The broker sends the window and waits: a probe behind it shows it waits.
+            wait_for(lambda: len(inbox.payloads()) >= 5, "the first window")
+            pub.publish(f"w/{uid}/probe", "probe")
+            with MqttSpy(settings, f"probe-{uid}", [f"w/{uid}/probe"]) as probe:
+                pub.publish(f"w/{uid}/probe", "probe2")
+                wait_for(lambda: probe.messages, "the probe's copy: the broker has sent on")
+            assert len(inbox.payloads()) == 5
+            with inbox.lock:
+                first = list(inbox.messages)
+            generation = first[0][3]
+            assert session.ack_many(generation, [m[2] for m in first])
+            wait_for(lambda: len(inbox.payloads()) >= 10, "the next window after the acks")
+    finally:
+        session.stop()
+
+
+@pytest.mark.parametrize("version", list(MqttVersion))
+def test_a_persistent_session_keeps_what_arrives_while_away(
+    mosquitto: MosquittoServer, engine: Engine, version: MqttVersion, uid: str
+) -> None:
+    settings = MqttSettings.from_url(mosquitto.url)
+    options: dict[str, object] = {
+        "subscriptions": (f"p/{uid}/#",),
+        "session_expiry_s": 600,
+        "version": version,
+    }
+    first = _session(settings, engine, Inbox(), f"keep-{uid}", **options)
+    first.start()
+    assert first.wait_subscribed(10)
+    first.stop()
+    with MqttSpy(settings, f"pub-{uid}", []) as pub:
+        for n in range(10):
+            pub.publish(f"p/{uid}/{n}", str(n))
+    inbox = Inbox()
+    present: list[bool] = []
+    again = open_session(
+        settings,
+        SessionOptions(client_id=f"keep-{uid}", label="ingest", engine=engine, **options),  # type: ignore[arg-type]
+        SessionCallbacks(on_batch=inbox.on_batch, on_connected=present.append),
+    )
+    again.start()
+    try:
+        wait_for(lambda: len(inbox.payloads()) == 10, "the ten kept messages")
+        assert sorted(inbox.payloads(), key=int) == [str(n).encode() for n in range(10)]
+        assert present == [True]
+    finally:
+        again.stop()
+
+
+def test_an_old_connection_is_never_acknowledged_on_a_new_one(
+    own_mosquitto: MosquittoServer, engine: Engine, uid: str
+) -> None:
+    settings = MqttSettings.from_url(own_mosquitto.url)
+    inbox = Inbox()
+    session = _session(
+        settings,
+        engine,
+        inbox,
+        f"gen-{uid}",
+        subscriptions=(f"g/{uid}/#",),
+        session_expiry_s=600,
+        manual_ack=True,
+    )
+    session.start()
+    try:
+        assert session.wait_subscribed(10)
+        with MqttSpy(settings, f"pub-{uid}", []) as pub:
+            pub.publish(f"g/{uid}/a", "a")
+        wait_for(lambda: inbox.payloads() == [b"a"], "the message")
+        old_generation = inbox.messages[0][3]
+        old_mid = inbox.messages[0][2]
+        own_mosquitto.restart()
+        assert session.wait_subscribed(15)
+        wait_for(lambda: len(inbox.payloads()) == 2, "the unacknowledged message again")
+        assert inbox.messages[1][3] != old_generation
+        assert not session.ack_many(old_generation, [old_mid])
+        assert session.ack_many(inbox.messages[1][3], [inbox.messages[1][2]])
+    finally:
+        session.stop()

@@ -1,0 +1,141 @@
+"""What the socket engine says about its connection: the same lines, in the same cases, as paho's.
+
+The session adapter's log promise (see `waystation.mqttsession`): refusals,
+unreachable brokers, losses and takeovers are WARNINGs with the standard's
+reason names, repeats rate-limited, the return said once with how long it
+took. `SocketSession` reports each event here; the wording and the takeover
+heuristic are the adapter's (`mqttsession`'s helpers and thresholds).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from waystation import mqttsession
+from waystation.logthrottle import Repeats, format_duration
+from waystation.mqttreasons import SESSION_TAKEN_OVER, UNSPECIFIED_ERROR, Packet, hint, reason_name
+
+__all__ = ["ConnectionReport"]
+
+log = logging.getLogger("waystation.mqtt")
+
+# MQTT 3.1.1 CONNACK return codes as the MQTT 5 reason codes that mean the same.
+_V311_CONNACK = {1: 0x84, 2: 0x85, 3: 0x88, 4: 0x86, 5: 0x87}
+
+
+class ConnectionReport:
+    """Connection state for the properties, and its log lines. Network thread only."""
+
+    def __init__(self, who: str) -> None:
+        self.who = who
+        self.repeats = Repeats(log)
+        self.connects = 0
+        self.last_connected_at: float | None = None
+        self._connected_mono: float | None = None
+        self._down_since: float | None = None
+        self._said_down = False
+        self._flaps = 0
+
+    def starting(self) -> None:
+        self._down_since = time.monotonic()
+
+    def unreachable(self, error: OSError, delay: float) -> None:
+        self._said_down = True
+        self.repeats.warning(
+            "unreachable",
+            "%s: broker unreachable (%s); retrying with backoff, next in %.1f s",
+            self.who,
+            mqttsession._describe(error),  # noqa: SLF001 - the adapter's own wording
+            delay,
+        )
+
+    def refused(self, code: int, *, v5: bool) -> None:
+        if not v5:
+            code = _V311_CONNACK.get(code, UNSPECIFIED_ERROR)
+        self._said_down = True
+        self.repeats.warning(
+            "refused",
+            "%s: the broker refused the connection: %s%s",
+            self.who,
+            reason_name(code, Packet.CONNACK),
+            mqttsession._hint(code),  # noqa: SLF001
+        )
+
+    def connected(self, session_present: bool) -> None:
+        now = time.monotonic()
+        self._connected_mono = now
+        self.last_connected_at = time.time()
+        self.connects += 1
+        down_for = now - self._down_since if self._down_since is not None else 0.0
+        self._down_since = None
+        for key in ("refused", "unreachable"):
+            self.repeats.clear(key)
+        if self._said_down:
+            self._said_down = False
+            log.warning(
+                "%s connected again after %s (session present: %s)",
+                self.who,
+                format_duration(down_for),
+                session_present,
+            )
+        elif self.connects == 1:
+            log.info("%s connected", self.who)
+
+    def lost_after(self) -> float | None:
+        """How long the connection that just ended lasted (None if none was up)."""
+        if self._connected_mono is None:
+            return None
+        now = time.monotonic()
+        lasted = now - self._connected_mono
+        self._connected_mono = None
+        self._down_since = now
+        return lasted
+
+    @staticmethod
+    def stable(lasted: float) -> bool:
+        return lasted >= mqttsession.STABLE_S
+
+    def lost(self, lasted: float, code: int, *, from_broker: bool, delay: float) -> None:
+        describe = mqttsession._loss  # noqa: SLF001
+        if self.stable(lasted):  # a healthy connection ended: said each time
+            self._flaps = 0
+            self.repeats.clear("flapping")
+            self.repeats.clear("takeover")
+            self._said_down = True
+            log.warning(
+                "%s lost the broker after %s: %s; reconnecting in %.1f s",
+                self.who,
+                format_duration(lasted),
+                describe(code, from_broker=from_broker),
+                delay,
+            )
+            return
+        self._flaps += 1
+        taken = reason_name(SESSION_TAKEN_OVER, Packet.DISCONNECT)
+        if from_broker and code == SESSION_TAKEN_OVER:
+            key, what = "takeover", f"session taken over: {hint(code)} ({taken})"
+        elif self._flaps >= mqttsession.FLAPS_FOR_TAKEOVER and code == UNSPECIFIED_ERROR:
+            key, what = (
+                "takeover",
+                (
+                    f"the broker closed the connection {lasted:.1f} s after accepting it, "
+                    f"{self._flaps} times in a row: most likely another client is connecting "
+                    f"with the same client id (session takeover, {taken}); give each its own id"
+                ),
+            )
+        else:
+            loss = describe(code, from_broker=from_broker)
+            key, what = "flapping", f"lost the broker {lasted:.1f} s after connecting: {loss}"
+        if self.repeats.warning(key, "%s: %s; reconnecting with backoff", self.who, what):
+            self._said_down = True
+
+    def subscription_refused(self, topic_filter: str, code: int) -> None:
+        self.repeats.warning(
+            f"suback {topic_filter}",
+            "%s: the broker refused the subscription to %s: %s%s",
+            self.who,
+            topic_filter,
+            reason_name(code, Packet.SUBACK),
+            mqttsession._hint(code),  # noqa: SLF001
+        )
