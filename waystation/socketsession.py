@@ -125,9 +125,7 @@ class SocketSession:
         self._last_sent = 0.0
         self._last_received = 0.0
         self._ping_sent_at: float | None = None
-        self._thread = threading.Thread(
-            target=self._run, name=f"mqtt-{options.label}", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name=f"mqtt-{options.label}", daemon=True)
 
     # --- what it says about itself -----------------------------------------------------
 
@@ -263,9 +261,7 @@ class SocketSession:
             sock = socket.create_connection((s.host, s.port), timeout=CONNECT_TIMEOUT_S)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if s.tls:
-                context = ssl.create_default_context(
-                    cafile=str(s.ca_file) if s.ca_file else None
-                )
+                context = ssl.create_default_context(cafile=str(s.ca_file) if s.ca_file else None)
                 sock = context.wrap_socket(sock, server_hostname=s.host)
         except OSError as exc:
             delay = self._backoff.next_delay()
