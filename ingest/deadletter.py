@@ -12,7 +12,9 @@ Total and bounded (SPEC §6), whatever the refused message held:
   so an operator can fix the device or the registry and replay it; the file
   rotates past MAX_FILE_BYTES, keeping one previous file;
 - publishing and filing are tried separately and never raise: a letter the
-  broker cannot take is still filed, and the message is acknowledged anyway.
+  broker cannot take is still filed, and the message is acknowledged anyway;
+  a letter the broker refuses (an MQTT 5 PUBACK >= 0x80, e.g. an ACL without
+  `waystation/deadletter/#`) is a WARNING once per reason, then counted.
 
 For InfluxDB, `DeadLetterTally` sums a batch's dead letters per code into
 one `deadletter` point each (field `count`), stamped with a time no earlier
@@ -33,8 +35,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from waystation.contract import DeadLetterCode, deadletter_json, deadletter_topic
+from waystation.contract import (
+    DEADLETTER_PREFIX,
+    DeadLetterCode,
+    deadletter_json,
+    deadletter_topic,
+    everything_under,
+)
 from waystation.lineprotocol import encode_line
+from waystation.mqttreasons import hint, is_failure, reason_name
 
 __all__ = [
     "EXCERPT_BYTES",
@@ -125,7 +134,25 @@ class DeadLetterSink:
         self._path = path
         self._lock = threading.Lock()
         self.counts: Counter[DeadLetterCode] = Counter()
+        self.refused: Counter[int] = Counter()  # letters the broker refused, by PUBACK reason
         self._failed: set[str] = set()  # sinks whose failure was logged (once each)
+
+    def published(self, code: int) -> None:
+        """The broker's PUBACK of a letter: a refusal is said once per reason, then counted."""
+        if not is_failure(code):
+            return
+        with self._lock:
+            first = code not in self.refused
+            self.refused[code] += 1
+        if first:
+            why = hint(code)
+            log.warning(
+                "the broker refused a dead letter: %s%s; dead letters are still filed and "
+                "counted, but not published (let ingest's account publish to %s)",
+                reason_name(code),
+                f" ({why})" if why else "",
+                everything_under(DEADLETTER_PREFIX),
+            )
 
     def record(
         self, code: DeadLetterCode, reason: str, topic: str, payload: bytes, received_ms: int

@@ -1,6 +1,6 @@
 """The hand-off from paho's network thread to the writer thread.
 
-One producer (paho's `on_message`), one consumer (the writer). `deque.append`
+One producer (the session's network thread), one consumer (the writer). `deque.append`
 and `deque.popleft` are atomic, so messages pass without a lock; an Event
 wakes the writer when it has nothing to do. Cheaper than `queue.Queue`, whose
 lock and condition on every put and get showed in the profile. Unbounded by
@@ -26,6 +26,11 @@ class Inbox(Generic[T]):
 
     def put(self, item: T) -> None:
         self._items.append(item)
+        self._arrived.set()
+
+    def put_many(self, items: list[T]) -> None:
+        """A read's worth at once: one wake-up, not one a message."""
+        self._items.extend(items)
         self._arrived.set()
 
     def __len__(self) -> int:

@@ -99,6 +99,14 @@ class IngestCollector(Collector):
         for code, n in sorted(w.deadletters.counts.items()):
             dead.add_metric([code], n)
         yield dead
+        refused = CounterMetricFamily(
+            f"{P}_deadletters_refused",
+            "dead letters the broker refused to take (filed all the same), by PUBACK reason code",
+            labels=["code"],
+        )
+        for reason, n in sorted(w.deadletters.refused.items()):
+            refused.add_metric([f"0x{reason:02X}"], n)
+        yield refused
         yield GaugeMetricFamily(f"{P}_backlog", "messages received and not yet written",
                                 value=w.backlog)  # fmt: skip
         yield GaugeMetricFamily(f"{P}_connected", "1 while subscribed to the broker",

@@ -55,6 +55,27 @@ def add_parser(sub: Subcommands) -> argparse.ArgumentParser:
         default=STATIONS_FILTER,
         help=f"topic filter to subscribe to (default {STATIONS_FILTER})",
     )
+    p.add_argument(
+        "--partition",
+        help="i/N: take only the stations whose stable hash falls in part i of N (one "
+        "subscription a station, restored by the broker after a restart; one process each, "
+        "e.g. under a systemd template unit)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="run N partition processes (--partition i/N, client id {id}-p{i}) and supervise "
+        "them (default 1: one process, every station)",
+    )
+    p.add_argument(
+        "--mqtt-engine",
+        choices=["socket", "paho"],
+        default="socket",
+        help="MQTT client: socket (default; reads in large chunks, acks a batch in one write) "
+        "or paho",
+    )
+    p.add_argument("--ready-file", type=Path, help=argparse.SUPPRESS)  # touched once subscribed
     p.add_argument("--deadletter-file", type=Path, help="append dead letters here (JSON lines)")
     health_port_option(p, 9108)
     p.add_argument(
@@ -91,8 +112,14 @@ def add_parser(sub: Subcommands) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        raise SettingsError("--workers must be 1 or more")
+    if args.workers > 1:
+        return _supervise(args)
     from ingest.decode import TimeWindow  # server extra
+    from ingest.partition import Partition
     from ingest.worker import IngestConfig, IngestWorker
+    from waystation.mqttsession import Engine
     from waystation.store import QueryError, StoreUnavailable
 
     s = settings(args)
@@ -112,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
             client_id=args.client_id or mqtt.username or "waystation-ingest-1",
             group=args.group,
             topic_filter=args.topic,
+            partition=Partition.parse(args.partition) if args.partition else None,
+            engine=Engine(args.mqtt_engine),
             mqtt_version=MqttVersion(args.mqtt_version),
             deadletter_path=args.deadletter_file,
             batch_max_messages=args.batch_size,
@@ -127,6 +156,10 @@ def run(args: argparse.Namespace) -> int:
         if health is not None:
             health.start()
             log.info("health and metrics on http://127.0.0.1:%d/metrics", health.port)
+        if args.ready_file is not None:
+            wait_for_signal(until=lambda: not worker.running or worker.subscribed)
+            if worker.subscribed:
+                args.ready_file.touch()
         wait_for_signal(until=lambda: not worker.running)
         if health is not None:
             health.stop()
@@ -139,3 +172,16 @@ def run(args: argparse.Namespace) -> int:
         dict(worker.deadletters.counts),
     )
     return EXIT_FAILURE if worker.fatal else EXIT_OK
+
+
+def _supervise(args: argparse.Namespace) -> int:
+    import sys
+
+    from app.ingestworkers import Supervisor, child_argv
+
+    if args.partition or args.group:
+        raise SettingsError("--workers makes the partitions itself: leave out --partition/--group")
+    mqtt = mqtt_settings(settings(args))
+    client_id = args.client_id or mqtt.username or "waystation-ingest-1"
+    supervisor = Supervisor(child_argv(sys.argv[1:]), args.workers, client_id)
+    return supervisor.run(args.health_port)
