@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from waystation.mqttsession import (
     open_session,
 )
 from waystation.settings import MqttSettings, MqttVersion
+from waystation.socketsession import READ_CHUNK
 
 pytestmark = pytest.mark.integration
 
@@ -220,3 +222,56 @@ def test_an_old_connection_is_never_acknowledged_on_a_new_one(
         assert session.ack_many(inbox.messages[1][3], [inbox.messages[1][2]])
     finally:
         session.stop()
+
+
+def test_the_socket_engine_bounds_what_it_holds_whatever_the_broker_sends(
+    mosquitto: MosquittoServer, uid: str
+) -> None:
+    """Mosquitto 2.0.11 sends a resumed session's backlog past the receive window once
+    acknowledgements flow; the engine stops reading at its window, so at most the window
+    and one read are ever held."""
+    settings = MqttSettings.from_url(mosquitto.url)
+    options: dict[str, object] = {
+        "subscriptions": (f"b/{uid}/#",),
+        "session_expiry_s": 600,
+        "receive_maximum": 100,
+        "manual_ack": True,
+    }
+    first = _session(settings, Engine.SOCKET, Inbox(), f"bound-{uid}", **options)
+    first.start()
+    assert first.wait_subscribed(10)
+    first.stop()
+    with MqttSpy(settings, f"pub-{uid}", []) as pub:
+        for n in range(3000):
+            pub.publish(f"b/{uid}/x", b"%04d" % n + b"x" * 996)
+    held: list[tuple[int, int]] = []
+    lock = threading.Lock()
+    peak = [0]
+
+    def on_batch(msgs: Sequence[InboundMessage], generation: int) -> None:
+        with lock:
+            held.extend((m.mid, generation) for m in msgs)
+            peak[0] = max(peak[0], len(held))
+
+    session = open_session(
+        settings,
+        SessionOptions(client_id=f"bound-{uid}", label="ingest", engine=Engine.SOCKET, **options),  # type: ignore[arg-type]
+        SessionCallbacks(on_batch=on_batch),
+    )
+    session.start()
+    acked = 0
+    try:
+        deadline = time.monotonic() + 60
+        while acked < 3000 and time.monotonic() < deadline:
+            with lock:
+                batch, held[:] = held[:50], held[50:]
+            if batch:
+                assert session.ack_many(batch[0][1], [mid for mid, _ in batch])
+                acked += len(batch)
+            else:
+                time.sleep(0.005)
+    finally:
+        session.stop()
+    assert acked == 3000
+    one_read = READ_CHUNK // 1000  # a read holds at most this many of these packets
+    assert peak[0] <= 100 + one_read, peak[0]

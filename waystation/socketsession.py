@@ -44,6 +44,7 @@ from waystation.mqttwire import (
     PUBACK,
     SUBACK,
     Connect,
+    Control,
     Parser,
     ProtocolError,
     Received,
@@ -125,6 +126,12 @@ class SocketSession:
         self._last_sent = 0.0
         self._last_received = 0.0
         self._ping_sent_at: float | None = None
+        # Messages handed over and not yet acknowledged (with manual_ack): past the
+        # receive window the socket is not read, so memory stays bounded even when a
+        # broker sends more than the window allows (Mosquitto 2.0.11 does, after a
+        # resumed session's acknowledgements).
+        self._unacked = 0
+        self._window = options.receive_maximum if options.manual_ack else None
         self._thread = threading.Thread(target=self._run, name=f"mqtt-{options.label}", daemon=True)
 
     # --- what it says about itself -----------------------------------------------------
@@ -206,6 +213,7 @@ class SocketSession:
         if qos > 0:
             with self._lock:
                 self._acks.append(puback(mid))
+                self._unacked = max(0, self._unacked - 1)
             self._wake()
 
     def ack_many(self, generation: int, mids: list[int]) -> bool:
@@ -215,6 +223,7 @@ class SocketSession:
             if generation != self._generation or self._sock is None:
                 return False
             self._acks.append(data)
+            self._unacked = max(0, self._unacked - len(mids))
         self._wake()
         return True
 
@@ -256,7 +265,7 @@ class SocketSession:
 
     def _open(self) -> socket.socket | None:
         """Connect and get a CONNACK; None after a failure (said, and waited out)."""
-        s, o = self._settings, self._options
+        s = self._settings
         try:
             sock = socket.create_connection((s.host, s.port), timeout=CONNECT_TIMEOUT_S)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -268,27 +277,11 @@ class SocketSession:
             self._report.unreachable(exc, delay)
             self._wait_retry(delay)
             return None
-        will = o.will
-        packet = connect_packet(
-            Connect(
-                client_id=o.client_id,
-                v5=self._v5,
-                keepalive_s=o.keepalive_s,
-                clean_start=o.session_expiry_s is None,
-                session_expiry_s=o.session_expiry_s if self._v5 else None,
-                receive_maximum=o.receive_maximum if self._v5 else None,
-                username=s.username,
-                password=s.password,
-                will_topic=will.topic if will else None,
-                will_payload=will.payload.encode() if will else b"",
-                will_qos=will.qos if will else 0,
-                will_retain=will.retain if will else False,
-            )
-        )
+        packet = self._connect_packet()
         self._parser.reset()
         try:
             sock.sendall(packet)
-            present, code = self._await_connack(sock)
+            present, code, after = self._await_connack(sock)
         except (OSError, ProtocolError) as exc:
             self._close(sock, polite=False)
             delay = self._backoff.next_delay()
@@ -307,6 +300,7 @@ class SocketSession:
             self._sock = sock
             self._generation += 1
             self._acks.clear()
+            self._unacked = 0
             # A session the broker kept has our unacknowledged publishes; MQTT says
             # re-send them (DUP), and a new session needs them sent anyway.
             self._unsent = sorted(self._outgoing)
@@ -317,9 +311,42 @@ class SocketSession:
         self._connected.set()
         self._subscribe(sock)
         self._call(self._callbacks.on_connected, present)
+        # A resumed session's messages often share the CONNACK's read.
+        publishes, controls = after
+        try:
+            for control in controls:
+                self._control(control.type, control.body)
+        except (_Lost, ProtocolError):
+            self._close(sock, polite=False)
+            self._after_loss(_Lost(UNSPECIFIED_ERROR, from_broker=False))
+            return None
+        if publishes:
+            self._deliver(publishes)
         return sock
 
-    def _await_connack(self, sock: socket.socket) -> tuple[bool, int]:
+    def _connect_packet(self) -> bytes:
+        s, o, will = self._settings, self._options, self._options.will
+        return connect_packet(
+            Connect(
+                client_id=o.client_id,
+                v5=self._v5,
+                keepalive_s=o.keepalive_s,
+                clean_start=o.session_expiry_s is None,
+                session_expiry_s=o.session_expiry_s if self._v5 else None,
+                receive_maximum=o.receive_maximum if self._v5 else None,
+                username=s.username,
+                password=s.password,
+                will_topic=will.topic if will else None,
+                will_payload=will.payload.encode() if will else b"",
+                will_qos=will.qos if will else 0,
+                will_retain=will.retain if will else False,
+            )
+        )
+
+    def _await_connack(
+        self, sock: socket.socket
+    ) -> tuple[bool, int, tuple[list[Received], list[Control]]]:
+        """The CONNACK's (session present, code), and whatever came after it in the same read."""
         deadline = time.monotonic() + CONNECT_TIMEOUT_S
         while True:
             remaining = deadline - time.monotonic()
@@ -330,14 +357,15 @@ class SocketSession:
             if not data:
                 raise ConnectionResetError("the broker closed the connection before its CONNACK")
             publishes, controls = self._parser.feed(data)
-            if publishes:
-                raise ProtocolError("a PUBLISH before the CONNACK")
-            for control in controls:
-                if control.type == CONNACK:
-                    if len(controls) > 1:
-                        raise ProtocolError("packets after the CONNACK in its read")
-                    return connack(control.body)
-                raise ProtocolError(f"packet type {control.type} before the CONNACK")
+            if not controls:
+                if publishes:
+                    raise ProtocolError("a PUBLISH before the CONNACK")
+                continue
+            first, rest = controls[0], controls[1:]
+            if first.type != CONNACK:
+                raise ProtocolError(f"packet type {first.type} before the CONNACK")
+            present, code = connack(first.body)
+            return present, code, (publishes, rest)
 
     def _subscribe(self, sock: socket.socket) -> None:
         filters = self._options.subscriptions
@@ -361,9 +389,13 @@ class SocketSession:
 
     def _serve(self, sock: socket.socket) -> None:
         keepalive = self._options.keepalive_s
+        window = self._window
         while not self._stopping.is_set():
             self._flush(sock)
             now = time.monotonic()
+            full = window is not None and self._unacked >= window
+            if full:  # not reading: the broker's answers wait in the socket, not lost
+                self._ping_sent_at = None
             if keepalive:
                 if self._ping_sent_at is not None and now - self._ping_sent_at > keepalive:
                     raise _Lost(KEEPALIVE_TIMEOUT, from_broker=False)
@@ -375,7 +407,8 @@ class SocketSession:
                     wait = min(wait, max(0.0, self._ping_sent_at + keepalive - now)) or 0.1
             else:
                 wait = 1.0
-            ready, _, _ = select.select([sock, self._wake_r], [], [], wait)
+            watch = [self._wake_r] if full else [sock, self._wake_r]
+            ready, _, _ = select.select(watch, [], [], wait)
             if self._wake_r in ready:
                 self._drain_wake()
             if sock in ready:
@@ -427,6 +460,9 @@ class SocketSession:
     def _deliver(self, publishes: list[Received]) -> None:
         cb = self._callbacks
         generation = self._generation
+        if self._window is not None:
+            with self._lock:
+                self._unacked += sum(1 for m in publishes if m.qos)
         if cb.on_batch is not None:
             self._call(cb.on_batch, publishes, generation)
         elif cb.on_message is not None:
