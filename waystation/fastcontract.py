@@ -21,7 +21,7 @@ from msgspec import Meta, Struct
 
 from waystation.payloads import MAX_BATCH_READINGS, TS_MAX_MS, TS_MIN_MS, Kind
 
-__all__ = ["FIELD_TYPES", "FastReading", "fast_readings"]
+__all__ = ["FIELD_TYPES", "FastReading", "data_dict", "fast_readings"]
 
 _Ts = Annotated[int, Meta(ge=TS_MIN_MS, lt=TS_MAX_MS)]
 _Count = Annotated[int, Meta(ge=0)]
@@ -199,3 +199,9 @@ def fast_readings(kind: Kind, payload: bytes) -> list[FastReading] | None:
     except _NOT_ACCEPTED:
         return None
     return [one]
+
+
+def data_dict(reading: FastReading) -> dict[str, Any]:
+    """A reading's data as the contract's `model_dump()` gives it (absent fields as None)."""
+    data: dict[str, Any] = msgspec.structs.asdict(reading.data)
+    return data

@@ -46,6 +46,7 @@ class RulesCollector(Collector):
         yield CounterMetricFamily(
             f"{P}_pass_seconds", "time spent in detection passes", value=s.pass_seconds
         )
+        yield CounterMetricFamily(f"{P}_messages", "messages read off the broker", value=s.messages)
         yield CounterMetricFamily(
             f"{P}_invalid_messages", "messages skipped as invalid", value=s.invalid_messages
         )
