@@ -11,6 +11,7 @@ Prints readings/s and the agent's peak RSS (VmHWM from /proc).
 from __future__ import annotations
 
 import argparse
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -61,16 +62,23 @@ def main() -> None:
     ap.add_argument("--readings", type=int, default=1_000_000)
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="waystation-bench-edge-"))
+    try:
+        _run(args.readings, root)
+    finally:  # the outbox of a million readings is about 150 MB
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _run(readings: int, root: Path) -> None:
     outbox = root / "outbox.db"
-    fill_s = _fill(outbox, args.readings)
+    fill_s = _fill(outbox, readings)
     print(
-        f"filled the outbox with {args.readings:,} readings in {fill_s:.1f} s "
+        f"filled the outbox with {readings:,} readings in {fill_s:.1f} s "
         f"({outbox.stat().st_size / 2**20:.0f} MB)"
     )
     config = root / "agent.yaml"
     config.write_text(yaml.safe_dump({
         "version": 1, "station": STATION, "agent_device": f"{STATION}-gw",
-        "outbox": {"path": str(outbox), "max_readings": args.readings + 1000, "max_age": "400d"},
+        "outbox": {"path": str(outbox), "max_readings": readings + 1000, "max_age": "400d"},
         "devices": {d: {"kind": k, "interval": "1h"} for d, k in DEVICES.items()},
     }))  # fmt: skip
     with MosquittoServer(root / "mosquitto") as broker:
@@ -91,8 +99,8 @@ def main() -> None:
         agent.terminate()
         agent.wait(30)
     print(
-        f"replayed {args.readings:,} readings in {took:.1f} s = "
-        f"{args.readings / took:,.0f} readings/s "
+        f"replayed {readings:,} readings in {took:.1f} s = "
+        f"{readings / took:,.0f} readings/s "
         "(arrays of 100, 20 messages in flight, deleted on PUBACK)"
     )
     print(f"agent peak RSS: {peak:.0f} MB")

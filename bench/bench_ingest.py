@@ -18,7 +18,13 @@ ingest` process and the publishers, so they share its cores.
    `--conflict-every` sends a field InfluxDB holds with another type (a
    dispenser's `fault` as text where an older firmware wrote integers): how
    fast the worker stores the rest and dead-letters those (msg/s).
-The worker's peak RSS (VmHWM) is read from /proc at the end.
+Honest by construction: throughput is counted in InfluxDB (`count(seq)`),
+not by the worker; every publisher waits for every PUBACK and fails loudly
+if one is missing; every phase has a time limit (`--phase-limit-s`) and
+reports how far it got if it runs out; the worker is restarted before each
+phase, so its peak RSS (VmHWM) and CPU a message (user+system from /proc)
+are each phase's own; the scratch directory is deleted whatever happens.
+The load average is printed with every figure.
 
 Over 400 lines on purpose: one script, so that `./dev bench bench_ingest`
 is the whole measurement (the four phases share the servers and helpers).
@@ -27,6 +33,7 @@ is the whole measurement (the four phases share the servers and helpers).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -37,7 +44,7 @@ import tempfile
 import time
 import urllib.request
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -110,10 +117,20 @@ def _publish_all(url: str, client_id: str, messages: Iterable[tuple[str, str]]) 
         sent.append(client.publish(topic, payload, qos=1))
         if len(sent) > PUBLISH_WINDOW:
             sent.popleft().wait_for_publish(120)
-    for info in sent:
-        info.wait_for_publish(120)
+    _wait_acked(sent, client_id)
     client.disconnect()
     client.loop_stop()
+
+
+def _wait_acked(sent: Iterable[mqtt.MQTTMessageInfo], who: str) -> None:
+    """Every message's PUBACK, or a loud failure: a figure over lost messages is no figure."""
+    missing = 0
+    for info in sent:
+        with contextlib.suppress(RuntimeError, ValueError):
+            info.wait_for_publish(120)
+        missing += not info.is_published()
+    if missing:
+        raise SystemExit(f"{who}: {missing} messages never acknowledged by the broker")
 
 
 def _publish_range(
@@ -170,8 +187,7 @@ def _publish_rate(url: str, client_id: str, total: int, rate: float) -> None:
         station, device = _device(m)
         payload = json.dumps(_reading(10_000_000 + m, int(time.time() * 1000)))
         sent.append(client.publish(f"stations/{station}/{device}/telemetry", payload, qos=1))
-    for info in sent:  # disconnecting earlier would drop what paho has not sent yet
-        info.wait_for_publish(120)
+    _wait_acked(sent, client_id)  # disconnecting earlier would drop what paho has not sent yet
     client.disconnect()
     client.loop_stop()
 
@@ -240,15 +256,17 @@ class Worker:
             if line and not line.startswith("#")
         }
 
-    def points(self) -> int:
-        return int(self.metrics().get("waystation_ingest_points_written_total", 0))
-
     def peak_rss_mb(self) -> float:
         assert self.proc is not None
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
         return 0.0
+
+    def cpu_s(self) -> float:
+        assert self.proc is not None
+        f = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         assert self.proc is not None
@@ -277,32 +295,61 @@ class Pool:
                 total[k] = total.get(k, 0) + v
         return total
 
-    def points(self) -> int:
-        return sum(w.points() for w in self.workers)
-
     def peak_rss_mb(self) -> float:
         return max(w.peak_rss_mb() for w in self.workers)
 
+    def cpu_s(self) -> float:
+        return sum(w.cpu_s() for w in self.workers)
 
-def _drain_acked(worker: Worker | Pool, messages: int) -> float:
+
+class PhaseTimeout(Exception):
+    pass
+
+
+def _within(limit_s: float, what: str, progress: Callable[[], str]) -> Callable[[], None]:
+    """A check to call while waiting: raises PhaseTimeout, saying how far it got."""
+    deadline = time.monotonic() + limit_s
+
+    def check() -> None:
+        if time.monotonic() > deadline:
+            raise PhaseTimeout(f"{what}: gave up after {limit_s:.0f} s ({progress()})")
+
+    return check
+
+
+def _drain_acked(worker: Worker | Pool, messages: int, limit_s: float) -> float:
     """Seconds until a freshly started worker acknowledged `messages` (stored or dead-lettered)."""
     t0 = time.monotonic()
-    while worker.metrics().get("waystation_ingest_acked_total", 0) < messages:
-        time.sleep(0.05)
+    acked = lambda: worker.metrics().get("waystation_ingest_acked_total", 0)  # noqa: E731
+    check = _within(limit_s, "conflict", lambda: f"{acked():,.0f} of {messages:,} acked")
+    while acked() < messages:
+        check()
+        time.sleep(0.1)
     return time.monotonic() - t0
 
 
-def _drain(worker: Worker | Pool, expected_points: int, already: int = 0) -> float:
-    """Seconds until the worker(s) wrote `expected_points` beyond `already`.
+def _stored(store: InfluxStore) -> int:
+    """Points in InfluxDB, counted there (not the worker's own counter)."""
+    rows = store.query('SELECT count("seq") FROM "door_counter"')
+    return int(rows[0].values[0][1]) if rows else 0
 
-    Counters start at zero in a freshly started worker, so a backlog drain
-    passes no `already`: reading a baseline after the start would race the
-    first batches (and, with several workers, never be reached).
-    """
+
+def _drain(store: InfluxStore, expected: int, already: int, limit_s: float, what: str) -> float:
+    """Seconds until InfluxDB holds `expected` door-counter points beyond `already`."""
     t0 = time.monotonic()
-    while worker.points() < already + expected_points:
-        time.sleep(0.05)
+    check = _within(limit_s, what, lambda: f"{_stored(store) - already:,} of {expected:,} stored")
+    while _stored(store) < already + expected:
+        check()
+        time.sleep(0.2)
     return time.monotonic() - t0
+
+
+def _phase_figures(worker: Worker | Pool, cpu0: float, messages: int) -> str:
+    cpu = worker.cpu_s() - cpu0
+    return (
+        f"; worker CPU {cpu * 1e6 / messages:.1f} µs a message, peak RSS "
+        f"{worker.peak_rss_mb():.0f} MB; load average {os.getloadavg()[0]:.2f}"
+    )
 
 
 def _quantile(m: dict[str, float], name: str, q: float) -> str:
@@ -338,17 +385,28 @@ def _args() -> argparse.Namespace:
     ap.add_argument(
         "--conflict-every", type=int, default=100, help="one message in this many conflicts"
     )
+    ap.add_argument("--phase-limit-s", type=float, default=600, help="time limit of each phase")
     return ap.parse_args()
 
 
 def main() -> None:
     args = _args()
-
     root = Path(tempfile.mkdtemp(prefix="waystation-bench-"))
+    try:
+        _run(args, root)
+    except PhaseTimeout as exc:
+        raise SystemExit(str(exc)) from None
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, root: Path) -> None:
     registry = root / "stations.yaml"
     _registry(registry)
+    limit = args.phase_limit_s
     with MosquittoServer(root / "mosquitto") as broker, InfluxServer(root / "influxdb") as influx:
-        InfluxStore(influx.url, "bench").create_database()
+        store = InfluxStore(influx.url, "bench")
+        store.create_database()
         if args.workers == 1:
             worker: Worker | Pool = Worker(
                 broker.url, influx.url, registry, root / "ingest.log", args.mqtt_version
@@ -371,10 +429,11 @@ def main() -> None:
         pub_s = _publish_parallel(broker.url, args.messages, 1, base_ts, "s")
         print(f"queued {args.messages:,} single-reading messages in {pub_s:.1f} s")
         worker.start()
-        took = _drain(worker, args.messages)
+        cpu0 = worker.cpu_s()
+        took = _drain(store, args.messages, 0, limit, "single")
         print(
             f"single:  {args.messages:,} messages durable in {took:.1f} s = "
-            f"{args.messages / took:,.0f} msg/s"
+            f"{args.messages / took:,.0f} msg/s" + _phase_figures(worker, cpu0, args.messages)
         )
 
         # 2. replay arrays
@@ -382,24 +441,32 @@ def main() -> None:
         readings = args.arrays * ARRAY_SIZE
         pub_s = _publish_parallel(broker.url, args.arrays, ARRAY_SIZE, base_ts + 10**6, "a")
         print(f"queued {args.arrays:,} arrays ({readings:,} readings) in {pub_s:.1f} s")
+        already = _stored(store)
         worker.start()
-        took = _drain(worker, readings)
+        cpu0 = worker.cpu_s()
+        took = _drain(store, readings, already, limit, "arrays")
         print(
             f"arrays:  {readings:,} readings durable in {took:.1f} s = "
-            f"{readings / took:,.0f} readings/s"
+            f"{readings / took:,.0f} readings/s" + _phase_figures(worker, cpu0, args.arrays)
         )
 
-        # 3. live, fixed rate
+        # 3. live, fixed rate (a fresh worker: this phase's own RSS)
+        worker.stop()
+        worker.start()
         total = int(args.rate * args.live_seconds)
+        already = _stored(store)
+        cpu0 = worker.cpu_s()
         before = worker.metrics()
         publisher = mp.Process(
             target=_publish_rate, args=(broker.url, "bench-live", total, args.rate)
         )
         t0 = time.monotonic()
         publisher.start()
-        publisher.join()
+        publisher.join(limit)
+        if publisher.exitcode != 0:
+            raise PhaseTimeout(f"live: the publisher did not finish ({publisher.exitcode})")
         sent_s = time.monotonic() - t0
-        _drain(worker, total, already=int(before.get("waystation_ingest_points_written_total", 0)))
+        _drain(store, total, already, limit, "live")
         m = worker.metrics()
         # The age histogram also holds the backlog phases; subtract them.
         live = {k: v - before.get(k, 0) for k, v in m.items() if "reading_age" in k}
@@ -408,13 +475,12 @@ def main() -> None:
             f"live:    {total:,} messages at {total / sent_s:,.0f} msg/s; "
             "publish -> durable latency "
             f"p50 {_quantile(live, name, 0.5)}, p99 {_quantile(live, name, 0.99)}"
+            + _phase_figures(worker, cpu0, total)
         )
-        print(f"ingest peak RSS (largest worker): {worker.peak_rss_mb():.0f} MB")
         worker.stop()
 
         # 4. one device's points conflict with the field types InfluxDB holds
         _conflict_phase(worker, broker.url, influx.url, args, base_ts + 2 * 10**6)
-    shutil.rmtree(root)
 
 
 def _conflict_phase(
@@ -429,7 +495,7 @@ def _conflict_phase(
     messages, every = args.conflict_messages, args.conflict_every
     _publish_conflicting(mqtt_url, messages, every, ts)
     worker.start()
-    took = _drain_acked(worker, messages)
+    took = _drain_acked(worker, messages, args.phase_limit_s)
     dead = worker.metrics().get('waystation_ingest_deadletters_total{reason="rejected_by_store"}')
     print(
         f"conflict: {messages:,} messages, 1 in {every} with a field-type conflict, "
