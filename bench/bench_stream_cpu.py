@@ -42,7 +42,10 @@ def _registry(path: Path) -> None:
         f"m{s:03d}": {
             "name": f"bench {s}",
             "model": "enterprise_incubated",
-            "devices": {f"m{s:03d}-e{d}": {"kind": "meter"} for d in range(DEVICES)},
+            "devices": {
+                f"m{s:03d}-e{d}": {"kind": "meter", "utility": "electricity"}
+                for d in range(DEVICES)
+            },
         }
         for s in range(STATIONS)
     }
@@ -134,61 +137,11 @@ def main() -> None:
             MosquittoServer(root / "mosquitto", LIMITS.read_text()) as broker,
             InfluxServer(root / "influxdb") as influx,
         ):
-            store = InfluxStore(influx.url, "bench")
-            store.create_database()
-            registry = str(root / "stations.yaml")
-            common = ["--mqtt", broker.url, "--influx", influx.url, "--database", "bench",
-                      "--registry", registry, "--log-level", "WARNING"]  # fmt: skip
-            ports = {"ingest": free_port(), "rules": free_port()}
-            argv = {
-                "ingest": ["ingest", *common, "--mqtt-engine", a.mqtt_engine],
-                "rules": [
-                    "rules",
-                    *common,
-                    "--no-allocation",
-                    "--state",
-                    str(root / "s.db"),
-                    "--rules-config",
-                    str(root / "rules.yaml"),
-                ],
-            }
-            pids = {}
-            for name, args in argv.items():
-                cmd = [sys.executable, "-m", "app.cli", *args, "--health-port", str(ports[name])]
-                log = (root / f"{name}.log").open("ab")
-                procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT))
-                pids[name] = procs[-1].pid
-            _until("ingest and rules ready", lambda: all(_ready(p) for p in ports.values()),
-                   a.limit_s)  # fmt: skip
-            cpu0 = {n: _cpu_s(p) for n, p in pids.items()}
-            load0 = os.getloadavg()[0]
-            t0 = time.monotonic()
-            half = a.messages // 2
-            base_ts = int(time.time() * 1000) - 3_600_000
-            pubs = [
-                mp.Process(target=_publish, args=(broker.url, f"pub-{k}", lo, hi, base_ts))
-                for k, (lo, hi) in enumerate(((0, half), (half, a.messages)))
-            ]
-            for pub in pubs:
-                pub.start()
-            for pub in pubs:
-                pub.join(a.limit_s)
-            _until("every point in InfluxDB", lambda: _stored(store) >= a.messages, a.limit_s)
-            _until(
-                "the rules to read every message",
-                lambda: (
-                    _metrics(ports["rules"]).get("waystation_rules_messages_total", 0) >= a.messages
-                ),
-                a.limit_s,
-            )
-            took = time.monotonic() - t0
-            print(f"{a.messages:,} messages through ingest ({a.mqtt_engine} engine) and the "
-                  f"rules in {took:.1f} s; load average {load0:.2f} before, "
-                  f"{os.getloadavg()[0]:.2f} after")  # fmt: skip
-            for name, pid in pids.items():
-                cpu = _cpu_s(pid) - cpu0[name]
-                print(f"  {name:7s} CPU {cpu:6.2f} s = {cpu * 1e6 / a.messages:5.1f} µs a message; "
-                      f"peak RSS {_hwm_mb(pid):.0f} MB")  # fmt: skip
+            _measure(a, root, broker.url, influx.url, procs)
+    except SystemExit:
+        for log in sorted(root.glob("*.log")):  # why a process was not ready
+            print(f"--- {log.name}:\n{log.read_text()[-2000:]}")
+        raise
     finally:
         for p in procs:
             p.terminate()
@@ -199,6 +152,66 @@ def main() -> None:
                 p.kill()
                 p.wait()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _start(
+    root: Path, name: str, args: list[str], port: int, procs: list[subprocess.Popen[bytes]]
+) -> int:
+    cmd = [sys.executable, "-m", "app.cli", *args, "--health-port", str(port)]
+    log = (root / f"{name}.log").open("ab")
+    procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT))
+    return procs[-1].pid
+
+
+def _all_ready(procs: list[subprocess.Popen[bytes]], ports: list[int]) -> bool:
+    if any(p.poll() is not None for p in procs):
+        raise SystemExit("ingest or the rules exited at start")
+    return all(_ready(port) for port in ports)
+
+
+def _measure(
+    a: argparse.Namespace,
+    root: Path,
+    mqtt_url: str,
+    influx_url: str,
+    procs: list[subprocess.Popen[bytes]],
+) -> None:
+    store = InfluxStore(influx_url, "bench")
+    store.create_database()
+    common = ["--mqtt", mqtt_url, "--influx", influx_url, "--database", "bench",
+              "--registry", str(root / "stations.yaml"), "--log-level", "WARNING"]  # fmt: skip
+    ports = {"ingest": free_port(), "rules": free_port()}
+    argv = {
+        "ingest": ["ingest", *common, "--mqtt-engine", a.mqtt_engine],
+        "rules": ["rules", *common, "--no-allocation", "--state", str(root / "s.db"),
+                  "--rules-config", str(root / "rules.yaml")],
+    }  # fmt: skip
+    pids = {name: _start(root, name, args, ports[name], procs) for name, args in argv.items()}
+    _until("ingest and rules ready", lambda: _all_ready(procs, list(ports.values())), a.limit_s)
+    cpu0 = {n: _cpu_s(p) for n, p in pids.items()}
+    load0 = os.getloadavg()[0]
+    t0 = time.monotonic()
+    half = a.messages // 2
+    base_ts = int(time.time() * 1000) - 3_600_000
+    pubs = [
+        mp.Process(target=_publish, args=(mqtt_url, f"pub-{k}", lo, hi, base_ts))
+        for k, (lo, hi) in enumerate(((0, half), (half, a.messages)))
+    ]
+    for pub in pubs:
+        pub.start()
+    for pub in pubs:
+        pub.join(a.limit_s)
+    _until("every point in InfluxDB", lambda: _stored(store) >= a.messages, a.limit_s)
+    rules_read = lambda: _metrics(ports["rules"]).get("waystation_rules_messages_total", 0)  # noqa: E731
+    _until("the rules to read every message", lambda: rules_read() >= a.messages, a.limit_s)
+    took = time.monotonic() - t0
+    print(f"{a.messages:,} messages through ingest ({a.mqtt_engine} engine) and the "
+          f"rules in {took:.1f} s; load average {load0:.2f} before, "
+          f"{os.getloadavg()[0]:.2f} after")  # fmt: skip
+    for name, pid in pids.items():
+        cpu = _cpu_s(pid) - cpu0[name]
+        print(f"  {name:7s} CPU {cpu:6.2f} s = {cpu * 1e6 / a.messages:5.1f} µs a message; "
+              f"peak RSS {_hwm_mb(pid):.0f} MB")  # fmt: skip
 
 
 if __name__ == "__main__":
