@@ -1,10 +1,10 @@
-"""What the socket engine says about its connection: the same lines, in the same cases, as paho's.
+"""What a session says about its connection, whichever engine runs it.
 
 The session adapter's log promise (see `waystation.mqttsession`): refusals,
 unreachable brokers, losses and takeovers are WARNINGs with the standard's
 reason names, repeats rate-limited, the return said once with how long it
-took. `SocketSession` reports each event here; the wording and the takeover
-heuristic are the adapter's (`mqttsession`'s helpers and thresholds).
+took. Both engines report each event here, so they say the same lines in the
+same cases; it also keeps `connects` and `last_connected_at`.
 """
 
 from __future__ import annotations
@@ -12,13 +12,28 @@ from __future__ import annotations
 import logging
 import time
 
-from waystation import mqttsession
 from waystation.logthrottle import Repeats, format_duration
-from waystation.mqttreasons import SESSION_TAKEN_OVER, UNSPECIFIED_ERROR, Packet, hint, reason_name
+from waystation.mqttreasons import (
+    KEEPALIVE_TIMEOUT,
+    SESSION_TAKEN_OVER,
+    UNSPECIFIED_ERROR,
+    Packet,
+    hint,
+    reason_name,
+)
 
-__all__ = ["ConnectionReport"]
+__all__ = ["FLAPS_FOR_TAKEOVER", "STABLE_S", "ConnectionReport"]
 
 log = logging.getLogger("waystation.mqtt")
+
+# A connection that lasted this long was healthy: the next failure starts the
+# backoff again from the beginning (a broker restarted twice in a minute must
+# not find its clients 30 s away). Shorter ones (a takeover ping-pong, a broker
+# that drops us at once) keep backing off, and a broker that closes the
+# connection this soon after accepting it, this many times in a row, is most
+# likely handing our session to another client.
+STABLE_S = 10.0
+FLAPS_FOR_TAKEOVER = 2
 
 # MQTT 3.1.1 CONNACK return codes as the MQTT 5 reason codes that mean the same.
 _V311_CONNACK = {1: 0x84, 2: 0x85, 3: 0x88, 4: 0x86, 5: 0x87}
@@ -40,13 +55,13 @@ class ConnectionReport:
     def starting(self) -> None:
         self._down_since = time.monotonic()
 
-    def unreachable(self, error: OSError, delay: float) -> None:
+    def unreachable(self, error: OSError | None, delay: float) -> None:
         self._said_down = True
         self.repeats.warning(
             "unreachable",
             "%s: broker unreachable (%s); retrying with backoff, next in %.1f s",
             self.who,
-            mqttsession._describe(error),  # noqa: SLF001 - the adapter's own wording
+            _describe(error),
             delay,
         )
 
@@ -59,7 +74,7 @@ class ConnectionReport:
             "%s: the broker refused the connection: %s%s",
             self.who,
             reason_name(code, Packet.CONNACK),
-            mqttsession._hint(code),  # noqa: SLF001
+            _hint(code),
         )
 
     def connected(self, session_present: bool) -> None:
@@ -94,10 +109,10 @@ class ConnectionReport:
 
     @staticmethod
     def stable(lasted: float) -> bool:
-        return lasted >= mqttsession.STABLE_S
+        return lasted >= STABLE_S
 
     def lost(self, lasted: float, code: int, *, from_broker: bool, delay: float) -> None:
-        describe = mqttsession._loss  # noqa: SLF001
+        describe = _loss
         if self.stable(lasted):  # a healthy connection ended: said each time
             self._flaps = 0
             self.repeats.clear("flapping")
@@ -115,7 +130,7 @@ class ConnectionReport:
         taken = reason_name(SESSION_TAKEN_OVER, Packet.DISCONNECT)
         if from_broker and code == SESSION_TAKEN_OVER:
             key, what = "takeover", f"session taken over: {hint(code)} ({taken})"
-        elif self._flaps >= mqttsession.FLAPS_FOR_TAKEOVER and code == UNSPECIFIED_ERROR:
+        elif self._flaps >= FLAPS_FOR_TAKEOVER and code == UNSPECIFIED_ERROR:
             key, what = (
                 "takeover",
                 (
@@ -137,5 +152,25 @@ class ConnectionReport:
             self.who,
             topic_filter,
             reason_name(code, Packet.SUBACK),
-            mqttsession._hint(code),  # noqa: SLF001
+            _hint(code),
         )
+
+
+def _hint(code: int) -> str:
+    text = hint(code)
+    return f" ({text})" if text else ""
+
+
+def _describe(error: OSError | None) -> str:
+    if error is None:
+        return "no answer"
+    text = error.strerror or str(error) or type(error).__name__
+    return f"{type(error).__name__}: {text}"
+
+
+def _loss(code: int, *, from_broker: bool) -> str:
+    if from_broker:  # the broker said why (0x8E: "session taken over" and its hint)
+        return f"{reason_name(code, Packet.DISCONNECT)}{_hint(code)}"
+    if code == KEEPALIVE_TIMEOUT:  # our own keepalive running out
+        return "no answer within the keepalive (Keep Alive timeout, 0x8D)"
+    return "the connection was closed"

@@ -38,16 +38,9 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from waystation.backoff import Backoff
-from waystation.logthrottle import Repeats, format_duration
+from waystation.logthrottle import Repeats
 from waystation.mqttclient import SessionClient, new_client
-from waystation.mqttreasons import (
-    KEEPALIVE_TIMEOUT,
-    SESSION_TAKEN_OVER,
-    UNSPECIFIED_ERROR,
-    Packet,
-    hint,
-    reason_name,
-)
+from waystation.mqttreport import ConnectionReport
 from waystation.settings import MqttSettings, MqttVersion
 
 __all__ = [
@@ -71,14 +64,6 @@ log = logging.getLogger("waystation.mqtt")
 RECONNECT_INITIAL_S = 1.0
 RECONNECT_MAX_S = 30.0
 RECONNECT_FLOOR_S = 0.5
-# A connection that lasted this long was healthy: the next failure starts the
-# backoff again from the beginning (a broker restarted twice in a minute must
-# not find its clients 30 s away). Shorter ones (a takeover ping-pong, a broker
-# that drops us at once) keep backing off, and a broker that closes the
-# connection this soon after accepting it, this many times in a row, is most
-# likely handing our session to another client.
-STABLE_S = 10.0
-FLAPS_FOR_TAKEOVER = 2
 SUBSCRIBE_QOS = 1
 
 
@@ -236,18 +221,12 @@ class _PahoSession:
             self._client.on_message = self._on_message
         self._client.on_publish = self._on_publish
         self._backoff = Backoff(RECONNECT_INITIAL_S, RECONNECT_MAX_S, RECONNECT_FLOOR_S)
-        self._repeats = Repeats(log)
+        self._report = ConnectionReport(self._who)
         self._connected = threading.Event()
         self._subscribed = threading.Event()
         self._stopping = False
-        self._connected_mono: float | None = None
-        self._down_since: float | None = None  # monotonic; None while up or before the first try
         self._refused = False  # the current attempt's CONNACK said no
-        self._said_down = False  # the current outage was logged, so its end will be too
-        self._flaps = 0
         self._last_info: mqtt.MQTTMessageInfo | None = None
-        self._last_connected_at: float | None = None
-        self._connects = 0
 
     # --- what it says about itself -------------------------------------------------
 
@@ -261,17 +240,21 @@ class _PahoSession:
 
     @property
     def last_connected_at(self) -> float | None:
-        return self._last_connected_at
+        return self._report.last_connected_at
 
     @property
     def connects(self) -> int:
-        return self._connects
+        return self._report.connects
+
+    @property
+    def _repeats(self) -> Repeats:  # what the tests read of either engine
+        return self._report.repeats
 
     # --- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> None:
         o, s = self._options, self._settings
-        self._down_since = time.monotonic()
+        self._report.starting()
         if o.version is MqttVersion.V5:
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             if o.session_expiry_s is not None:
@@ -322,7 +305,7 @@ class _PahoSession:
         self._client.ack(mid, qos)
 
     def ack_many(self, generation: int, mids: list[int]) -> bool:
-        if generation != self._connects or not self.connected:
+        if generation != self.connects or not self.connected:
             return False
         for mid in mids:
             self._client.ack(mid, 1)
@@ -339,35 +322,10 @@ class _PahoSession:
     ) -> None:
         if rc.is_failure:
             self._refused = True
-            self._said_down = True
-            code = int(rc.value)
-            self._repeats.warning(
-                "refused",
-                "%s: the broker refused the connection: %s%s",
-                self._who,
-                reason_name(code, Packet.CONNACK),
-                _hint(code),
-            )
+            self._report.refused(int(rc.value), v5=True)  # paho gives 3.1.1's codes as 5's
             return
         self._refused = False
-        now = time.monotonic()
-        self._connected_mono = now
-        self._last_connected_at = time.time()
-        self._connects += 1
-        down_for = now - self._down_since if self._down_since is not None else 0.0
-        self._down_since = None
-        for key in ("refused", "unreachable"):
-            self._repeats.clear(key)
-        if self._said_down:  # the loss (or the failed attempts) were logged: so is the return
-            self._said_down = False
-            log.warning(
-                "%s connected again after %s (session present: %s)",
-                self._who,
-                format_duration(down_for),
-                flags.session_present,
-            )
-        elif self._connects == 1:
-            log.info("%s connected", self._who)
+        self._report.connected(flags.session_present)
         self._connected.set()
         if self._options.subscriptions:
             client.subscribe([(f, SUBSCRIBE_QOS) for f in self._options.subscriptions])
@@ -379,14 +337,7 @@ class _PahoSession:
         error = self._client.last_connect_error
         delay = self._backoff.next_delay()
         self._retry_in(delay)
-        self._said_down = True
-        self._repeats.warning(
-            "unreachable",
-            "%s: broker unreachable (%s); retrying with backoff, next in %.1f s",
-            self._who,
-            _describe(error),
-            delay,
-        )
+        self._report.unreachable(error, delay)
 
     def _on_disconnect(
         self, _c: mqtt.Client, _ud: Any, flags: Any, rc: ReasonCode, _p: Properties | None
@@ -394,10 +345,7 @@ class _PahoSession:
         was_up = self._connected.is_set()
         self._connected.clear()
         self._subscribed.clear()
-        now = time.monotonic()
-        lasted = now - self._connected_mono if was_up and self._connected_mono else 0.0
-        if was_up:
-            self._down_since = now
+        lasted = (self._report.lost_after() if was_up else None) or 0.0
         try:
             if not self._stopping:
                 self._after_loss(flags, rc, lasted, was_up=was_up)
@@ -407,46 +355,18 @@ class _PahoSession:
 
     def _after_loss(self, flags: Any, rc: ReasonCode, lasted: float, *, was_up: bool) -> None:
         """The next attempt's delay, and what to say about the loss."""
-        if lasted >= STABLE_S:
+        if self._report.stable(lasted):
             self._backoff.reset()
         delay = self._backoff.next_delay()
         self._retry_in(delay)
         if self._refused or not was_up:
             return  # said in _on_connect; paho closes the socket after a refusal
-        code = int(rc.value)
-        from_broker = bool(flags.is_disconnect_packet_from_server)
-        if lasted >= STABLE_S:  # a healthy connection ended: a change of state, said each time
-            self._flaps = 0
-            self._repeats.clear("flapping")
-            self._repeats.clear("takeover")
-            self._said_down = True
-            log.warning(
-                "%s lost the broker after %s: %s; reconnecting in %.1f s",
-                self._who,
-                format_duration(lasted),
-                _loss(code, from_broker=from_broker),
-                delay,
-            )
-            return
-        # Dropped soon after connecting, again and again: said once, then counted.
-        self._flaps += 1
-        taken = reason_name(SESSION_TAKEN_OVER, Packet.DISCONNECT)
-        if from_broker and code == SESSION_TAKEN_OVER:
-            key, what = "takeover", f"session taken over: {hint(code)} ({taken})"
-        elif self._flaps >= FLAPS_FOR_TAKEOVER and code == UNSPECIFIED_ERROR:
-            key, what = (
-                "takeover",
-                (
-                    f"the broker closed the connection {lasted:.1f} s after accepting it, "
-                    f"{self._flaps} times in a row: most likely another client is connecting "
-                    f"with the same client id (session takeover, {taken}); give each its own id"
-                ),
-            )
-        else:
-            loss = _loss(code, from_broker=from_broker)
-            key, what = "flapping", f"lost the broker {lasted:.1f} s after connecting: {loss}"
-        if self._repeats.warning(key, "%s: %s; reconnecting with backoff", self._who, what):
-            self._said_down = True
+        self._report.lost(
+            lasted,
+            int(rc.value),
+            from_broker=bool(flags.is_disconnect_packet_from_server),
+            delay=delay,
+        )
 
     def _on_subscribe(
         self, _c: mqtt.Client, _ud: Any, _mid: int, codes: list[ReasonCode], _p: Any
@@ -457,20 +377,13 @@ class _PahoSession:
             if rc.is_failure
         ]
         for topic, code in refused:
-            self._repeats.warning(
-                f"suback {topic}",
-                "%s: the broker refused the subscription to %s: %s%s",
-                self._who,
-                topic,
-                reason_name(code, Packet.SUBACK),
-                _hint(code),
-            )
+            self._report.subscription_refused(topic, code)
         if not refused:
             self._subscribed.set()
 
     def _on_message(self, _c: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
         if self._callbacks.on_batch is not None:
-            self._call(self._callbacks.on_batch, [msg], self._connects)
+            self._call(self._callbacks.on_batch, [msg], self.connects)
         else:
             self._call(self._callbacks.on_message, msg)
 
@@ -498,23 +411,3 @@ def _check_filter(topic_filter: str) -> None:
             raise ValueError(f"topic filter {topic_filter!r}: '#' must be the last level")
     if not topic_filter:
         raise ValueError("empty topic filter")
-
-
-def _hint(code: int) -> str:
-    text = hint(code)
-    return f" ({text})" if text else ""
-
-
-def _describe(error: OSError | None) -> str:
-    if error is None:
-        return "no answer"
-    text = error.strerror or str(error) or type(error).__name__
-    return f"{type(error).__name__}: {text}"
-
-
-def _loss(code: int, *, from_broker: bool) -> str:
-    if from_broker:  # the broker said why (0x8E: "session taken over" and its hint)
-        return f"{reason_name(code, Packet.DISCONNECT)}{_hint(code)}"
-    if code == KEEPALIVE_TIMEOUT:  # paho's code for our own keepalive running out
-        return "no answer within the keepalive (Keep Alive timeout, 0x8D)"
-    return "the connection was closed"
