@@ -20,6 +20,8 @@ from tests.load import reap_ingest_processes
 from tests.rules_helpers import SMTP_PASSWORD
 from tests.rules_peers import HookServer, SmtpPeer
 from tests.tls import make_ca_and_cert
+from waystation import mqttsession
+from waystation.mqttsession import Engine
 from waystation.registry import Registry
 from waystation.settings import MqttSettings
 from waystation.store import InfluxStore
@@ -97,3 +99,17 @@ def smtp(tmp_path: Path) -> Iterator[tuple[SmtpPeer, Path]]:
     ca, cert, key = make_ca_and_cert(tmp_path)
     with SmtpPeer(cert, key, login=("alerts", SMTP_PASSWORD)) as peer:
         yield peer, ca
+
+
+@pytest.fixture(params=list(Engine))
+def engine(request: pytest.FixtureRequest) -> Engine:
+    """Each engine under the session adapter in turn: they keep the same promises."""
+    return Engine(request.param)
+
+
+@pytest.fixture
+def quick_reconnects(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sessions reconnect within a second or two, so a test sees several attempts."""
+    monkeypatch.setattr(mqttsession, "RECONNECT_INITIAL_S", 0.2)
+    monkeypatch.setattr(mqttsession, "RECONNECT_FLOOR_S", 0.1)
+    monkeypatch.setattr(mqttsession, "RECONNECT_MAX_S", 1.0)

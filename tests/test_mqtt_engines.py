@@ -22,7 +22,6 @@ from app.localservers import MosquittoServer
 from tests.helpers import MqttSpy, wait_for
 from tests.test_mqtt_security import secure_broker  # noqa: F401 - a fixture
 from tests.tls import make_ca_and_cert
-from waystation import mqttsession
 from waystation.mqttsession import (
     Engine,
     InboundMessage,
@@ -34,19 +33,7 @@ from waystation.mqttsession import (
 from waystation.settings import MqttSettings, MqttVersion
 from waystation.socketsession import READ_CHUNK
 
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(params=list(Engine))
-def engine(request: pytest.FixtureRequest) -> Engine:
-    return Engine(request.param)
-
-
-@pytest.fixture(autouse=True)
-def _quick_reconnects(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mqttsession, "RECONNECT_INITIAL_S", 0.2)
-    monkeypatch.setattr(mqttsession, "RECONNECT_FLOOR_S", 0.1)
-    monkeypatch.setattr(mqttsession, "RECONNECT_MAX_S", 1.0)
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("quick_reconnects")]
 
 
 class Inbox:

@@ -17,7 +17,6 @@ import pytest
 
 from app.localservers import MosquittoServer
 from tests.helpers import MqttSpy, wait_for
-from waystation import mqttsession
 from waystation.backoff import Backoff
 from waystation.logthrottle import Repeats, format_duration
 from waystation.mqttreasons import Packet, hint, is_failure, reason_name
@@ -32,7 +31,7 @@ from waystation.mqttsession import (
 )
 from waystation.settings import MqttSettings
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("quick_reconnects")]
 
 
 def _warnings(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
@@ -41,20 +40,6 @@ def _warnings(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
         for r in caplog.records
         if r.name == "waystation.mqtt" and r.levelno == logging.WARNING and text in r.getMessage()
     ]
-
-
-@pytest.fixture(params=list(Engine))
-def engine(request: pytest.FixtureRequest) -> Engine:
-    """Every engine under the adapter keeps the same promises (a contract suite)."""
-    return Engine(request.param)
-
-
-@pytest.fixture(autouse=True)
-def _quick_reconnects(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Reconnect within a second or two, so the tests see several attempts."""
-    monkeypatch.setattr(mqttsession, "RECONNECT_INITIAL_S", 0.2)
-    monkeypatch.setattr(mqttsession, "RECONNECT_FLOOR_S", 0.1)
-    monkeypatch.setattr(mqttsession, "RECONNECT_MAX_S", 1.0)
 
 
 def test_unreachable_is_said_once_then_counted_and_the_return_is_said(
