@@ -124,7 +124,8 @@ def test_a_run_with_every_secret_logs_none_of_them(tmp_path: Path, hooks: HookSe
         rules = _run(
             ["rules", *common, "--mqtt", rules_mqtt, "--rules-config", str(rules_file),
              "--state", str(tmp_path / "state.db"), "--reports", str(tmp_path / "reports"),
-             "--influx", f"http://127.0.0.1:{dead}"],
+             "--influx", f"http://127.0.0.1:{dead}",
+             "--health-port", "0"],  # not 9109: another suite on the box may hold it
             logs[1],
             env={"WAYSTATION_INFLUX_TOKEN": f"reader:{s['influx_token']}",
                  "TEST_DINGTALK_SECRET": s["dingtalk_secret"],
