@@ -7,7 +7,8 @@ Who may publish where:
 - any other device (one that speaks MQTT itself) may write only
   `stations/{station}/{device}/#`;
 - service accounts read what they need: ingest reads `stations/#` and writes
-  dead letters; rules reads `stations/#` and owns `alerts/#`; one account per
+  dead letters; rules reads `stations/#` and owns `alerts/#` and
+  `waystation/probe/#` (its probe to itself); one account per
   ingest worker (`waystation-ingest-1`, `-2`, ...) and per rules worker
   (`waystation-rules-1`, ...);
 - anonymous clients get nothing.
@@ -40,6 +41,7 @@ import yaml
 from waystation.contract import (
     ALERTS_PREFIX,
     DEADLETTER_PREFIX,
+    PROBE_PREFIX,
     STATIONS,
     Kind,
     everything_under,
@@ -63,7 +65,12 @@ SALT_BYTES = 12
 
 _ALL_STATIONS = everything_under(STATIONS)
 INGEST_ACL = (f"read {_ALL_STATIONS}", f"write {everything_under(DEADLETTER_PREFIX)}")
-RULES_ACL = (f"read {_ALL_STATIONS}", f"readwrite {everything_under(ALERTS_PREFIX)}")
+# The rules also probe the broker on a topic of their own: a message to themselves.
+RULES_ACL = (
+    f"read {_ALL_STATIONS}",
+    f"readwrite {everything_under(ALERTS_PREFIX)}",
+    f"readwrite {everything_under(PROBE_PREFIX)}",
+)
 
 
 def service_accounts(ingest_workers: int = 1, rules_workers: int = 1) -> dict[str, tuple[str, ...]]:

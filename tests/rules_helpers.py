@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -122,3 +124,28 @@ def reporting(settings: MqttSettings, station: str, uid: str) -> None:
     loaded machine: a service started before them would rightly see the station down)."""
     with MqttSpy(settings, f"watch-{uid}", [f"stations/{station}/+/telemetry"]) as spy:
         wait_for(lambda: len({m.topic for m in spy.messages}) == 6, "all six devices reporting", 20)
+
+
+def district_registry_file(tmp_path: Path, stations: list[str]) -> Path:
+    """stations.yaml with a two-agent station per id."""
+    data: dict[str, object] = {"version": 1, "stations": {}}
+    for station in stations:
+        data["stations"] |= two_agent_station_data(station)["stations"]  # type: ignore[operator]
+    path = tmp_path / "stations.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+@contextmanager
+def running_district(
+    tmp_path: Path, broker: str, stations: list[str]
+) -> Iterator[list[EdgeProcess]]:
+    """Two agents per station reporting to `broker`, killed at the end."""
+    procs = [p for s in stations for p in agents(tmp_path / s, broker, s)]
+    for p in procs:
+        p.start()
+    try:
+        yield procs
+    finally:
+        for p in procs:
+            p.kill9()

@@ -59,7 +59,9 @@ def test_agent_will_is_station_down_at_once_and_inhibits_the_rest() -> None:
     reg = registry()
     obs = observe(reg, NOON)
     feed_all(obs, NOON)
-    obs.status("s-gw", online=False, now_ms=NOON + 1000)
+    obs.status("s-gw", online=False, now_ms=NOON + 1000, probe=0)
+    assert detect(obs, reg, TH, NOON + 1000) == {}  # the broker not proven alive since
+    obs.probe_back = 0  # the rules' probe sent after the will came back: it counts
     conds = detect(obs, reg, TH, NOON + 1000)
     assert rules(conds) == {
         "*": (Rule.STATION_DOWN, False),

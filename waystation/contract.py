@@ -44,6 +44,7 @@ __all__ = [
     "DEADLETTER_PREFIX",
     "ID_PATTERN",
     "MAX_BATCH_READINGS",
+    "PROBE_PREFIX",
     "STATIONS",
     "STATIONS_FILTER",
     "TARIFF_FIELDS",
@@ -74,6 +75,7 @@ __all__ = [
     "parse_readings",
     "parse_status",
     "parse_topic",
+    "probe_topic",
     "reading_json",
     "readings_array",
     "station_filter",
@@ -123,6 +125,8 @@ STATIONS = "stations"
 STATIONS_FILTER = f"{STATIONS}/+/+/+"
 DEADLETTER_PREFIX = "waystation/deadletter"
 ALERTS_PREFIX = "alerts"  # the MQTT alert channel's default prefix
+# Each rules worker publishes a probe to itself here and expects it back.
+PROBE_PREFIX = "waystation/probe"
 
 
 def device_topic(station: str, device: str, channel: Channel) -> str:
@@ -142,6 +146,11 @@ def deadletter_topic(code: DeadLetterCode) -> str:
 def alerts_topic(station: str, rule: str, prefix: str = ALERTS_PREFIX) -> str:
     """`alerts/{station}/{rule}`: retained while the rule fires at the station (SPEC §7)."""
     return f"{prefix}/{station}/{rule}"
+
+
+def probe_topic(client_id: str) -> str:
+    """`waystation/probe/{client id}`: a rules worker's own probe (it may write and read it)."""
+    return f"{PROBE_PREFIX}/{client_id}"
 
 
 def everything_under(prefix: str) -> str:

@@ -41,6 +41,7 @@ from waystation.backoff import Backoff
 from waystation.logthrottle import Repeats
 from waystation.mqttclient import SessionClient, new_client
 from waystation.mqttreport import ConnectionReport
+from waystation.pubackwait import PubackWaiter
 from waystation.settings import MqttSettings, MqttVersion
 
 __all__ = [
@@ -178,6 +179,13 @@ class MqttSession(Protocol):
         """Queue a message; returns its packet id. Queued while disconnected (QoS >= 1),
         sent after the next connect. Raises PublishRefused if the client will not queue it."""
 
+    def publish_acked(
+        self, topic: str, payload: str | bytes, timeout_s: float, *, retain: bool = False
+    ) -> int | None:
+        """Publish at QoS 1 and wait for the broker's PUBACK: its reason code (>= 0x80: the
+        broker refused it), or None if none came within `timeout_s`. Raises PublishRefused
+        like `publish`."""
+
     def ack(self, mid: int, qos: int) -> None:
         """Acknowledge a received message (with `manual_ack`)."""
 
@@ -227,6 +235,7 @@ class _PahoSession:
         self._stopping = False
         self._refused = False  # the current attempt's CONNACK said no
         self._last_info: mqtt.MQTTMessageInfo | None = None
+        self._waiter = PubackWaiter()
 
     # --- what it says about itself -------------------------------------------------
 
@@ -300,6 +309,11 @@ class _PahoSession:
         if qos > 0:
             self._last_info = info
         return int(info.mid)
+
+    def publish_acked(
+        self, topic: str, payload: str | bytes, timeout_s: float, *, retain: bool = False
+    ) -> int | None:
+        return self._waiter.publish(lambda: self.publish(topic, payload, 1, retain), timeout_s)
 
     def ack(self, mid: int, qos: int) -> None:
         self._client.ack(mid, qos)
@@ -390,6 +404,7 @@ class _PahoSession:
     def _on_publish(
         self, _c: mqtt.Client, _ud: Any, mid: int, rc: ReasonCode, _p: Properties
     ) -> None:
+        self._waiter.arrived(mid, int(rc.value))
         self._call(self._callbacks.on_published, mid, int(rc.value))
 
     def _call(self, callback: Callable[..., None] | None, *args: Any) -> None:

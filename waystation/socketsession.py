@@ -58,6 +58,7 @@ from waystation.mqttwire import (
     suback,
     subscribe_packet,
 )
+from waystation.pubackwait import PubackWaiter
 from waystation.settings import MqttSettings, MqttVersion
 
 if TYPE_CHECKING:
@@ -121,6 +122,7 @@ class SocketSession:
         self._connected = threading.Event()
         self._subscribed = threading.Event()
         self._drained = threading.Condition(self._lock)
+        self._waiter = PubackWaiter()
         self._pending_subacks: dict[int, tuple[str, ...]] = {}
         self._sub_refused = False
         self._last_sent = 0.0
@@ -208,6 +210,11 @@ class SocketSession:
                 self._unsent.append(pid)
         self._wake()
         return pid
+
+    def publish_acked(
+        self, topic: str, payload: str | bytes, timeout_s: float, *, retain: bool = False
+    ) -> int | None:
+        return self._waiter.publish(lambda: self.publish(topic, payload, 1, retain), timeout_s)
 
     def ack(self, mid: int, qos: int) -> None:
         if qos > 0:
@@ -482,6 +489,7 @@ class SocketSession:
                 if not self._outgoing:
                     self._drained.notify_all()
             if known:
+                self._waiter.arrived(pid, code)
                 self._call(self._callbacks.on_published, pid, code)
         elif kind == SUBACK:
             pid, codes = suback(body, v5=self._v5)

@@ -235,18 +235,19 @@ def detect(
 
 
 def withhold_absence(
-    conditions: Mapping[str, Condition], active: Callable[[str], bool]
+    conditions: Mapping[str, Condition], keep: Callable[[Condition], bool]
 ) -> dict[str, Condition]:
-    """No data, no verdict: drop the absence conditions that are not already alerts.
+    """No data, no verdict: drop the absence conditions `keep` does not allow.
 
-    An alert that was raised before keeps its condition (it neither resolves
-    nor re-fires because the stream went quiet); a device that reports again
-    clears it as usual. A station outage withheld here inhibits nothing.
+    The service keeps those that are already alerts (an alert neither resolves
+    nor re-fires because the stream went quiet; a device that reports again
+    clears it as usual) and those whose grace is over. A station outage
+    withheld here inhibits nothing.
     """
     out: dict[str, Condition] = {}
     withheld_stations: set[str] = set()
     for key, cond in conditions.items():
-        if cond.absence and not active(key):
+        if cond.absence and not keep(cond):
             if cond.rule is Rule.STATION_DOWN:
                 withheld_stations.add(cond.station)
             continue

@@ -23,7 +23,7 @@ RULE_TEXT: dict[Language, dict[Rule, str]] = {
         Rule.DEVICE_FAULT: "设备故障",
         Rule.METER_STUCK: "总电表停走",
         Rule.DOOR_SILENT: "营业时间无人进出",
-        Rule.MONITORING_LOST: "监控中断：告警服务连不上消息服务器，驿站状态未知",
+        Rule.MONITORING_LOST: "监控中断：告警服务收不到消息服务器的数据，驿站状态未知",
         Rule.CHANNEL_FAILING: "告警通道发送失败",
     },
     "en": {
@@ -34,18 +34,22 @@ RULE_TEXT: dict[Language, dict[Rule, str]] = {
         Rule.DEVICE_FAULT: "device fault",
         Rule.METER_STUCK: "main meter stuck",
         Rule.DOOR_SILENT: "no visits in opening hours",
-        Rule.MONITORING_LOST: "monitoring lost: the rules service cannot reach the MQTT broker; "
-        "stations' state unknown",
+        Rule.MONITORING_LOST: "monitoring lost: the rules service gets no data from the MQTT "
+        "broker; stations' state unknown",
         Rule.CHANNEL_FAILING: "notification channel failing",
     },
 }
 WORDS: dict[Language, dict[str, str]] = {
     "zh": {"firing": "告警", "resolved": "已恢复", "repeat": "仍在告警", "since": "自",
            "stations": "个驿站", "fired_resolved": "曾告警，已恢复", "service": "驿站告警服务",
-           "sep": "，"},
+           "sep": "，",
+           "not_subscribed": "已连上，但订阅被拒绝",
+           "no_probe": "已连上，但收不到任何消息（账号无权读取？）"},
     "en": {"firing": "FIRING", "resolved": "RESOLVED", "repeat": "STILL FIRING", "since": "since",
            "stations": "stations", "fired_resolved": "FIRED AND RESOLVED",
-           "service": "Waystation alerting", "sep": ", "},
+           "service": "Waystation alerting", "sep": ", ",
+           "not_subscribed": "connected, but the subscription was refused",
+           "no_probe": "connected, but no message comes through (an account that may not read?)"},
 }  # fmt: skip
 
 

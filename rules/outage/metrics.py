@@ -44,6 +44,18 @@ class RulesCollector(Collector):
                                   value=s.session.connects)  # fmt: skip
         yield CounterMetricFamily(f"{P}_passes", "detection passes run", value=s.passes)
         yield CounterMetricFamily(
+            f"{P}_passes_failed", "detection passes that raised", value=s.passes_failed
+        )
+        yield GaugeMetricFamily(
+            f"{P}_state_failing", "1 while the state file takes no writes (notices kept in memory)",
+            value=int(s.state_failing_since is not None),
+        )  # fmt: skip
+        yield GaugeMetricFamily(
+            f"{P}_stream_proven",
+            "1 while the broker is proven to deliver (the rules' own probe comes back)",
+            value=int(s.stream_proven),
+        )
+        yield CounterMetricFamily(
             f"{P}_pass_seconds", "time spent in detection passes", value=s.pass_seconds
         )
         yield CounterMetricFamily(f"{P}_messages", "messages read off the broker", value=s.messages)

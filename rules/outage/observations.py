@@ -9,7 +9,7 @@ and a reading never moves a device's clock backwards.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -34,6 +34,9 @@ class DeviceSeen:
     # will that came with the loss of our own connection (a broker shutting
     # down sends them all), or a retained one found on reconnecting.
     offline_held: bool = False
+    # The number of the first rules probe sent after the offline arrived: it counts
+    # once that probe came back (the broker was still serving after sending it).
+    offline_probe: int = 0
     fault: str | None = None
     temp_c: float | None = None
     cold_since_ms: int | None = None
@@ -53,9 +56,10 @@ class Observations:
     faulty: set[str] = field(default_factory=set)
     watched: list[DeviceSeen] = field(default_factory=list)  # main meters and door counters
     min_temp_c: float = 80.0  # below this a dispenser is cold
-    # An offline status counts this long after it arrived, so that one which
+    # The highest rules probe number that came back (`rules.outage.brokerwatch`):
+    # an offline status counts once a probe sent after it is back, so one that
     # arrives together with the loss of our own connection can still be held.
-    will_settle_ms: int = 0
+    probe_back: int = -1
 
     @classmethod
     def from_registry(
@@ -155,8 +159,11 @@ class Observations:
         elif kind == EventType.FAULT_CLEARED:
             self._fault(seen, None)
 
-    def status(self, device: str, online: bool, now_ms: int, *, held: bool = False) -> None:
-        """A status message; `held`: an agent's offline that waits for the grace period."""
+    def status(
+        self, device: str, online: bool, now_ms: int, *, held: bool = False, probe: int = 0
+    ) -> None:
+        """A status message; `held`: an agent's offline that waits for the grace period;
+        `probe`: the number of the next probe the rules will send."""
         seen = self.devices.get(device)
         if seen is None:
             return
@@ -169,38 +176,43 @@ class Observations:
         elif seen.offline_since_ms is None:
             seen.offline_since_ms = now_ms
             seen.offline_held = held and seen.kind is Kind.GATEWAY
+            seen.offline_probe = probe
 
-    def hold_wills(self, since_ms: int) -> int:
-        """Hold the agents' offline statuses that arrived since `since_ms`; how many."""
+    def hold_wills(self) -> int:
+        """Hold the agents' offline statuses no probe has confirmed yet; how many."""
         held = 0
         for members in self.stations.values():
             for seen in members:
                 if (
                     seen.kind is Kind.GATEWAY
                     and seen.offline_since_ms is not None
-                    and seen.offline_since_ms >= since_ms
+                    and seen.offline_probe > self.probe_back
                     and not seen.offline_held
                 ):
                     seen.offline_held = True
                     held += 1
         return held
 
-    def release_held(self) -> int:
-        """The grace period is over: held offline statuses count now; how many there were."""
+    def release_held(self, due: Callable[[int], bool]) -> int:
+        """Held offline statuses count now if `due(offline_since_ms)`; how many were released."""
         released = 0
         for members in self.stations.values():
             for seen in members:
-                if seen.offline_held:
+                if (
+                    seen.offline_held
+                    and seen.offline_since_ms is not None
+                    and due(seen.offline_since_ms)
+                ):
                     seen.offline_held = False
                     released += 1
         return released
 
-    def reported_offline(self, seen: DeviceSeen, now_ms: int) -> bool:
-        """Said offline (a status or a will), settled and not held: evidence, not absence."""
+    def reported_offline(self, seen: DeviceSeen, _now_ms: int) -> bool:
+        """Said offline (a status or a will), confirmed and not held: evidence, not absence."""
         return (
             seen.offline_since_ms is not None
             and not seen.offline_held
-            and now_ms - seen.offline_since_ms >= self.will_settle_ms
+            and seen.offline_probe <= self.probe_back
         )
 
     def station_loads_kwh(self, station: str) -> float:

@@ -29,7 +29,8 @@ class PassLoop:
         self._next_scan = time.monotonic() + first_in_s
         self._asked: float | None = None  # monotonic time of the earliest request
         self._repeats = Repeats(log)
-        self.last_pass_at: float | None = None  # monotonic end of the last pass
+        self.last_pass_at: float | None = None  # monotonic end of the last pass that worked
+        self.failed = 0  # passes that raised (health fails once passes stop working)
         self._thread = threading.Thread(target=self._loop, name="rules-passes", daemon=True)
 
     def start(self) -> None:
@@ -72,5 +73,9 @@ class PassLoop:
             try:
                 self._run()
             except Exception:  # noqa: BLE001 - a task boundary, logged with its traceback
+                self.failed += 1
                 self._repeats.log(logging.ERROR, "pass", "a rules pass failed", exc_info=True)
-            self.last_pass_at = time.monotonic()
+            else:
+                self.last_pass_at = time.monotonic()
+                if self._repeats.clear("pass") is not None:
+                    log.warning("rules passes work again")

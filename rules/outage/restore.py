@@ -28,8 +28,10 @@ def _silent_since(seen: DeviceSeen, since_ms: int) -> None:
 
 
 def _offline_since(seen: DeviceSeen, since_ms: int) -> None:
-    """Offline until it says it is online (an agent's status)."""
+    """Offline until it says it is online (an agent's status); already a verdict, so it
+    needs no probe to confirm it."""
     seen.offline_since_ms = seen.offline_since_ms or since_ms
+    seen.offline_probe = -1
 
 
 def _station(obs: Observations, alert: Alert) -> None:

@@ -9,13 +9,16 @@ APScheduler runs the hourly `station_info` and the monthly allocation. The
 subscription is the service's own, not a shared one: every rules instance
 sees every station.
 
-No data, no verdict: while the session is down, and for `reconnect_grace`
-after it (re)connects, missing readings and statuses raise no new alert
-(firing ones stay until data clears them). An agent's will counts once it
-has settled (`WILL_SETTLE_S`); the wills that arrive with the loss of our own
-connection, or as retained messages while we catch up, wait out the grace,
-and an agent back within it raises nothing. Cut off for longer than
-`monitoring_lost_after` is itself one alert, `monitoring_lost`.
+No data, no verdict: while the stream is not proven (disconnected, not
+subscribed, or the rules' own probe does not come back) and, per device, for
+its grace after that (its agent's reconnect backoff plus its interval, or
+`reconnect_grace`), missing readings and statuses raise no new alert (firing
+ones stay until data clears them). An agent's will counts once a probe sent
+after it came back (`rules.outage.brokerwatch`); the wills that arrive with the
+loss of our own connection, or as retained messages while we catch up, are
+held until the agents had their chance to return, and an agent back within
+that raises nothing. Blind for longer than `monitoring_lost_after` is itself
+one alert, `monitoring_lost`.
 
 On start: alerts and group timers come back from the state file, last-seen
 times from InfluxDB, and the brokers' retained status messages say which
@@ -29,6 +32,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Self
@@ -36,38 +40,42 @@ from typing import Self
 from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client.registry import Collector
 
-from rules.outage.alerts import AlertBook, AlertState, Transition
+from rules.outage.alerts import AlertBook, AlertState, Notice, Transition
+from rules.outage.brokerwatch import BrokerWatch, Cause
 from rules.outage.channels.base import ChannelContext, ChannelSender
 from rules.outage.channels.factory import build_senders
 from rules.outage.config import RulesConfig
 from rules.outage.detect import SERVICE_GROUP, Condition, Rule, detect, withhold_absence
-from rules.outage.messages import Renderer
+from rules.outage.messages import WORDS, Renderer
 from rules.outage.metrics import RulesCollector
 from rules.outage.notices import route
 from rules.outage.observations import Observations
 from rules.outage.passloop import PassLoop
 from rules.outage.restore import restore_beliefs
-from rules.outage.statedb import RulesState
+from rules.outage.statedb import RulesState, StateError
 from waystation.backoff import Backoff
 from waystation.contract import (
     STATIONS_FILTER,
     Channel,
     ContractError,
     DeadLetterCode,
+    Kind,
     StatusState,
     device_topic,
     parse_event,
     parse_readings,
     parse_status,
+    probe_topic,
 )
 from waystation.contract import parse_topic as parse_contract_topic
 from waystation.fastcontract import data_dict, fast_readings
 from waystation.lineprotocol import encode_line
-from waystation.logthrottle import Repeats
+from waystation.logthrottle import Repeats, format_duration
 from waystation.mqttsession import (
     RECONNECT_MAX_S,
     Engine,
     InboundMessage,
+    PublishRefused,
     SessionCallbacks,
     SessionOptions,
     open_session,
@@ -81,9 +89,10 @@ __all__ = ["RulesService"]
 log = logging.getLogger("waystation.rules")
 
 SETTLE_S = 1.0  # after starting: time for the retained statuses to arrive before the first pass
-# An agent's will counts this long after it arrived: a broker shutting down sends
-# every will and then drops us in the same instant; those must not page anyone.
-WILL_SETTLE_S = 0.3
+# Without `reconnect_grace`: the agents' longest reconnect delay and a little more
+# for the `online` an agent publishes as it connects. A device's own grace adds
+# its reporting interval to the backoff.
+AGENT_BACK_S = 2.0
 WARM_WINDOW = "72h"  # how far back warm-up looks (InfluxDB 3 reads at most ~72 h a query)
 MAX_UNWRITTEN = 10_000  # alert points kept for InfluxDB while it is down
 SUMMARY_EVERY_S = 600.0  # one INFO line of figures every 10 minutes; nothing else in calm
@@ -113,6 +122,8 @@ class RulesService:
         self._lock = threading.Lock()  # observations, the book and the connection's state
         self._pass_lock = threading.Lock()
         self._unwritten: list[str] = []
+        self._unsaved: list[tuple[str, Notice]] = []  # notices the state file did not take yet
+        self.state_failing_since: float | None = None  # monotonic
         self._history_backoff = Backoff(1.0, 60.0, 0.5)
         self._history_next_try = 0.0
         self._repeats = Repeats(log)
@@ -137,19 +148,26 @@ class RulesService:
         self.obs = Observations.from_registry(
             registry, th.silent_intervals, th.dispenser_min_temp_c, self.started_ms
         )
-        self.obs.will_settle_ms = int(WILL_SETTLE_S * 1000)
         self.book = AlertBook()
-        self.grace_ms = self._grace_ms()
-        self._lost_since_ms: int | None = self.started_ms  # None while connected
-        self._grace_until_ms = self.started_ms + self.grace_ms
-        self._holding = False  # wills held until the grace period ends
+        self.grace_ms, graces = self._graces()
+        self.watch = BrokerWatch(
+            self.started_ms,
+            will_grace_ms=self.grace_ms,
+            base_grace_ms=self.grace_ms,
+            lost_after_ms=_ms(th.monitoring_lost_after),
+            device_grace_ms=graces,
+            stale_ms=max(5000, 3 * _ms(config.timing.scan_every)),
+        )
+        self._will_probe: int | None = None  # a will waits for this probe to come back
         self._last_summary = time.monotonic()
+        self.probe_topic = probe_topic(client_id)
+        subscriptions = (topic_filter, self.probe_topic)
         self.session = open_session(
             mqtt_settings,
             SessionOptions(
                 client_id=client_id,
                 label="rules",
-                subscriptions=(topic_filter,),
+                subscriptions=subscriptions,
                 engine=Engine.SOCKET,  # reads the whole stream: the engine for that
             ),
             SessionCallbacks(
@@ -182,16 +200,28 @@ class RulesService:
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
 
-    def _grace_ms(self) -> int:
-        """As configured, or the agents' longest reconnect delay plus the longest interval."""
+    def _graces(self) -> tuple[int, dict[str, int]]:
+        """The base grace, and each device's and station's (`station:{id}`).
+
+        As configured for all; or the agents' longest reconnect delay (the wills,
+        the base), plus its own interval for a device, and for a station its
+        agents' (a station without agents: its slowest device's).
+        """
         grace = self.config.thresholds.reconnect_grace
         if grace is not None:
-            return _ms(grace)
-        longest = max(
-            (d.interval for st in self.registry.stations.values() for d in st.devices.values()),
-            default=timedelta(0),
-        )
-        return int((RECONNECT_MAX_S + longest.total_seconds()) * 1000)
+            return _ms(grace), {}
+        base = int((RECONNECT_MAX_S + AGENT_BACK_S) * 1000)
+        out: dict[str, int] = {}
+        for station_id, station in self.registry.stations.items():
+            mine = {
+                device: max(base, int((RECONNECT_MAX_S + spec.interval.total_seconds()) * 1000))
+                for device, spec in station.devices.items()
+            }
+            agents = [mine[d] for d, sp in station.devices.items() if sp.kind is Kind.GATEWAY]
+            out |= mine
+            station_grace = min(agents) if agents else max(mine.values(), default=base)
+            out[f"station:{station_id}"] = station_grace
+        return base, out
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -274,11 +304,21 @@ class RulesService:
 
     @property
     def alive(self) -> bool:
-        """The pass thread runs and has run lately, and every channel's thread is up."""
+        """The pass thread runs and has run lately, the state file takes writes, and every
+        channel's thread is up."""
         last = self._passes.last_pass_at
         every = self.config.timing.scan_every.total_seconds()
         recent = last is not None and time.monotonic() - last < max(10 * every, 30.0)
-        return self._passes.alive and recent and all(s.alive for s in self.senders)
+        return (
+            self._passes.alive
+            and recent
+            and self.state_failing_since is None
+            and all(s.alive for s in self.senders)
+        )
+
+    @property
+    def passes_failed(self) -> int:
+        return self._passes.failed
 
     @property
     def ready(self) -> bool:
@@ -288,6 +328,13 @@ class RulesService:
     def giving_verdicts(self) -> bool:
         with self._lock:
             return self._verdicts(self._now_ms())
+
+    @property
+    def stream_proven(self) -> bool:
+        """Connected, subscribed, and the rules' own probe comes back."""
+        with self._lock:
+            self._follow(self._now_ms())
+            return self.watch.proven
 
     def alert_counts(self) -> Counter[AlertState]:
         with self._lock:
@@ -323,31 +370,57 @@ class RulesService:
 
     # --- MQTT (the session's thread: parse and record, nothing more) ----------------------
 
+    def _follow(self, now_ms: int) -> None:
+        """Bring the watch up to now (under the lock)."""
+        self.watch.subscribed = self.session.subscribed
+        self.watch.update(now_ms)
+
     def _verdicts(self, now_ms: int) -> bool:
-        """May missing data raise alerts now? Connected, and the grace period is over."""
-        return self._lost_since_ms is None and now_ms >= self._grace_until_ms
+        """May missing data raise alerts now? The stream proven, and the base grace over."""
+        self._follow(now_ms)
+        return self.watch.verdicts(now_ms)
+
+    def _probe(self) -> None:
+        """Publish the next probe to ourselves (QoS 0: while disconnected, nothing is queued)."""
+        with self._lock:
+            number = self.watch.next_probe(self._now_ms())
+        with suppress(PublishRefused):  # the client is stopping, or its queue is full: next time
+            self.session.publish(self.probe_topic, str(number), qos=0)
 
     def _on_connected(self, _session_present: bool) -> None:
         with self._lock:
-            now = self._now_ms()
-            self._lost_since_ms = None
-            self._grace_until_ms = now + self.grace_ms
+            self.watch.on_connected(self._now_ms())
+        self._probe()
 
     def _on_disconnected(self) -> None:
         with self._lock:
             now = self._now_ms()
-            self._lost_since_ms = now
-            held = self.obs.hold_wills(now - self.obs.will_settle_ms)
-            if held:
-                self._holding = True
-                self.wills_held += held
+            self.watch.on_disconnected(now)
+            held = self.obs.hold_wills()
+            self.wills_held += held
         if held:
-            log.warning(
-                "%d agent will(s) came with the loss of the broker; held until the agents "
-                "have had %.0f s to come back",
+            self._repeats.warning(
+                "held",
+                "%d agent will(s) came with the loss of the broker; each is held until the "
+                "agents have had %.0f s to come back",
                 held,
-                self.grace_ms / 1000,
+                self.watch.will_grace_ms / 1000,
             )
+
+    def _on_probe(self, payload: bytes) -> None:
+        try:
+            number = int(payload)
+        except ValueError:
+            return  # not ours (only this account may write here)
+        with self._lock:
+            if not self.watch.probe_returned(number, self._now_ms()):
+                return
+            self.obs.probe_back = self.watch.probe_back
+            confirms = self._will_probe is not None and self._will_probe <= number
+            if confirms:
+                self._will_probe = None
+        if confirms:  # an agent's will is confirmed: its page goes out now
+            self._passes.run_in(0)
 
     def _on_message(self, msg: InboundMessage) -> None:
         self.messages += 1
@@ -373,6 +446,9 @@ class RulesService:
         return True
 
     def _on_other_message(self, msg: InboundMessage) -> None:
+        if msg.topic == self.probe_topic:
+            self._on_probe(bytes(msg.payload))
+            return
         try:
             topic = parse_contract_topic(msg.topic)
             if self._ignored(topic.station, topic.device):
@@ -384,19 +460,8 @@ class RulesService:
                     for r in readings:
                         self.obs.reading(topic.device, r.ts, r.data.model_dump())
             elif topic.channel is Channel.STATUS:
-                if not msg.payload:
-                    return  # a cleared retained status
-                status = parse_status(bytes(msg.payload))
-                online = status.state is StatusState.ONLINE
-                with self._lock:
-                    # A retained offline found while catching up waits out the grace.
-                    held = not online and msg.retain and not self._verdicts(now)
-                    self.obs.status(topic.device, online, now, held=held)
-                    if held:
-                        self._holding = True
-                        self.wills_held += 1
-                if not online:  # an agent's will: soon, not at the next scan
-                    self._passes.run_in(WILL_SETTLE_S)
+                if msg.payload:  # empty: a cleared retained status
+                    self._on_status(topic.device, msg, now)
             else:
                 event = parse_event(bytes(msg.payload))
                 with self._lock:
@@ -404,6 +469,20 @@ class RulesService:
         except ContractError as exc:
             self.invalid_messages += 1  # ingest dead-letters these; rules only skip them
             log.debug("skipping %s: %s", msg.topic, exc)
+
+    def _on_status(self, device: str, msg: InboundMessage, now: int) -> None:
+        online = parse_status(bytes(msg.payload)).state is StatusState.ONLINE
+        with self._lock:
+            # A retained offline found while catching up waits out the grace.
+            held = not online and msg.retain and not self._verdicts(now)
+            probe = self.watch.probes_sent  # the next probe confirms it
+            self.obs.status(device, online, now, held=held, probe=probe)
+            if held:
+                self.wills_held += 1
+            elif not online:
+                self._will_probe = max(self._will_probe or 0, probe)
+        if not online and not held:  # an agent's will: it counts once the probe is back
+            self._probe()
 
     def _ignored(self, station: str, device: str) -> bool:
         """Count and skip a device the registry does not put under this station."""
@@ -435,13 +514,20 @@ class RulesService:
             )
             silenced = self.state.silenced_stations(now)
             with self._lock:
-                verdicts = self._verdicts(now)
-                if verdicts and self._holding:
-                    self._holding = False
-                    self.obs.release_held()
+                due = self.watch.probe_due(now)
+            if due:
+                self._probe()
+            with self._lock:
+                self._follow(now)
+                self._say_stream(now)
+                watch = self.watch
+                if watch.proven:
+                    self.obs.release_held(lambda since: watch.release_due(since, now))
                 conditions = detect(self.obs, self.registry, self.config.thresholds, now)
-                if not verdicts:
-                    conditions = withhold_absence(conditions, self._firing)
+                conditions = withhold_absence(
+                    conditions,
+                    lambda c: self._firing(c.key) or watch.absence_allowed(_who(c), now),
+                )
                 conditions.update(self._service_conditions(now))
                 transitions = self.book.update(
                     conditions, now, self._pending_ms, silenced.__contains__
@@ -453,10 +539,10 @@ class RulesService:
                     for sender in self.senders
                     if (routed := route(notice, sender.label, needs_broker=sender.needs_broker))
                 ]
-                self.state.save(self.book, outgoing, now_ms=now)
+                saved = self._save(outgoing, now)
                 next_due = self.book.next_due_ms(wait, interval, repeat)
             self.passes += 1
-            woken = {label for label, _ in outgoing}
+            woken = {label for label, _ in saved}
             for sender in self.senders:
                 if sender.label in woken:
                     sender.wake()
@@ -465,6 +551,35 @@ class RulesService:
                 self._passes.run_in(max(next_due - now, 10) / 1000)
             self.pass_seconds += time.perf_counter() - started
             self._summary()
+
+    def _save(self, outgoing: list[tuple[str, Notice]], now: int) -> list[tuple[str, Notice]]:
+        """Persist the book with the notices; on failure keep both in memory and retry next
+        pass (the book stays dirty until a save succeeds). The notices that were saved."""
+        waiting = [*self._unsaved, *outgoing]
+        try:
+            self.state.save(self.book, waiting, now_ms=now)
+        except StateError as exc:
+            self._unsaved = waiting
+            if self.state_failing_since is None:
+                self.state_failing_since = time.monotonic()
+            self._repeats.log(
+                logging.ERROR,
+                "state",
+                "rules state not written (%s): %d notice(s) kept in memory and written as "
+                "soon as the state file takes them; /healthz fails until then",
+                exc,
+                len(waiting),
+            )
+            return []
+        self._unsaved = []
+        if self.state_failing_since is not None:
+            self.state_failing_since = None
+            cleared = self._repeats.clear("state")
+            log.warning(
+                "rules state written again after %s",
+                format_duration(cleared[0] if cleared else 0.0),
+            )
+        return waiting
 
     def _firing(self, key: str) -> bool:
         alert = self.book.alerts.get(key)
@@ -477,17 +592,17 @@ class RulesService:
         does not resolve it and raise it again).
         """
         out: dict[str, Condition] = {}
-        lost = self._lost_since_ms
-        if lost is not None:
+        blind_since = self.watch.spell_since_ms
+        if blind_since is not None:
             cond = Condition(
-                Rule.MONITORING_LOST, SERVICE_GROUP, None, lost, str(self._mqtt_settings)
+                Rule.MONITORING_LOST, SERVICE_GROUP, None, blind_since, self._blind_detail()
             )
             fired = self.book.alerts.get(cond.key)
             if fired is not None and fired.state is AlertState.FIRING:
                 out[cond.key] = Condition(
-                    cond.rule, cond.station, None, fired.since_ms, cond.detail
+                    cond.rule, cond.station, None, fired.since_ms, fired.detail
                 )
-            elif now - lost >= _ms(self.config.thresholds.monitoring_lost_after):
+            elif self.watch.monitoring_lost(now):
                 out[cond.key] = cond
         after_s = self.config.timing.channel_failing_after.total_seconds()
         for sender in self.senders:
@@ -504,6 +619,40 @@ class RulesService:
             if self._firing(cond.key) or sender.failing_for_s >= after_s:
                 out[cond.key] = cond
         return out
+
+    def _blind_detail(self) -> str:
+        """The broker, and why the stream is not proven when the connection is up."""
+        cause = self.watch.cause
+        if cause == Cause.DISCONNECTED:
+            return str(self._mqtt_settings)
+        return f"{self._mqtt_settings}: {WORDS[self.renderer.language][cause]}"
+
+    def _say_stream(self, now_ms: int) -> None:
+        """One ERROR when connected but nothing comes through; a WARNING when it does again."""
+        w = self.watch
+        if w.proven:
+            if self._repeats.clear("no data") is not None:
+                log.warning("rules: messages from the broker come through again")
+            return
+        connected_ms = w.connected_ms
+        if (
+            w.connected
+            and w.cause in (Cause.NO_PROBE, Cause.NOT_SUBSCRIBED)
+            and connected_ms is not None
+            and now_ms - connected_ms >= w.stale_ms
+        ):
+            self._repeats.log(
+                logging.ERROR,
+                "no data",
+                "rules: connected to %s, but %s: no verdicts on missing data until it does "
+                "(the account must read stations/# and read and write %s: the wrong "
+                "credentials, or broker files from before this version? run broker-config)",
+                self._mqtt_settings,
+                "the subscription was refused"
+                if w.cause == Cause.NOT_SUBSCRIBED
+                else f"its own probe on {self.probe_topic} does not come back",
+                self.probe_topic,
+            )
 
     def _summary(self) -> None:
         if time.monotonic() - self._last_summary < SUMMARY_EVERY_S:
@@ -559,6 +708,11 @@ class RulesService:
             self._history_backoff.reset()
             if self._repeats.clear("history") is not None:
                 log.warning("alert history written again")
+
+
+def _who(cond: Condition) -> str:
+    """What a condition's grace is looked up by: its device, or its station."""
+    return cond.device or f"station:{cond.station}"
 
 
 def _ms(delta: timedelta) -> int:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from rules.outage.alerts import Alert, AlertBook, AlertState, Group, Notice
 from rules.outage.detect import Rule
 from rules.outage.notices import decode, encode
 
-__all__ = ["PendingNotice", "RulesState", "Silence"]
+__all__ = ["PendingNotice", "RulesState", "Silence", "StateError"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -44,6 +45,18 @@ CREATE TABLE IF NOT EXISTS notices (
 );
 CREATE INDEX IF NOT EXISTS notices_waiting ON notices (channel, failed_ms, id);
 """
+
+
+class StateError(Exception):
+    """The state file could not be written (a full disk, an I/O error); nothing was changed."""
+
+
+@contextmanager
+def _writing(what: str) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as exc:  # SQLite rolls a failed statement's transaction back itself
+        raise StateError(f"{what}: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -108,25 +121,38 @@ class RulesState:
             for key in book.changed
             if (a := book.alerts.get(key)) is not None
         ]  # fmt: skip
-        with self._lock:
-            self._db.execute("BEGIN")
-            self._db.executemany(
-                "INSERT OR REPLACE INTO alerts VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows
-            )
-            self._db.executemany("DELETE FROM alerts WHERE key = ?", [(k,) for k in book.removed])
-            self._db.execute("DELETE FROM groups")
-            self._db.executemany(
-                "INSERT INTO groups VALUES (?,?,?)",
-                [(s, g.changed_ms, g.last_sent_ms) for s, g in book.groups.items()],
-            )
-            self._db.executemany(
-                "INSERT INTO notices (channel, station, body, created_ms) VALUES (?,?,?,?)",
-                [(channel, n.station, encode(n), created_ms) for channel, n in outgoing],
-            )
-            self._db.execute("COMMIT")
+        with self._lock, _writing("saving the alerts and their notices"):
+            try:
+                self._save(rows, book, outgoing, created_ms)
+            except sqlite3.Error:
+                if self._db.in_transaction:  # usually SQLite has rolled it back already
+                    with suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                raise
         book.changed.clear()
         book.removed.clear()
         book.groups_changed = False
+
+    def _save(
+        self,
+        rows: Sequence[tuple[object, ...]],
+        book: AlertBook,
+        outgoing: Sequence[tuple[str, Notice]],
+        created_ms: int,
+    ) -> None:
+        self._db.execute("BEGIN")
+        self._db.executemany("INSERT OR REPLACE INTO alerts VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        self._db.executemany("DELETE FROM alerts WHERE key = ?", [(k,) for k in book.removed])
+        self._db.execute("DELETE FROM groups")
+        self._db.executemany(
+            "INSERT INTO groups VALUES (?,?,?)",
+            [(s, g.changed_ms, g.last_sent_ms) for s, g in book.groups.items()],
+        )
+        self._db.executemany(
+            "INSERT INTO notices (channel, station, body, created_ms) VALUES (?,?,?,?)",
+            [(channel, n.station, encode(n), created_ms) for channel, n in outgoing],
+        )
+        self._db.execute("COMMIT")
 
     # --- the notices waiting for each channel --------------------------------------------
 
@@ -141,11 +167,11 @@ class RulesState:
         return [PendingNotice(i, st, decode(body), at, n) for i, st, body, at, n in rows]
 
     def delivered(self, ids: Sequence[int]) -> None:
-        with self._lock:
+        with self._lock, _writing("removing delivered notices"):
             self._db.executemany("DELETE FROM notices WHERE id = ?", [(i,) for i in ids])
 
     def attempted(self, ids: Sequence[int], error: str) -> None:
-        with self._lock:
+        with self._lock, _writing("counting an attempt"):
             self._db.executemany(
                 "UPDATE notices SET attempts = attempts + 1, error = ? WHERE id = ?",
                 [(error, i) for i in ids],
@@ -153,7 +179,7 @@ class RulesState:
 
     def give_up(self, ids: Sequence[int], error: str, now_ms: int) -> None:
         """Kept, with why, for an operator to see; no longer sent."""
-        with self._lock:
+        with self._lock, _writing("marking notices given up"):
             self._db.executemany(
                 "UPDATE notices SET attempts = attempts + 1, error = ?, failed_ms = ? WHERE id = ?",
                 [(error, now_ms, i) for i in ids],

@@ -26,6 +26,7 @@ import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
@@ -33,7 +34,7 @@ from rules.outage.alerts import Notice
 from rules.outage.config import ChannelConfig
 from rules.outage.messages import Renderer
 from rules.outage.notices import merge
-from rules.outage.statedb import PendingNotice
+from rules.outage.statedb import PendingNotice, StateError
 from waystation.backoff import Backoff
 from waystation.logthrottle import Repeats, format_duration
 from waystation.mqttsession import MqttSession
@@ -108,7 +109,8 @@ class Delivery(ABC, Generic[C]):
 
 
 class NoticeQueue(Protocol):
-    """Where a channel's notices wait (the state database). Thread-safe."""
+    """Where a channel's notices wait (the state database). Thread-safe; a write that
+    fails raises StateError and changes nothing."""
 
     def pending(self, channel: str) -> list[PendingNotice]: ...
 
@@ -181,6 +183,9 @@ class ChannelSender:
         self._backoff = Backoff(RETRY_INITIAL_S, RETRY_MAX_S, RETRY_FLOOR_S)
         self._repeats = Repeats(log)
         self._next_try = 0.0  # monotonic
+        # Delivered (None) or given up (why, when) but not yet recorded: the state file
+        # took no writes. Never sent again; recorded as soon as it takes them.
+        self._settled: dict[int, tuple[str, int] | None] = {}
         self._wake = threading.Event()
         self._stopping = False
         self._stop_by = 0.0
@@ -220,10 +225,11 @@ class ChannelSender:
             try:
                 if not self._step():
                     return
-            except Exception:  # a task boundary: the channel must go on
+            except Exception:  # noqa: BLE001 - a task boundary: the channel must go on
                 if self._stopping:
                     return  # e.g. the state file closed under an attempt that outlived stop()
-                log.exception("channel %s: unexpected error", self.label)
+                self._repeats.log(logging.ERROR, "unexpected", "channel %s: unexpected error",
+                                  self.label, exc_info=True)  # fmt: skip
                 self._sleep(RETRY_INITIAL_S)
 
     def _step(self) -> bool:
@@ -234,7 +240,9 @@ class ChannelSender:
         if now < self._next_try:
             self._sleep(self._next_try - now)
             return True
-        waiting = self.queue.pending(self.label)
+        if self._settled and not self._record_settled():
+            self._sleep(RETRY_INITIAL_S)  # the state file still takes no writes
+        waiting = [p for p in self.queue.pending(self.label) if p.id not in self._settled]
         if not waiting:
             if self._stopping:
                 return False
@@ -264,7 +272,7 @@ class ChannelSender:
         except DeliveryError as exc:
             self._failed(batch, ids, exc)
         else:
-            self.queue.delivered(ids)
+            self._settle(ids, None)
             self.stats.messages += 1
             self.stats.notices += len(notices)
             self._backoff.reset()
@@ -280,10 +288,44 @@ class ChannelSender:
             self.failing_since = None
             self.last_error = None
 
+    def _settle(self, ids: list[int], gave_up: tuple[str, int] | None) -> None:
+        """Delivered (None) or given up: recorded now, or kept in memory until it can be."""
+        for i in ids:
+            self._settled[i] = gave_up
+        self._record_settled()
+
+    def _record_settled(self) -> bool:
+        """Write what is settled to the state file; False if it takes no writes yet."""
+        delivered = [i for i, why in self._settled.items() if why is None]
+        given_up: dict[tuple[str, int], list[int]] = {}
+        for i, why in self._settled.items():
+            if why is not None:
+                given_up.setdefault(why, []).append(i)
+        try:
+            if delivered:
+                self.queue.delivered(delivered)
+            for (error, at_ms), ids in given_up.items():
+                self.queue.give_up(ids, error, at_ms)
+        except StateError as exc:
+            self._repeats.log(
+                logging.ERROR,
+                "state",
+                "channel %s: %s; %d sent or given-up notice(s) kept in memory (not sent again) "
+                "until the state file takes writes",
+                self.label,
+                exc,
+                len(self._settled),
+            )
+            return False
+        self._settled.clear()
+        if self._repeats.clear("state") is not None:
+            log.warning("channel %s: the state file takes writes again", self.label)
+        return True
+
     def _failed(self, batch: list[list[PendingNotice]], ids: list[int], exc: DeliveryError) -> None:
         now = self.clock()
         if not exc.retry:
-            self.queue.give_up(ids, str(exc), int(now * 1000))
+            self._settle(ids, (str(exc), int(now * 1000)))
             self.stats.failed += len(ids)
             log.error(
                 "channel %s: gave up on a message for %d station(s), which it refuses: %s",
@@ -302,13 +344,14 @@ class ChannelSender:
             if now - p.created_ms / 1000 > self.retry_for_s
         ]
         if expired:
-            self.queue.give_up(expired, f"still failing after {self.retry_for_s:.0f} s: {exc}",
-                               int(now * 1000))  # fmt: skip
+            self._settle(expired, (f"still failing after {self.retry_for_s:.0f} s: {exc}",
+                                   int(now * 1000)))  # fmt: skip
             self.stats.failed += len(expired)
             log.error("channel %s: gave up on %d notice(s) after %s of retries: %s",
                       self.label, len(expired), format_duration(self.retry_for_s), exc)  # fmt: skip
         gone = set(expired)
-        self.queue.attempted([i for i in ids if i not in gone], str(exc))
+        with suppress(StateError):  # only a count: the next attempt counts again
+            self.queue.attempted([i for i in ids if i not in gone], str(exc))
         self.stats.retries += 1
         delay = self._backoff.next_delay(exc.retry_after_s)
         self._next_try = time.monotonic() + delay

@@ -11,9 +11,13 @@ from rules.outage.channels.base import ChannelContext, Delivery, DeliveryError
 from rules.outage.config import MqttChannel
 from rules.outage.messages import Renderer
 from waystation.contract import alerts_json, alerts_topic
+from waystation.mqttreasons import Packet, hint, is_failure, reason_name
 from waystation.mqttsession import PublishRefused
 
 __all__ = ["MqttDelivery"]
+
+# PUBACK refusals that no retry can change: the message itself is wrong.
+FINAL = {0x90, 0x95, 0x99}  # topic name invalid, packet too large, payload format invalid
 
 
 class MqttDelivery(Delivery[MqttChannel]):
@@ -42,7 +46,25 @@ class MqttDelivery(Delivery[MqttChannel]):
                 topic = alerts_topic(notice.station, rule, self.config.prefix)
                 # An empty retained payload deletes the retained message: resolved.
                 payload = self._payload(notice.station, firing) if firing else b""
-                try:
-                    session.publish(topic, payload, qos=1, retain=True)
-                except PublishRefused as exc:
-                    raise DeliveryError(f"MQTT publish to {topic}: {exc}", retry=True) from exc
+                self._publish(topic, payload)
+
+    def _publish(self, topic: str, payload: str | bytes) -> None:
+        """Delivered once the broker's PUBACK says so; a refusal or no answer is a failure."""
+        timeout_s = self.config.timeout.total_seconds()
+        try:
+            code = self.session.publish_acked(topic, payload, timeout_s, retain=True)
+        except PublishRefused as exc:
+            raise DeliveryError(f"MQTT publish to {topic}: {exc}", retry=True) from exc
+        if code is None:
+            raise DeliveryError(
+                f"MQTT publish to {topic}: no acknowledgement from the broker within "
+                f"{timeout_s:.0f} s",
+                retry=True,
+            )
+        if is_failure(code):
+            tip = hint(code)
+            raise DeliveryError(
+                f"the broker refused the publish to {topic}: "
+                f"{reason_name(code, Packet.PUBACK)}{f' ({tip})' if tip else ''}",
+                retry=code not in FINAL,
+            )
