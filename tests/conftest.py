@@ -8,6 +8,8 @@ client ids and shared-subscription group.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -113,3 +115,20 @@ def quick_reconnects(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(mqttsession, "RECONNECT_INITIAL_S", 0.2)
     monkeypatch.setattr(mqttsession, "RECONNECT_FLOOR_S", 0.1)
     monkeypatch.setattr(mqttsession, "RECONNECT_MAX_S", 1.0)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """An 8 MB tmpfs of the test's own (root only: else the test is skipped)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root; the max_page_count test covers the logic")
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)],
+                          capture_output=True, check=False)  # fmt: skip
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 import subprocess
 import threading
@@ -199,3 +201,12 @@ def interrupted(
                 proc.kill()
                 proc.wait()
     return code, log.read_text("utf-8")
+
+
+def fill_disk(path: Path, leave: int) -> None:
+    """Write a file that leaves `leave` bytes free (what is free may shrink meanwhile)."""
+    st = os.statvfs(path.parent)
+    size = max(st.f_bavail * st.f_frsize - leave, 0)
+    # The outbox may take some meanwhile: the disk is full all the same.
+    with path.open("wb") as f, contextlib.suppress(OSError):
+        f.write(b"\xff" * size)

@@ -284,3 +284,28 @@ def test_a_hung_peer_costs_one_timeout(peer: Peer) -> None:
     assert _send_fails(delivery).retry
     # A connect and a read timeout at most, with slack for a loaded machine.
     assert time.monotonic() - started < 2 * TIMEOUT_S + 3
+
+
+def test_a_broker_refusing_the_mqtt_channels_publish_is_a_failed_delivery(
+    tmp_path: Path, uid: str
+) -> None:
+    """The broker's PUBACK is the proof: an account that may not write the prefix fails."""
+    acl = tmp_path / "acl"
+    # Anonymous clients may read the alerts, and write only the spy's marker topic.
+    acl.write_text(f"topic read alerts/#\ntopic readwrite alerts/{STATION}/marker\n")
+    with MosquittoServer(tmp_path / "mosquitto", f"acl_file {acl}\n") as broker:
+        mqtt = MqttSettings.from_url(broker.url)
+        session = open_session(mqtt, SessionOptions(client_id=f"rules-{uid}", label="rules"))
+        session.start()
+        try:
+            assert session.wait_connected(10)
+            with MqttSpy(mqtt, f"spy-{uid}", [f"alerts/{STATION}/#"]) as spy:
+                peer = Peer({"type": "mqtt"}, list, context=ChannelContext(session))
+                error = _send_fails(_delivery(peer))
+                assert not error.retry, "a refusal for good, kept and counted like a 4xx"
+                assert "Not authorized (0x87)" in str(error)
+                assert f"alerts/{STATION}/device_fault" in str(error)
+                spy.caught_up(f"alerts/{STATION}/marker")  # what the broker took has arrived
+                assert not [m for m in spy.messages if m.payload]
+        finally:
+            session.stop()

@@ -10,13 +10,9 @@ default 4 MB write-ahead log needs.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import subprocess
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,7 +23,7 @@ from app.localservers import MosquittoServer
 from edge.agent import EdgeAgent
 from edge.config import AgentConfig, DeviceConfig, OutboxConfig
 from edge.outbox import Outbox
-from tests.helpers import MqttSpy, readings_by_device, wait_for
+from tests.helpers import MqttSpy, fill_disk, readings_by_device, wait_for
 from tests.test_edge_agent import seqs_in_order
 from waystation.contract import Kind
 from waystation.settings import MqttSettings
@@ -101,32 +97,6 @@ def test_a_full_database_drops_the_oldest_keeps_the_newest_and_recovers(
         assert again.dropped_total == dropped
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """An 8 MB tmpfs of the test's own."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root; the max_page_count test covers the logic")
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)],
-                          capture_output=True, check=False)  # fmt: skip
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
-
-
-def _fill(path: Path, leave: int) -> None:
-    """Write a file that leaves `leave` bytes free (what is free may shrink meanwhile)."""
-    st = os.statvfs(path.parent)
-    size = max(st.f_bavail * st.f_frsize - leave, 0)
-    # The outbox may take some meanwhile: the disk is full all the same.
-    with path.open("wb") as f, contextlib.suppress(OSError):
-        f.write(b"\xff" * size)
-
-
 @pytest.mark.integration
 def test_an_agent_on_a_full_disk_keeps_the_newest_and_recovers(
     small_disk: Path,
@@ -159,7 +129,7 @@ def test_an_agent_on_a_full_disk_keeps_the_newest_and_recovers(
         try:
             wait_for(lambda: agent.outbox.depth > 1000, "readings in the outbox")
             # Something else fills the disk, leaving less than SQLite's default 4 MB log needs.
-            _fill(small_disk / "filler", leave=256 * 1024)
+            fill_disk(small_disk / "filler", leave=256 * 1024)
             wait_for(lambda: agent.outbox.dropped_total > 1000, "the disk to fill", 120)
             readings = agent.stats.readings
             wait_for(lambda: agent.stats.readings > readings + 500, "readings still taken")

@@ -16,8 +16,10 @@ from waystation.mqttsession import PublishRefused
 
 __all__ = ["MqttDelivery"]
 
-# PUBACK refusals that no retry can change: the message itself is wrong.
-FINAL = {0x90, 0x95, 0x99}  # topic name invalid, packet too large, payload format invalid
+# PUBACK refusals that no retry changes, given up like a webhook's 4xx: not authorized
+# (the account may not write the prefix), topic name invalid, packet too large, payload
+# format invalid. Others (unspecified, implementation specific, quota exceeded) may pass.
+FINAL = {0x87, 0x90, 0x95, 0x99}
 
 
 class MqttDelivery(Delivery[MqttChannel]):
