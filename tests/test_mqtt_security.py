@@ -19,6 +19,7 @@ from edge.agent import EdgeAgent
 from edge.config import AgentConfig
 from tests.helpers import MqttSpy, station_registry, wait_for
 from tests.tls import make_ca_and_cert, run
+from waystation.mqttsession import SessionOptions, open_session
 from waystation.settings import MqttSettings
 
 pytestmark = pytest.mark.integration
@@ -106,3 +107,25 @@ def test_an_untrusted_broker_certificate_is_refused(
         assert "CERTIFICATE_VERIFY_FAILED" in unreachable[0]
     finally:
         agent.stop(drain_s=0)
+
+
+def test_plain_mqtt_at_a_tls_listener_is_said(
+    secure_broker: tuple[MosquittoServer, Path], caplog: pytest.LogCaptureFixture, uid: str
+) -> None:
+    """The 1883/8883 mix-up: the TLS listener drops the plain CONNECT; the session says so."""
+    caplog.set_level(logging.WARNING, logger="waystation.mqtt")
+    broker, _ = secure_broker
+    session = open_session(
+        MqttSettings.from_url(f"mqtt://st-tls-gw:s3cret@127.0.0.1:{broker.port}"),
+        SessionOptions(client_id=f"c-{uid}", label="test"),
+    )
+    session.start()
+    try:
+        wait_for(
+            lambda: any("did not answer CONNECT" in r.getMessage() for r in caplog.records),
+            "the warning",
+            20,
+        )
+        assert not session.connected
+    finally:
+        session.stop()

@@ -17,6 +17,7 @@ import pytest
 
 from app.localservers import MosquittoServer
 from tests.helpers import MqttSpy, wait_for
+from tests.rules_peers import HookServer, SilentServer
 from waystation.backoff import Backoff
 from waystation.logthrottle import Repeats, format_duration
 from waystation.mqttreasons import Packet, hint, is_failure, reason_name
@@ -272,3 +273,28 @@ def test_reason_codes_are_named_from_the_standard() -> None:
 def test_a_bad_topic_filter_is_refused_before_connecting(topic_filter: str) -> None:
     with pytest.raises(ValueError, match="filter"):
         SessionOptions(client_id="x", label="x", subscriptions=(topic_filter,))
+
+
+@pytest.mark.parametrize("peer", ["silent", "http"])
+def test_a_port_that_is_not_a_broker_is_said(
+    peer: str, caplog: pytest.LogCaptureFixture, uid: str
+) -> None:
+    """Something accepts the connection but never says CONNACK: a hung process, or
+    another server's port (InfluxDB's, say). It must not pass in silence."""
+    caplog.set_level(logging.INFO, logger="waystation.mqtt")
+    with SilentServer() if peer == "silent" else HookServer() as server:
+        port = server.port if isinstance(server, SilentServer) else server.server.server_address[1]
+        session = open_session(
+            MqttSettings.from_url(f"mqtt://127.0.0.1:{port}"),
+            SessionOptions(client_id=f"c-{uid}", label="test", keepalive_s=2),
+        )
+        session.start()
+        try:
+            wait_for(lambda: _warnings(caplog, "did not answer CONNECT"), "the warning", 20)
+            [line] = _warnings(caplog, "did not answer CONNECT")
+            assert f"127.0.0.1:{port}" in line
+            expected = "no CONNACK within" if peer == "silent" else "closed before a CONNACK"
+            assert expected in line
+            assert not session.connected
+        finally:
+            session.stop()

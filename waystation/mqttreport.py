@@ -65,6 +65,23 @@ class ConnectionReport:
             delay,
         )
 
+    def no_connack(self, code: int, keepalive_s: int, delay: float) -> None:
+        """The connection closed, or stayed silent, before any CONNACK."""
+        why = (
+            f"no CONNACK within the keepalive, {keepalive_s} s"
+            if code == KEEPALIVE_TIMEOUT
+            else "the connection was closed before a CONNACK"
+        )
+        self._said_down = True
+        self.repeats.warning(
+            "unreachable",
+            "%s: the broker did not answer CONNECT (%s): not an MQTT port, a TLS listener "
+            "reached with mqtt://, or a broker that hangs; retrying with backoff, next in %.1f s",
+            self.who,
+            why,
+            delay,
+        )
+
     def refused(self, code: int, *, v5: bool) -> None:
         if not v5:
             code = _V311_CONNACK.get(code, UNSPECIFIED_ERROR)

@@ -5,7 +5,8 @@ backoff, `waystation.backoff`), re-subscribing after each connect, and the
 log of what happened to the connection, named with the standard's reason
 codes (`waystation.mqttreasons`):
 
-- refused (CONNACK >= 0x80), unreachable (refused, timed out, TLS), lost,
+- refused (CONNACK >= 0x80), unreachable (refused, timed out, TLS, or
+  something that is not a broker listening: closed or silent before a CONNACK), lost,
   and session taken over (DISCONNECT 0x8E; Mosquitto 2.0 closes the socket
   without it, so repeated closes right after connecting are reported as a
   likely takeover) are WARNINGs with the reason's name; repeats are
@@ -373,8 +374,11 @@ class _PahoSession:
             self._backoff.reset()
         delay = self._backoff.next_delay()
         self._retry_in(delay)
-        if self._refused or not was_up:
+        if self._refused:
             return  # said in _on_connect; paho closes the socket after a refusal
+        if not was_up:  # closed before any CONNACK: something listens there, but no broker
+            self._report.no_connack(int(rc.value), self._options.keepalive_s, delay)
+            return
         self._report.lost(
             lasted,
             int(rc.value),
