@@ -9,6 +9,7 @@ agent config, so a test can SIGKILL it like a power cut and start it again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -53,6 +54,7 @@ class HookServer:
         self.fail_until: dict[str, float] = {}  # path → answer 500 until this monotonic time
         self.hang_until: dict[str, float] = {}  # path → never answer until this monotonic time
         self.answer: dict[str, tuple[int, dict[str, Any]]] = {}  # path → (status, body) instead
+        self.slow: dict[str, float] = {}  # path → take the message, answer this many s later
         self.attempts: dict[str, int] = {}  # path → requests received, failed or not
         self.open_now = 0  # hung requests whose client still holds the connection
         self.open_most = 0
@@ -81,10 +83,13 @@ class HookServer:
                     else:
                         peer.hooks.append(Hook(url.path, dict(parse_qsl(url.query)), body))
                 status, reply = answer or (500 if failing else 200, OK)
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(json.dumps(reply).encode())
+                time.sleep(peer.slow.get(url.path, 0.0))  # a peer that plays slow on purpose
+                # A client that gave up on a slow answer has closed the connection.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.end_headers()
+                    self.wfile.write(json.dumps(reply).encode())
 
             def log_message(self, *_args: Any) -> None:
                 pass

@@ -22,12 +22,14 @@ from typing import Any
 import pytest
 
 from app.localservers import MosquittoServer
-from rules.outage.alerts import Alert, AlertState, Notice
-from rules.outage.channels import CHANNELS, build_delivery
+from rules.outage.alerts import Alert, AlertBook, AlertState, Notice
+from rules.outage.channels import CHANNELS, build_delivery, http
 from rules.outage.channels.base import ChannelContext, Delivery, DeliveryError
+from rules.outage.channels.factory import build_senders
 from rules.outage.config import ChannelConfig, RulesConfig
 from rules.outage.detect import Rule
 from rules.outage.messages import Renderer
+from rules.outage.statedb import RulesState
 from tests.helpers import MqttSpy, station_registry, wait_for
 from tests.rules_helpers import SMTP_PASSWORD
 from tests.rules_peers import HookServer, SilentServer, SmtpPeer
@@ -309,3 +311,41 @@ def test_a_broker_refusing_the_mqtt_channels_publish_is_a_failed_delivery(
                 assert not [m for m in spy.messages if m.payload]
         finally:
             session.stop()
+
+
+def test_a_webhook_slower_than_the_timeout_gets_the_same_id_and_a_slow_retry(
+    tmp_path: Path,
+    hooks: HookServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """It took the message but answered after the read timeout: the retry may be a
+    duplicate, so it waits long (here 4 s) and carries the same id to be dropped by."""
+    caplog.set_level(logging.WARNING)
+    monkeypatch.setattr(http, "READ_TIMEOUT_RETRY_S", 4.0)
+    hooks.slow["/slow"] = 2 * TIMEOUT_S
+    config = RulesConfig.model_validate(
+        {"channels": [{"type": "webhook", "url": hooks.url("/slow"), "timeout": f"{TIMEOUT_S}s"}]}
+    )
+    state = RulesState(tmp_path / "state.db")
+    renderer = Renderer(station_registry(STATION), "zh")
+    [sender] = build_senders(config.channels, renderer, ChannelContext(), state,
+                             retry_for_s=3600, failing_after_s=3600)  # fmt: skip
+    state.save(AlertBook(), [(sender.label, FIRING)])
+    sender.start()
+    try:
+        sender.wake()
+        wait_for(lambda: len(hooks.on("/slow")) >= 2, "the message and its retry", 20)
+        first, second = hooks.on("/slow")[:2]
+        assert first.body["id"] == second.body["id"], "a retry carries the same id"
+        assert second.at - first.at >= 4.0, "the retry after a read timeout waits long"
+        said = [r.getMessage() for r in caplog.records if "may arrive twice" in r.getMessage()]
+        assert len(said) == 1, said
+        hooks.slow["/slow"] = 0  # the peer answers in time again
+        wait_for(lambda: sender.stats.messages == 1, "the delivery counted", 20)
+        wait_for(
+            lambda: state.notice_counts().get(sender.label, (0, 0)) == (0, 0), "nothing waiting"
+        )
+    finally:
+        sender.stop()
+        state.close()

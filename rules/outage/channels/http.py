@@ -1,5 +1,10 @@
 """What the HTTP channels share: a bounded POST, the sorting of its failures, URL secrets.
 
+A read timeout is not a connect failure: the request went out and the peer
+may have acted on it. It is retried too, but only after READ_TIMEOUT_RETRY_S,
+and the message carries a stable id (the webhook's `id`, and the
+`Idempotency-Key` header) so a receiver can drop the repeat.
+
 The webhook and the WeCom, DingTalk and Feishu robots POST JSON. A failure
 that may pass (unreachable, timed out, 429, 5xx) is retryable, with the
 server's Retry-After; any other 4xx is not. The robots answer HTTP 200 with
@@ -22,6 +27,9 @@ __all__ = ["Http", "check_code", "url_secrets"]
 
 # The robots' "sending too fast" codes: worth a retry after a pause.
 THROTTLED = {45009, 130101, 9499, 11232}
+# No answer after the request went out: the peer may have acted on it, so the retry
+# (a duplicate, perhaps) waits this long rather than the usual backoff.
+READ_TIMEOUT_RETRY_S = 300.0
 
 
 class Http:
@@ -33,18 +41,31 @@ class Http:
 
     def __init__(self, url: str, timeout_s: float, headers: dict[str, str] | None = None) -> None:
         self.url = url
+        self.timeout_s = timeout_s
         self.headers = {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
         timeout = urllib3.Timeout(connect=timeout_s, read=timeout_s, total=2 * timeout_s)
         self.pool = urllib3.PoolManager(timeout=timeout, retries=False, maxsize=1)
 
-    def post(self, body: dict[str, Any], url: str | None = None) -> Any:
+    def post(self, body: dict[str, Any], url: str | None = None, *, key: str | None = None) -> Any:
+        """POST `body`; `key`, the message's id, goes out as `Idempotency-Key` too."""
+        headers = self.headers if key is None else {**self.headers, "Idempotency-Key": key}
         try:
             resp = self.pool.request(
                 "POST",
                 url or self.url,
                 body=json.dumps(body, ensure_ascii=False).encode(),
-                headers=self.headers,
+                headers=headers,
             )
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            self.pool.clear()
+            raise DeliveryError(
+                f"{self._where} did not answer within {self.timeout_s:.0f} s of the request: "
+                f"it may have taken it, so the retry in {READ_TIMEOUT_RETRY_S:.0f} s may arrive "
+                f"twice (receivers can drop a repeated message id); set the channel's timeout "
+                f"above the time the peer takes to answer",
+                retry=True,
+                retry_after_s=READ_TIMEOUT_RETRY_S,
+            ) from exc
         except urllib3.exceptions.HTTPError as exc:
             self.pool.clear()  # whatever the failed attempt left open is closed now
             # urllib3's message quotes the path and query: the hook's token.
