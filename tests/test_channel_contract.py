@@ -349,3 +349,45 @@ def test_a_webhook_slower_than_the_timeout_gets_the_same_id_and_a_slow_retry(
     finally:
         sender.stop()
         state.close()
+
+
+def test_a_robot_message_stays_under_its_size_limit_and_no_station_is_lost(
+    tmp_path: Path, hooks: HookServer
+) -> None:
+    """WeCom refuses markdown over 4096 bytes (errcode 40058) and the whole message with
+    it: the stations go in several messages, and one station's long history is cut."""
+    config = RulesConfig.model_validate({"channels": [{"type": "wecom", "url": hooks.url("/w")}]})
+    state = RulesState(tmp_path / "state.db")
+    renderer = Renderer(station_registry(STATION), "zh")
+    [sender] = build_senders(config.channels, renderer, ChannelContext(), state,
+                             retry_for_s=3600, failing_after_s=3600)  # fmt: skip
+    stations = [f"{STATION}-{n:02d}" for n in range(20)]
+
+    def alert(station: str, n: int, state: AlertState = AlertState.FIRING) -> Alert:
+        resolved = 1_761_955_500_000 + n if state is AlertState.RESOLVED else None
+        return Alert(f"device_silent:{station}:{station}-d{n}", Rule.DEVICE_SILENT, station,
+                     f"{station}-d{n}", 1_761_955_200_000 + n, state=state,
+                     detail="a rather long detail that an operator wrote into the registry",
+                     resolved_ms=resolved)  # fmt: skip
+
+    notices = [Notice(s, tuple(alert(s, n) for n in range(3)), ()) for s in stations]
+    # One station whose device flapped 60 times while the channel was down.
+    flapping = f"{STATION}-flap"
+    notices.append(Notice(flapping, (), tuple(alert(flapping, n, AlertState.RESOLVED)
+                                              for n in range(60))))  # fmt: skip
+    state.save(AlertBook(), [(sender.label, n) for n in notices])
+    sender.start()
+    try:
+        sender.wake()
+        wait_for(lambda: state.notice_counts().get(sender.label, (0, 0)) == (0, 0),
+                 "every notice sent", 30)  # fmt: skip
+    finally:
+        sender.stop()
+        state.close()
+    contents = [h.body["markdown"]["content"] for h in hooks.on("/w")]
+    assert len(contents) > 1, "more than one message"
+    assert all(len(c.encode()) <= 4096 for c in contents), [len(c.encode()) for c in contents]
+    for s in [*stations, flapping]:
+        assert any(s in c for c in contents), f"{s} never sent"
+    [cut] = [c for c in contents if flapping in c]
+    assert "条未列出" in cut

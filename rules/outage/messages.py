@@ -44,12 +44,14 @@ WORDS: dict[Language, dict[str, str]] = {
            "stations": "个驿站", "fired_resolved": "曾告警，已恢复", "service": "驿站告警服务",
            "sep": "，",
            "not_subscribed": "已连上，但订阅被拒绝",
-           "no_probe": "已连上，但收不到任何消息（账号无权读取？）"},
+           "no_probe": "已连上，但收不到任何消息（账号无权读取？）",
+           "more": "……另有 {n} 条未列出（消息长度所限）"},
     "en": {"firing": "FIRING", "resolved": "RESOLVED", "repeat": "STILL FIRING", "since": "since",
            "stations": "stations", "fired_resolved": "FIRED AND RESOLVED",
            "service": "Waystation alerting", "sep": ", ",
            "not_subscribed": "connected, but the subscription was refused",
-           "no_probe": "connected, but no message comes through (an account that may not read?)"},
+           "no_probe": "connected, but no message comes through (an account that may not read?)",
+           "more": "… and {n} more line(s) not shown (the message size limit)"},
 }  # fmt: skip
 
 
@@ -103,10 +105,11 @@ class Renderer:
                 out.append(f"- {words['resolved']}: {self.alert_line(a)}")
         return out
 
-    def text(self, notices: Sequence[Notice]) -> tuple[str, str]:
-        """(title, plain text body) of one message carrying one or many station notices."""
+    def text(self, notices: Sequence[Notice], max_bytes: int | None = None) -> tuple[str, str]:
+        """(title, plain text body) of one message carrying one or many station notices;
+        the body cut to `max_bytes` (UTF-8) by leaving out lines, said in the last one."""
         if len(notices) == 1:
-            return self.title(notices[0]), "\n".join(self.lines(notices[0]))
+            return self.title(notices[0]), self._fit([], [([], self.lines(notices[0]))], max_bytes)
         words = WORDS[self.language]
         firing = sum(1 for n in notices if n.still_firing)
         title = (
@@ -114,13 +117,37 @@ class Renderer:
             if firing
             else (f"[{words['resolved']}] {len(notices)} {words['stations']}")
         )
-        body = "\n".join(f"{self.title(n)}\n" + "\n".join(self.lines(n)) for n in notices)
-        return title, body
+        blocks = [([self.title(n)], self.lines(n)) for n in notices]
+        return title, self._fit([], blocks, max_bytes)
 
-    def markdown(self, notices: Sequence[Notice]) -> tuple[str, str]:
+    def markdown(self, notices: Sequence[Notice], max_bytes: int | None = None) -> tuple[str, str]:
+        """(title, markdown), the markdown cut to `max_bytes` like `text`."""
         title, _ = self.text(notices)
-        parts = [f"### {title}"] if len(notices) > 1 else []
-        for n in notices:
-            parts.append(f"**{self.title(n)}**")
-            parts.extend(self.lines(n))
-        return title, "\n".join(parts)
+        head = [f"### {title}"] if len(notices) > 1 else []
+        blocks = [([f"**{self.title(n)}**"], self.lines(n)) for n in notices]
+        return title, self._fit(head, blocks, max_bytes)
+
+    def _fit(
+        self, head: list[str], blocks: list[tuple[list[str], list[str]]], max_bytes: int | None
+    ) -> str:
+        """Join; over `max_bytes`, drop the last lines of the longest station until it fits,
+        each station saying how many of its lines were left out."""
+        kept = [list(lines) for _, lines in blocks]
+        cut = [0] * len(blocks)
+        more = WORDS[self.language]["more"]
+
+        def joined() -> str:
+            out = list(head)
+            for (header, _), lines, n in zip(blocks, kept, cut, strict=True):
+                out += header + lines + ([f"- {more.format(n=n)}"] if n else [])
+            return "\n".join(out)
+
+        text = joined()
+        while max_bytes is not None and len(text.encode()) > max_bytes:
+            longest = max(range(len(kept)), key=lambda i: len(kept[i]), default=None)
+            if longest is None or not kept[longest]:
+                break  # nothing left to leave out: the headers alone are too long
+            kept[longest].pop()
+            cut[longest] += 1
+            text = joined()
+        return text

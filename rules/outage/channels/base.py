@@ -91,6 +91,10 @@ class Delivery(ABC, Generic[C]):
 
     # The MQTT channel: its notices wait for the broker, and it is not told about losing it.
     needs_broker: ClassVar[bool] = False
+    # The most a message may carry (its text, UTF-8), or None: no limit. The sender puts
+    # fewer stations in a message to stay under it; one station alone is cut to fit.
+    max_bytes: ClassVar[int | None] = None
+    markdown: ClassVar[bool] = False  # its message is the renderer's markdown, not its text
 
     def __init__(self, config: C, renderer: Renderer, context: ChannelContext) -> None:
         self.config = config
@@ -106,6 +110,11 @@ class Delivery(ABC, Generic[C]):
     @abstractmethod
     def send(self, notices: Sequence[Notice]) -> None:
         """Send one message carrying these station notices, or raise DeliveryError."""
+
+    def measure(self, notices: Sequence[Notice]) -> int:
+        """The size of the message these notices make, in the unit of `max_bytes`."""
+        render = self.renderer.markdown if self.markdown else self.renderer.text
+        return len(render(notices)[1].encode())
 
 
 class NoticeQueue(Protocol):
@@ -257,16 +266,22 @@ class ChannelSender:
         return True
 
     def _take(self, waiting: list[PendingNotice]) -> list[list[PendingNotice]]:
-        """Up to `max_batch` stations, each with all its waiting notices, oldest station first."""
+        """Up to `max_batch` stations, each with all its waiting notices, oldest station first;
+        fewer if the message would be larger than the channel takes."""
         by_station: dict[str, list[PendingNotice]] = {}
         for p in waiting:
             if p.station in by_station or len(by_station) < self.max_batch:
                 by_station.setdefault(p.station, []).append(p)
-        return list(by_station.values())
+        batch = list(by_station.values())
+        limit = self.delivery.max_bytes
+        if limit is not None:
+            while len(batch) > 1 and self.delivery.measure(_merged(batch)) > limit:
+                batch.pop()  # the newest station waits for the next message
+        return batch
 
     def _send(self, batch: list[list[PendingNotice]]) -> None:
         ids = [p.id for station in batch for p in station]
-        notices = [merge([p.notice for p in station]) for station in batch]
+        notices = _merged(batch)
         try:
             self.delivery.send(notices)
         except DeliveryError as exc:
@@ -370,3 +385,8 @@ class ChannelSender:
                 format_duration(self.failing_for_s),
                 exc,
             )
+
+
+def _merged(batch: list[list[PendingNotice]]) -> list[Notice]:
+    """A notice per station: its waiting ones merged."""
+    return [merge([p.notice for p in station]) for station in batch]

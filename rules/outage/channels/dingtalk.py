@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterable, Sequence
+from typing import ClassVar
 from urllib.parse import quote_plus
 
 from rules.outage.alerts import Notice
@@ -30,6 +31,11 @@ def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
 
 
 class DingTalkDelivery(Delivery[DingTalkChannel]):
+    # DingTalk's robot takes at most 20,000 bytes of content.
+    max_bytes: ClassVar[int | None] = 20_000
+
+    markdown: ClassVar[bool] = True
+
     def __init__(
         self, config: DingTalkChannel, renderer: Renderer, context: ChannelContext
     ) -> None:
@@ -40,7 +46,7 @@ class DingTalkDelivery(Delivery[DingTalkChannel]):
         return [*url_secrets(self.config.url), self.config.secret]
 
     def send(self, notices: Sequence[Notice]) -> None:
-        title, md = self.renderer.markdown(notices)
+        title, md = self.renderer.markdown(notices, self.max_bytes)
         url = self.http.url
         if self.config.secret:
             ts = int(self.context.clock() * 1000)

@@ -10,7 +10,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from rules.outage.alerts import Notice
 from rules.outage.channels.base import ChannelContext, Delivery
@@ -27,6 +27,9 @@ def feishu_sign(secret: str, timestamp_s: int) -> str:
 
 
 class FeishuDelivery(Delivery[FeishuChannel]):
+    # Feishu's bot takes a request body of at most 20 KB; the text stays under.
+    max_bytes: ClassVar[int | None] = 18_000
+
     def __init__(self, config: FeishuChannel, renderer: Renderer, context: ChannelContext) -> None:
         super().__init__(config, renderer, context)
         self.http = Http(config.url, config.timeout.total_seconds())
@@ -35,7 +38,7 @@ class FeishuDelivery(Delivery[FeishuChannel]):
         return [*url_secrets(self.config.url), self.config.secret]
 
     def send(self, notices: Sequence[Notice]) -> None:
-        title, text = self.renderer.text(notices)
+        title, text = self.renderer.text(notices, self.max_bytes)
         body: dict[str, Any] = {"msg_type": "text", "content": {"text": f"{title}\n{text}"}}
         if self.config.secret:
             ts = int(self.context.clock())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import ClassVar
 
 from rules.outage.alerts import Notice
 from rules.outage.channels.base import ChannelContext, Delivery
@@ -14,6 +15,11 @@ __all__ = ["WeComDelivery"]
 
 
 class WeComDelivery(Delivery[WeComChannel]):
+    # WeCom refuses markdown over 4096 bytes (errcode 40058).
+    max_bytes: ClassVar[int | None] = 4_096
+
+    markdown: ClassVar[bool] = True
+
     def __init__(self, config: WeComChannel, renderer: Renderer, context: ChannelContext) -> None:
         super().__init__(config, renderer, context)
         self.http = Http(config.url, config.timeout.total_seconds())
@@ -22,6 +28,6 @@ class WeComDelivery(Delivery[WeComChannel]):
         return url_secrets(self.config.url)
 
     def send(self, notices: Sequence[Notice]) -> None:
-        _, md = self.renderer.markdown(notices)
+        _, md = self.renderer.markdown(notices, self.max_bytes)
         answer = self.http.post({"msgtype": "markdown", "markdown": {"content": md}})
         check_code(answer, "errcode")
