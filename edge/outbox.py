@@ -35,7 +35,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -315,12 +315,15 @@ class Outbox:
 
     # --- reading and acknowledging ----------------------------------------------------
 
-    def after(self, last_id: int, limit: int) -> list[OutboxRow]:
-        """The oldest `limit` readings with an id above `last_id`, in order."""
+    def after(self, last_id: int, limit: int, exclude: Sequence[str] = ()) -> list[OutboxRow]:
+        """The oldest `limit` readings with an id above `last_id`, in order, leaving out
+        the devices in `exclude`."""
+        marks = ",".join("?" * len(exclude))
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, device, payload FROM readings WHERE id > ? ORDER BY id LIMIT ?",
-                (last_id, limit),
+                "SELECT id, device, payload FROM readings WHERE id > ? "  # noqa: S608 - only ?s
+                f"AND device NOT IN ({marks}) ORDER BY id LIMIT ?",
+                (last_id, *exclude, limit),
             ).fetchall()
         return [OutboxRow(*r) for r in rows]
 

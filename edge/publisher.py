@@ -9,12 +9,16 @@ packet ids over (`on_published`), and this thread alone deletes.
 
 A refusal is not a delivery (SPEC §6): MQTT 5 PUBACKs carry a reason code,
 and one >= 0x80 (not authorised after a swap of SD cards, quota exceeded, ...)
-leaves the message's readings in the outbox. The publisher then backs off
-(the one backoff, `waystation.backoff`), says why once per cause at WARNING
-and in the gateway's readings, and sends again from the oldest reading still
-in the outbox. MQTT 3.1.1 has no reason codes: Mosquitto acknowledges a
-refused publish like any other, so a 3.1.1 agent cannot tell (hence MQTT 5
-by default).
+leaves the message's readings in the outbox. Refusals are per device (a
+broker's ACL or quota may refuse one device's topic and take the others'):
+the refused device is parked behind its own backoff (the one backoff,
+`waystation.backoff`) while the other devices go on, and after its wait it is
+sent again from its oldest reading still in the outbox. Each cause is said
+once at WARNING and in the gateway's readings; the return is said once, when
+the last refused device's own readings are taken again.
+
+MQTT 3.1.1 has no reason codes: Mosquitto acknowledges a refused publish
+like any other, so a 3.1.1 agent cannot tell (hence MQTT 5 by default).
 """
 
 from __future__ import annotations
@@ -66,7 +70,7 @@ class Publisher:
         self._session = session
         self._clock = clock
         self._started = clock()
-        self._inflight: dict[int, list[int]] = {}  # packet id -> outbox row ids
+        self._inflight: dict[int, tuple[str, list[int]]] = {}  # packet id -> device, row ids
         self._acked: deque[tuple[int, int]] = deque()  # (packet id, reason) from paho
         self._cursor = 0
         self._refusal = _Refusals()
@@ -152,45 +156,57 @@ class Publisher:
 
     def _apply_acks(self) -> None:
         ids: list[int] = []
-        refused: list[tuple[list[int], int]] = []
+        taken: set[str] = set()
+        refused: list[tuple[str, list[int], int]] = []
         while self._acked:
             mid, rc = self._acked.popleft()
-            rows = self._inflight.pop(mid, [])
+            device, rows = self._inflight.pop(mid, ("", []))
             if is_failure(rc):
                 if rows:
-                    refused.append((rows, rc))
+                    refused.append((device, rows, rc))
             else:
                 ids += rows
+                taken.add(device)
         if ids:
             self.outbox.delete(ids)
             self.stats.readings_acked += len(ids)
         agent = self.config.agent_device
-        for rows, rc in refused:
+        for device, rows, rc in refused:
             self.stats.readings_refused += len(rows)
-            delay = self._refusal.refused(rc)
-            if delay is not None:  # a new cause: said once, until the broker takes readings again
+            taken.discard(device)
+            delay = self._refusal.refused(device, rc)
+            if delay is not None:  # a new cause: said once, until the device's readings are taken
                 log.warning(
-                    "agent %s: the broker refused %d readings: %s; "
-                    "they stay in the outbox, sending again in %.0f s",
-                    agent, len(rows), reason_name(rc), delay,
+                    "agent %s: the broker refused %d readings (%s first): %s; they stay in the "
+                    "outbox, sending them again in %.0f s; the other devices go on",
+                    agent, len(rows), device, reason_name(rc), delay,
                 )  # fmt: skip
-        if ids and not refused and self._refusal.accepted():
-            log.warning("agent %s: the broker takes readings again", agent)
+        for device in taken:
+            if self._refusal.accepted(device):
+                log.warning("agent %s: the broker takes readings again", agent)
 
     def _publish_some(self) -> None:
-        """Fill the in-flight window with the oldest unsent readings, one device per message."""
-        if self._refusal.waiting():
-            return
-        if self._refusal.resend and not self._inflight:
-            # Everything the broker took is deleted: from the oldest left, refused ones first.
+        """Fill the in-flight window with the oldest unsent readings, one device per message;
+        a refused device's wait for its own backoff, the others go on."""
+        parked = self._refusal.parked()
+        if self._refusal.resend:
+            # From the oldest left (what the broker took is deleted), refused ones first;
+            # what is in flight now is not sent twice.
             self._cursor = 0
             self._refusal.resend = False
         ob = self.config.outbox
         free = ob.inflight_messages - len(self._inflight)
         if free <= 0:
             return
-        rows = self.outbox.after(self._cursor, free * ob.batch_readings)
+        flying = {i for _, ids in self._inflight.values() for i in ids}
+        fetched = self.outbox.after(
+            self._cursor, free * ob.batch_readings + len(flying), exclude=parked
+        )
+        if not fetched:
+            return
+        rows = [r for r in fetched if r.id not in flying][: free * ob.batch_readings]
         if not rows:
+            self._cursor = fetched[-1].id
             return
         # Group by device in arrival order; a device's readings stay in order.
         by_device: dict[str, list[OutboxRow]] = {}
@@ -211,41 +227,68 @@ class Publisher:
                 except PublishRefused as exc:  # queued messages are sent after reconnecting
                     log.warning("publish refused (%s); retrying later", exc)
                     return
-                self._inflight[mid] = [r.id for r in chunk]
+                self._inflight[mid] = (device, [r.id for r in chunk])
                 self.stats.messages_published += 1
         self._cursor = rows[-1].id
 
 
-class _Refusals:
-    """The publisher's view of broker refusals: backoff, causes said once, what to resend."""
+class _Parked:
+    """One refused device: its own backoff, and the causes said for it."""
 
     def __init__(self) -> None:
-        self._backoff = Backoff(
+        self.backoff = Backoff(
             REFUSED_BACKOFF_MIN_S, REFUSED_BACKOFF_MAX_S, REFUSED_BACKOFF_FLOOR_S
         )
-        self.until = 0.0  # monotonic time before which nothing is sent
-        self.resend = False  # send again from the oldest reading in the outbox
-        self.reason: str | None = None  # the latest refusal's, until the broker takes readings
-        self._said: set[int] = set()
+        self.until = 0.0  # monotonic time before which its readings are not sent
+        self.released = True  # its wait ended and its old readings were sent for again
 
-    def refused(self, rc: int) -> float | None:
-        """Back off; return the delay if this cause is new (to be said), else None."""
-        if not self.waiting():  # the first refusal of a round; the others share its wait
-            self.until = time.monotonic() + self._backoff.next_delay()
-        self.resend = True
+
+class _Refusals:
+    """The publisher's view of broker refusals, per device: backoff, causes said once,
+    what to resend."""
+
+    def __init__(self) -> None:
+        self._devices: dict[str, _Parked] = {}
+        self._said: set[int] = set()  # causes said, until no device is refused
+        self.resend = False  # send again from the oldest reading in the outbox
+        self.reason: str | None = None  # the latest refusal's, until no device is refused
+
+    def refused(self, device: str, rc: int) -> float | None:
+        """Park the device; return the delay if this cause is new (to be said)."""
+        parked = self._devices.setdefault(device, _Parked())
+        now = time.monotonic()
+        if now >= parked.until:  # the first refusal of a round; the others share its wait
+            parked.until = now + parked.backoff.next_delay()
+        parked.released = False
         self.reason = reason_name(rc)
         if rc in self._said:
             return None
         self._said.add(rc)
-        return max(self.until - time.monotonic(), 0.0)
+        return max(parked.until - now, 0.0)
 
-    def waiting(self) -> bool:
-        return time.monotonic() < self.until
+    def parked(self) -> list[str]:
+        """The devices waiting now; one whose wait just ended has its readings sent again."""
+        now = time.monotonic()
+        out = []
+        for device, p in self._devices.items():
+            if now < p.until:
+                out.append(device)
+            elif not p.released:
+                p.released = True
+                self.resend = True
+        return out
 
-    def accepted(self) -> bool:
-        """The broker took readings; True when that ends a time of refusals (to be said)."""
+    def accepted(self, device: str) -> bool:
+        """The broker took the device's own readings; True when that ends the last refused
+        device's refusals (to be said)."""
+        parked = self._devices.pop(device, None)
+        if parked is None:
+            return False
+        if not parked.released:
+            self.resend = True  # its refused readings, behind the cursor, are sent again
+        if self._devices:
+            return False
+        self.reason = None
         ended = bool(self._said)
         self._said.clear()
-        self._backoff.reset()
-        self.reason = None
         return ended

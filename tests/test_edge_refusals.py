@@ -156,3 +156,62 @@ def test_the_acl_fixed_while_the_agent_runs(
     # beyond the few in flight at a reconnect (none here).
     got = readings_by_device(spy.messages)
     assert all(len(rs) == len({json.dumps(r, sort_keys=True) for r in rs}) for rs in got.values())
+
+
+def test_one_refused_device_does_not_stop_the_others(
+    broker: SecuredBroker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A per-device ACL (or quota) refuses the door counter's topic only: the other
+    devices keep arriving, small window or not, and the cause is said once."""
+    acl = tmp_path / "broker" / "acl"
+    full = acl.read_text()
+    config = _config(tmp_path)
+    door = f"{ST}-door"
+    grants = "".join(
+        f"topic write stations/{ST}/{d}/#\n" for d in [*config.devices, config.agent_device]
+        if d != door
+    )  # fmt: skip
+    acl.write_text(full.replace(f"user {ST}-gw\ntopic write stations/{ST}/#\n",
+                                f"user {ST}-gw\n{grants}"))  # fmt: skip
+    broker.server.reload()
+    window = config.outbox.model_copy(update={"inflight_messages": 2, "batch_readings": 5})
+    config = config.model_copy(update={"outbox": window})
+    first = _first_seqs(config)
+    ingest = broker.as_user("waystation-ingest-1")
+    with MqttSpy(ingest, "spy", [f"stations/{ST}/+/telemetry"]) as spy:
+        agent = EdgeAgent(config, broker.as_user(f"{ST}-gw"))
+        with caplog.at_level(logging.WARNING):
+            agent.start()
+            try:
+                assert agent.wait_connected()
+                db = sqlite3.connect(config.outbox.path)
+
+                def door_kept() -> int:
+                    query = "SELECT COUNT(*) FROM readings WHERE device = ?"
+                    return int(db.execute(query, (door,)).fetchone()[0])
+
+                # Ten windows' worth of the door's refused readings at the outbox's head.
+                wait_for(lambda: agent.stats.readings_refused and door_kept() > 100,
+                         "the door refused a while", 30)  # fmt: skip
+                others = [d for d in config.devices if d != door]
+
+                def arrived() -> dict[str, int]:
+                    got = readings_by_device(spy.messages)
+                    return {d: len(got.get(d, [])) for d in others}
+
+                now = arrived()
+                # Long after the door's refused rows would fill every window: the rest flow.
+                wait_for(lambda: all(n > now[d] + 40 for d, n in arrived().items()),
+                         "the other devices still arriving", 30)  # fmt: skip
+                assert not readings_by_device(spy.messages).get(door)
+                [warning] = _refusal_warnings(caplog)  # said once, not every round
+                assert "0x87" in warning
+                assert not [r for r in caplog.records if "takes readings" in r.getMessage()]
+                acl.write_text(full)
+                broker.server.reload()
+                wait_for(lambda: agent.outbox.depth < 50, "the door's kept readings sent", 90)
+                back = [r.getMessage() for r in caplog.records if "takes" in r.getMessage()]
+                assert back == [f"agent {ST}-gw: the broker takes readings again"]
+            finally:
+                agent.stop()
+        _all_arrived(spy, config, first)
