@@ -1,4 +1,5 @@
-"""The rules' state file on a full disk: no page lost, none sent twice, health says so.
+"""The rules' state file: on a full disk no page lost, none sent twice, health says so;
+and old given-up or orphaned notices pruned so it does not grow for ever.
 
 Once, a notice delivered while the disk was full was sent again every second
 (the delete failed after the send, with a traceback each time), a station
@@ -19,8 +20,11 @@ from pathlib import Path
 import pytest
 
 from app.localservers import MosquittoServer
+from rules.outage.alerts import Alert, AlertBook, Notice
 from rules.outage.config import RulesConfig, Thresholds, Timing, WebhookChannel
+from rules.outage.detect import Rule
 from rules.outage.service import RulesService
+from rules.outage.statedb import RulesState
 from tests.helpers import MqttSpy, fill_disk, wait_for
 from tests.rules_helpers import will_only_stations
 from tests.rules_peers import HookServer
@@ -96,3 +100,43 @@ def test_a_full_disk_under_the_state_loses_no_page_and_sends_none_twice(
     assert len(kept) == 1, kept
     assert not any(r.exc_info for r in errors), "no tracebacks"
     assert any("rules state written again" in r.getMessage() for r in caplog.records)
+
+
+def test_given_up_and_orphaned_notices_are_pruned(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A channel refused for good, or removed from the settings, leaves notices behind:
+    kept a while for an operator to see, then dropped, so the file stops growing."""
+    caplog.set_level(logging.INFO)
+    station = "s-prune"
+    registry = will_only_stations([station])
+    config = RulesConfig(
+        timing=Timing(notice_retry_for=timedelta(hours=24)),
+        channels=[WebhookChannel(type="webhook", url="http://127.0.0.1:9/hook")],
+    )
+    state_path = tmp_path / "state.db"
+    state = RulesState(state_path)
+    now = int(time.time() * 1000)
+    day = 24 * 3600 * 1000
+    alert = Alert(f"agent_offline:{station}:{station}-gw", Rule.AGENT_OFFLINE, station,
+                  f"{station}-gw", now - 9 * day)  # fmt: skip
+    notice = Notice(station, (alert,), ())
+    state.save(AlertBook(), [("webhook", notice)] * 3, now_ms=now - 9 * day)
+    state.save(AlertBook(), [("webhook", notice)], now_ms=now - day)
+    state.save(AlertBook(), [("removed", notice)], now_ms=now - 2 * day)  # past its retry time
+    state.save(AlertBook(), [("removed", notice)], now_ms=now - 3600_000)  # still within it
+    [a, b, c, d, *_] = [p.id for p in state.pending("webhook")]
+    state.give_up([a, b], "refused", now - 8 * day)  # a week ago and more: dropped
+    state.give_up([c], "refused", now - 2 * day)  # kept for now
+    state.close()
+    service = RulesService(MqttSettings.from_url("mqtt://127.0.0.1:9"), registry, config,
+                           state_path)  # fmt: skip
+    try:
+        service.prune()
+        assert service.notices_pruned == 3
+        assert service.state.notice_counts() == {"webhook": (1, 1), "removed": (1, 0)}
+        assert [p.id for p in service.state.pending("webhook")] == [d]
+        service.prune()
+        assert service.notices_pruned == 3, "nothing more to prune"
+    finally:
+        service.state.close()

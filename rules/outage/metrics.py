@@ -44,6 +44,10 @@ class RulesCollector(Collector):
                                   value=s.session.connects)  # fmt: skip
         yield CounterMetricFamily(f"{P}_passes", "detection passes run", value=s.passes)
         yield CounterMetricFamily(
+            f"{P}_notices_pruned", "given-up or orphaned notices dropped from the state file",
+            value=s.notices_pruned,
+        )  # fmt: skip
+        yield CounterMetricFamily(
             f"{P}_passes_failed", "detection passes that raised", value=s.passes_failed
         )
         yield GaugeMetricFamily(

@@ -96,6 +96,7 @@ AGENT_BACK_S = 2.0
 WARM_WINDOW = "72h"  # how far back warm-up looks (InfluxDB 3 reads at most ~72 h a query)
 MAX_UNWRITTEN = 10_000  # alert points kept for InfluxDB while it is down
 SUMMARY_EVERY_S = 600.0  # one INFO line of figures every 10 minutes; nothing else in calm
+GIVEN_UP_KEPT = timedelta(days=7)  # given-up notices stay this long for an operator to see
 
 
 class RulesService:
@@ -142,6 +143,7 @@ class RulesService:
         # topic only, so this is how one station could speak for another.
         self.ignored: Counter[DeadLetterCode] = Counter()
         self.passes = 0
+        self.notices_pruned = 0
         self.pass_seconds = 0.0
         th = config.thresholds
         self.started_ms = self._now_ms()
@@ -235,6 +237,7 @@ class RulesService:
             sender.start()
         self.session.start()
         self._passes.start()
+        self.scheduler.add_job(self.prune, "interval", hours=1, id="prune")
         self.scheduler.add_job(
             self.record_stations,
             "interval",
@@ -250,11 +253,30 @@ class RulesService:
             if channel not in labels and waiting:
                 log.warning(
                     "%d notice(s) wait for channel %r, which is no longer configured; "
-                    "they stay in %s",
+                    "they stay in %s for %s, then are dropped",
                     waiting,
                     channel,
                     self.state.path,
+                    format_duration(self.config.timing.notice_retry_for.total_seconds()),
                 )
+        self.prune()
+
+    def prune(self) -> None:
+        """Drop given-up notices after a week, and those of removed channels once their
+        retry time is over (hourly, and at start): the state file does not grow for ever."""
+        now = self._now_ms()
+        try:
+            pruned = self.state.prune(
+                now - _ms(GIVEN_UP_KEPT),
+                [s.label for s in self.senders],
+                now - _ms(self.config.timing.notice_retry_for),
+            )
+        except StateError as exc:
+            self._repeats.warning("prune", "old notices not pruned (%s); next hour", exc)
+            return
+        self.notices_pruned += pruned
+        if pruned:
+            log.info("pruned %d old notice(s) from the state file", pruned)
 
     def record_stations(self) -> None:
         """`station_info` for the district map and pickers, refreshed hourly.

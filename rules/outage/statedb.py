@@ -4,8 +4,8 @@ A restart reloads the alerts with what was already notified, so it neither
 sends a notice twice nor forgets to send a resolution. Silences are written
 here by `waystation silence` and read by the running service every pass.
 Notices wait here, per channel, until the channel delivered them (or gave
-up on them for good, which is kept and counted): they are written in the
-same transaction that marks their alerts notified.
+up on them for good, which is kept and counted for a week, then pruned):
+they are written in the same transaction that marks their alerts notified.
 """
 
 from __future__ import annotations
@@ -184,6 +184,18 @@ class RulesState:
                 "UPDATE notices SET attempts = attempts + 1, error = ?, failed_ms = ? WHERE id = ?",
                 [(error, now_ms, i) for i in ids],
             )
+
+    def prune(self, given_up_before_ms: int, channels: Sequence[str], orphan_before_ms: int) -> int:
+        """Forget notices given up before `given_up_before_ms`, and those of a channel no
+        longer configured (not in `channels`) written before `orphan_before_ms`; how many."""
+        marks = ",".join("?" * len(channels))
+        with self._lock, _writing("pruning old notices"):
+            cur = self._db.execute(
+                "DELETE FROM notices WHERE (failed_ms IS NOT NULL AND failed_ms < ?) "  # noqa: S608 - only ?s
+                f"OR (channel NOT IN ({marks}) AND created_ms < ?)",
+                (given_up_before_ms, *channels, orphan_before_ms),
+            )
+        return int(cur.rowcount)
 
     def notice_counts(self) -> dict[str, tuple[int, int]]:
         """Per channel: (waiting, given up)."""
