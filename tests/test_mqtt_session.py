@@ -298,3 +298,33 @@ def test_a_port_that_is_not_a_broker_is_said(
             assert not session.connected
         finally:
             session.stop()
+
+
+def test_a_slow_takeover_ping_pong_is_named_and_not_said_every_time(
+    mosquitto: MosquittoServer,
+    caplog: pytest.LogCaptureFixture,
+    uid: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two clients with one id whose connections each last longer than STABLE_S (here
+    0.2 s; 10 s for real, as when backoff has grown): Mosquitto closes without 0x8E, so
+    each loss looks like a healthy connection's end. It is named once and counted."""
+    monkeypatch.setattr(mqttreport, "STABLE_S", 0.2)
+    caplog.set_level(logging.INFO, logger="waystation.mqtt")
+    settings = MqttSettings.from_url(mosquitto.url)
+    sessions: list[MqttSession] = [
+        open_session(settings, SessionOptions(client_id=f"same-{uid}", label=f"ingest {n}"))
+        for n in (1, 2)
+    ]
+    for s in sessions:
+        s.start()
+    try:
+        wait_for(lambda: sum(s.connects for s in sessions) >= 10, "the first knocks", 30)
+        said = len(_warnings(caplog, ""))
+        assert any("same client id" in line for line in _warnings(caplog, "lost the broker"))
+        knocks = sum(s.connects for s in sessions)
+        wait_for(lambda: sum(s.connects for s in sessions) >= knocks + 12, "more knocks", 30)
+        assert len(_warnings(caplog, "")) == said, _warnings(caplog, "")[said:]
+    finally:
+        for s in sessions:
+            s.stop()

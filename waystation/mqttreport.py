@@ -22,7 +22,7 @@ from waystation.mqttreasons import (
     reason_name,
 )
 
-__all__ = ["FLAPS_FOR_TAKEOVER", "STABLE_S", "ConnectionReport"]
+__all__ = ["FLAPS_FOR_TAKEOVER", "LOSSES_REPEAT_S", "STABLE_S", "ConnectionReport"]
 
 log = logging.getLogger("waystation.mqtt")
 
@@ -34,6 +34,10 @@ log = logging.getLogger("waystation.mqtt")
 # likely handing our session to another client.
 STABLE_S = 10.0
 FLAPS_FOR_TAKEOVER = 2
+# A loss this soon after the last one, however long the connection lasted, is a
+# repeat: rate-limited, and named as a likely takeover when the broker closed the
+# connection without a word (Mosquitto 2.0 sends no 0x8E).
+LOSSES_REPEAT_S = 300.0
 
 # MQTT 3.1.1 CONNACK return codes as the MQTT 5 reason codes that mean the same.
 _V311_CONNACK = {1: 0x84, 2: 0x85, 3: 0x88, 4: 0x86, 5: 0x87}
@@ -51,6 +55,7 @@ class ConnectionReport:
         self._down_since: float | None = None
         self._said_down = False
         self._flaps = 0
+        self._last_loss: float | None = None  # monotonic
 
     def starting(self) -> None:
         self._down_since = time.monotonic()
@@ -130,19 +135,12 @@ class ConnectionReport:
 
     def lost(self, lasted: float, code: int, *, from_broker: bool, delay: float) -> None:
         describe = _loss
-        if self.stable(lasted):  # a healthy connection ended: said each time
-            self._flaps = 0
-            self.repeats.clear("flapping")
-            self.repeats.clear("takeover")
-            self._said_down = True
-            log.warning(
-                "%s lost the broker after %s: %s; reconnecting in %.1f s",
-                self.who,
-                format_duration(lasted),
-                describe(code, from_broker=from_broker),
-                delay,
-            )
+        now = time.monotonic()
+        if self.stable(lasted):  # a healthy connection ended: a change of state
+            self._lost_after_stable(code, lasted, delay, from_broker=from_broker, now=now)
             return
+        # Dropped soon after connecting, again and again: said once, then counted.
+        self._last_loss = now
         self._flaps += 1
         taken = reason_name(SESSION_TAKEN_OVER, Packet.DISCONNECT)
         if from_broker and code == SESSION_TAKEN_OVER:
@@ -160,6 +158,34 @@ class ConnectionReport:
             loss = describe(code, from_broker=from_broker)
             key, what = "flapping", f"lost the broker {lasted:.1f} s after connecting: {loss}"
         if self.repeats.warning(key, "%s: %s; reconnecting with backoff", self.who, what):
+            self._said_down = True
+
+    def _lost_after_stable(
+        self, code: int, lasted: float, delay: float, *, from_broker: bool, now: float
+    ) -> None:
+        """A connection that had lasted ended: said, unless losses repeat (then counted)."""
+        self._flaps = 0
+        repeated = self._last_loss is not None and now - self._last_loss < LOSSES_REPEAT_S
+        self._last_loss = now
+        if not repeated:  # a new story: each of its kinds of loss is said again
+            for key in ("flapping", "takeover", "lost", "lost again"):
+                self.repeats.clear(key)
+        what = _loss(code, from_broker=from_broker)
+        if repeated and code == UNSPECIFIED_ERROR and not from_broker:
+            what += (
+                "; the losses repeat while the broker takes us back at once: if it is up, "
+                "most likely another client connects with the same client id (session "
+                f"takeover, {reason_name(SESSION_TAKEN_OVER, Packet.DISCONNECT)}); "
+                "give each its own id"
+            )
+        if self.repeats.warning(
+            "lost again" if repeated else "lost",
+            "%s lost the broker after %s: %s; reconnecting in %.1f s",
+            self.who,
+            format_duration(lasted),
+            what,
+            delay,
+        ):
             self._said_down = True
 
     def subscription_refused(self, topic_filter: str, code: int) -> None:
