@@ -82,6 +82,20 @@ def test_bad_settings_are_named(tmp_path: Path, text: str, message: str) -> None
         load_rules_config(path)
 
 
+def test_a_bad_robot_url_is_named_without_its_key(tmp_path: Path) -> None:
+    """The error goes to stderr, the journal under systemd: no robot key in it."""
+    key = "693a91f6-SECRETKEY-1234"
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        f"channels: [{{type: wecom, url: 'qyapi.weixin.qq.com/cgi-bin/webhook/send?key={key}'}}]",
+        encoding="utf-8",
+    )
+    with pytest.raises(RulesConfigError, match="不是网址") as info:
+        load_rules_config(path)
+    assert key not in str(info.value)
+    assert "qyapi.weixin.qq.com/cgi-bin/webhook/send?key=***" in str(info.value)
+
+
 def test_rates() -> None:
     assert parse_rate("20/min") == (20, 60.0)
     assert parse_rate("5/s") == (5, 1.0)

@@ -1,5 +1,6 @@
 """The rules' state file: on a full disk no page lost, none sent twice, health says so;
-and old given-up or orphaned notices pruned so it does not grow for ever.
+old given-up or orphaned notices pruned so it does not grow for ever; and one
+service to a file.
 
 Once, a notice delivered while the disk was full was sent again every second
 (the delete failed after the send, with a traceback each time), a station
@@ -24,7 +25,7 @@ from rules.outage.alerts import Alert, AlertBook, Notice
 from rules.outage.config import RulesConfig, Thresholds, Timing, WebhookChannel
 from rules.outage.detect import Rule
 from rules.outage.service import RulesService
-from rules.outage.statedb import RulesState
+from rules.outage.statedb import RulesState, StateInUse
 from tests.helpers import MqttSpy, fill_disk, wait_for
 from tests.rules_helpers import will_only_stations
 from tests.rules_peers import HookServer
@@ -102,7 +103,7 @@ def test_a_full_disk_under_the_state_loses_no_page_and_sends_none_twice(
     assert any("rules state written again" in r.getMessage() for r in caplog.records)
 
 
-def test_given_up_and_orphaned_notices_are_pruned(
+def test_old_notices_are_pruned_and_the_file_has_one_service(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A channel refused for good, or removed from the settings, leaves notices behind:
@@ -129,14 +130,15 @@ def test_given_up_and_orphaned_notices_are_pruned(
     state.give_up([a, b], "refused", now - 8 * day)  # a week ago and more: dropped
     state.give_up([c], "refused", now - 2 * day)  # kept for now
     state.close()
-    service = RulesService(MqttSettings.from_url("mqtt://127.0.0.1:9"), registry, config,
-                           state_path)  # fmt: skip
-    try:
-        service.prune()
+    settings = MqttSettings.from_url("mqtt://127.0.0.1:9")  # no broker: not needed here
+    with RulesService(settings, registry, config, state_path) as service:  # prunes at start
         assert service.notices_pruned == 3
         assert service.state.notice_counts() == {"webhook": (1, 1), "removed": (1, 0)}
         assert [p.id for p in service.state.pending("webhook")] == [d]
-        service.prune()
+        service.prune()  # as every hour
         assert service.notices_pruned == 3, "nothing more to prune"
-    finally:
-        service.state.close()
+        # A second service on the same file would send this one's notices: refused.
+        with pytest.raises(StateInUse, match=r"另一个告警服务.*\n.*another rules service"):
+            RulesService(settings, registry, config, state_path)
+    with RulesService(settings, registry, config, state_path):  # free again once stopped
+        pass

@@ -67,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from app.monthly import serve  # server extra
     from rules.allocation.command import ReportJob
     from rules.outage.service import RulesService
+    from rules.outage.statedb import StateInUse
 
     if args.sample_config:
         print(files("rules.outage").joinpath("sample-rules.yaml").read_text("utf-8"), end="")
@@ -94,10 +95,14 @@ def run(args: argparse.Namespace) -> int:
     if registry.parties and not args.no_allocation and result.tariffs is not None:
         job = ReportJob(registry, result.tariffs, influx, args.reports)
     mqtt = mqtt_settings(s)
-    service = RulesService(
-        mqtt, registry, config, state_path(args), store=influx,
-        client_id=args.client_id or mqtt.username or "waystation-rules-1",
-    )  # fmt: skip
+    try:
+        service = RulesService(
+            mqtt, registry, config, state_path(args), store=influx,
+            client_id=args.client_id or mqtt.username or "waystation-rules-1",
+        )  # fmt: skip
+    except StateInUse as exc:
+        print(f"waystation rules: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     try:
         serve(service, wait_for_signal, job, health_port=args.health_port)
     except OSError as exc:  # the health port is taken: a second instance, or a typo

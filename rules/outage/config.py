@@ -28,6 +28,7 @@ from waystation.configfile import (
 from waystation.contract import ALERTS_PREFIX
 from waystation.durations import DurationField
 from waystation.language import Language
+from waystation.redact import redact
 from waystation.validation import validate
 
 __all__ = [
@@ -82,9 +83,10 @@ def _http_url(value: str) -> str:
     except ValueError:
         parts = parts._replace(netloc="")
     if parts.scheme not in ("http", "https") or not parts.hostname:
+        shown = redact(value)  # a robot's key or token must not reach the journal
         raise Invalid(
-            Text(f"{value!r} is not a URL like https://host/path",
-                 f"{value!r} 不是网址，应写成 https://主机/路径 这样"),
+            Text(f"{shown!r} is not a URL like https://host/path",
+                 f"{shown!r} 不是网址，应写成 https://主机/路径 这样"),
             Text("copy the whole address from the robot's settings, starting with https://",
                  "从机器人设置里复制完整地址，以 https:// 开头"),
             code="bad_url",

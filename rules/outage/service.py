@@ -52,7 +52,7 @@ from rules.outage.notices import route
 from rules.outage.observations import Observations
 from rules.outage.passloop import PassLoop
 from rules.outage.restore import restore_beliefs
-from rules.outage.statedb import RulesState, StateError
+from rules.outage.statedb import RulesState, StateError, StateLock
 from waystation.backoff import Backoff
 from waystation.contract import (
     STATIONS_FILTER,
@@ -117,6 +117,7 @@ class RulesService:
         self.store = store
         self.topic_filter = topic_filter
         self.clock = clock
+        self._state_lock = StateLock(state_path)  # StateInUse: another service runs on it
         self.state = RulesState(state_path)
         self.renderer = Renderer(registry, config.language or registry.language)
         self._mqtt_settings = mqtt_settings
@@ -314,6 +315,7 @@ class RulesService:
             sender.stop()
         self.session.stop()
         self.state.close()
+        self._state_lock.release()
 
     def __enter__(self) -> Self:
         self.start()

@@ -10,6 +10,8 @@ they are written in the same transaction that marks their alerts notified.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 import time
@@ -22,7 +24,7 @@ from rules.outage.alerts import Alert, AlertBook, AlertState, Group, Notice
 from rules.outage.detect import Rule
 from rules.outage.notices import decode, encode
 
-__all__ = ["PendingNotice", "RulesState", "Silence", "StateError"]
+__all__ = ["PendingNotice", "RulesState", "Silence", "StateError", "StateInUse", "StateLock"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -45,6 +47,39 @@ CREATE TABLE IF NOT EXISTS notices (
 );
 CREATE INDEX IF NOT EXISTS notices_waiting ON notices (channel, failed_ms, id);
 """
+
+
+class StateInUse(Exception):
+    """Another rules service runs on this state file."""
+
+
+class StateLock:
+    """The running service's claim on its state file (`<file>.lock`, flock): a second
+    service on the same file would send the first one's notices. `waystation silence`
+    writes the file without it."""
+
+    def __init__(self, state_path: Path) -> None:
+        state_path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = state_path.with_name(state_path.name + ".lock")
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(self._fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(self._fd)
+            raise StateInUse(
+                f"另一个告警服务（进程 {holder}）正在使用状态文件 {state_path}；"
+                f"每个服务须用自己的 --state\n"
+                f"  another rules service (pid {holder}) uses the state file {state_path}; "
+                f"give each its own --state"
+            ) from None
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, str(os.getpid()).encode(), 0)
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)  # closing drops the lock
+            self._fd = -1
 
 
 class StateError(Exception):
