@@ -31,6 +31,7 @@ from waystation.contract import (
     event_json,
     validate_data,
 )
+from waystation.logthrottle import Repeats
 from waystation.mqttsession import MqttSession
 
 __all__ = ["Pollers"]
@@ -53,6 +54,8 @@ class Pollers:
         on_reading: Callable[[], None],
     ) -> None:
         self.config = config
+        self._repeats = Repeats(log)
+        self._said_down: set[str] = set()  # unreachable said: its return will be too
         self.outbox = outbox
         self.stats = stats
         self._drivers = drivers
@@ -159,8 +162,14 @@ class Pollers:
             self._event_seq += 1
             seq = self._event_seq
         if state is StatusState.OFFLINE:
-            log.warning("device %s unreachable: %s", device, detail.get("reason"))
-        elif before is not None:
+            # A device that comes and goes is said once per 5 min, with a count.
+            said = self._repeats.warning(
+                f"unreachable {device}", "device %s unreachable: %s", device, detail.get("reason")
+            )
+            if said:
+                self._said_down.add(device)
+        elif before is not None and device in self._said_down:
+            self._said_down.discard(device)
             log.warning("device %s is back", device)
         if not self._session.connected:
             return  # publish_states() sends the current states after the connect

@@ -9,6 +9,7 @@ reconnect or a crash are allowed; ingest absorbs them).
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import sqlite3
 import subprocess
@@ -23,11 +24,15 @@ import yaml
 from app.localservers import MosquittoServer
 from edge.agent import EdgeAgent
 from edge.config import AgentConfig, DeviceConfig, OutboxConfig
+from edge.drivers import DriverError
 from edge.drivers.dlt645.config import DI_FORWARD_ACTIVE_RATES, DI_FORWARD_ACTIVE_TOTAL
 from edge.outbox import Outbox
+from edge.pollers import Pollers
+from edge.stats import AgentStats
 from tests.helpers import MqttSpy, readings_by_device, station_registry, wait_for
 from tests.peers import Dlt645Peer, ModbusPeer, registers
 from waystation.contract import Kind, StatusState
+from waystation.mqttsession import SessionOptions, open_session
 from waystation.settings import MqttSettings
 
 pytestmark = pytest.mark.integration
@@ -294,3 +299,47 @@ def test_modbus_dlt645_and_pulse_devices_end_to_end(
     finally:
         modbus.stop()
         dlt.stop()
+
+
+class _ComesAndGoes:
+    """A device that answers every other read (a loose cable)."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def read(self, _now: object) -> dict[str, object]:
+        self.reads += 1
+        if self.reads % 2:
+            raise DriverError("no answer (timed out)")
+        return {"in_total": self.reads, "out_total": 0}
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_device_that_comes_and_goes_is_said_once_not_every_time(
+    tmp_path: Path, mosquitto: MosquittoServer, uid: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    station = f"st{uid}"
+    config = AgentConfig.from_registry(
+        station_registry(station), station, outbox=tmp_path / "o.db",
+        interval=timedelta(seconds=1),
+    )  # fmt: skip
+    door = f"{station}-door"
+    session = open_session(MqttSettings.from_url(mosquitto.url),
+                           SessionOptions(client_id=f"gw-{uid}", label="agent"))  # fmt: skip
+    session.start()
+    try:
+        assert session.wait_connected(10)
+        with Outbox(config.outbox.path, max_readings=1000, max_age=timedelta(days=1)) as ob:
+            pollers = Pollers(config, {door: _ComesAndGoes()}, ob, session, AgentStats(),
+                              clock=time.time, on_reading=lambda: None)  # fmt: skip
+            with caplog.at_level(logging.WARNING, logger="edge.agent"):
+                for _ in range(40):  # twenty times gone, twenty times back
+                    pollers.read_device(door, time.time())
+            lines = [r.getMessage() for r in caplog.records if door in r.getMessage()]
+            assert lines == [f"device {door} unreachable: no answer (timed out)",
+                             f"device {door} is back"]  # fmt: skip
+            assert ob.depth == 20, "every good reading kept"
+    finally:
+        session.stop()
