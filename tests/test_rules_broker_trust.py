@@ -204,8 +204,9 @@ def test_a_broker_that_keeps_restarting_still_pages_a_dead_agent_and_says_it_is_
             restarts.append(time.monotonic())
 
     with running_district(tmp_path, own_mosquitto.url, stations) as procs, service:
-        wait_for(lambda: _all_reporting(service, service.started_ms) and service.giving_verdicts,
-                 "every device reporting, verdicts given", 40)  # fmt: skip
+        wait_for(lambda: _all_reporting(service, service.started_ms) and service.giving_verdicts
+                 and not service.watch.in_spell,
+                 "every device reporting, verdicts given for a while", 60)  # fmt: skip
         procs[0].kill9()  # sta-gw1 dies as the broker starts restarting
         own_mosquitto.restart()
         killed = time.monotonic()

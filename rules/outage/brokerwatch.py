@@ -31,10 +31,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["PROBE_EVERY_MS", "BrokerWatch", "Cause"]
+__all__ = ["FIRST_PROBE_MS", "PROBE_EVERY_MS", "PROBE_STALE_MS", "BrokerWatch", "Cause"]
 
 PROBE_EVERY_MS = 1000  # a probe a second while connected
-PROBE_STALE_MS = 5000  # no probe back for this long: the stream is not proven
+# No probe back for this long while connected: the stream is not proven. Well above
+# what a loaded machine delays a pass by; a broker that stops delivering is found in
+# this time (and an account that never could, at once: no probe ever came back).
+PROBE_STALE_MS = 15_000
+FIRST_PROBE_MS = (
+    5000  # connected this long and no probe back yet: said (an account that may not read)
+)
 # A live agent whose connection had lasted is back within its first backoff step
 # (about a second) of the broker returning; this long proven lets a held will count.
 AGENT_RETURN_MS = 5000

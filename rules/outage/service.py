@@ -41,7 +41,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client.registry import Collector
 
 from rules.outage.alerts import AlertBook, AlertState, Notice, Transition
-from rules.outage.brokerwatch import BrokerWatch, Cause
+from rules.outage.brokerwatch import FIRST_PROBE_MS, PROBE_STALE_MS, BrokerWatch, Cause
 from rules.outage.channels.base import ChannelContext, ChannelSender
 from rules.outage.channels.factory import build_senders
 from rules.outage.config import RulesConfig
@@ -159,7 +159,7 @@ class RulesService:
             base_grace_ms=self.grace_ms,
             lost_after_ms=_ms(th.monitoring_lost_after),
             device_grace_ms=graces,
-            stale_ms=max(5000, 3 * _ms(config.timing.scan_every)),
+            stale_ms=max(PROBE_STALE_MS, 3 * _ms(config.timing.scan_every)),
         )
         self._will_probe: int | None = None  # a will waits for this probe to come back
         self._last_summary = time.monotonic()
@@ -663,7 +663,7 @@ class RulesService:
             w.connected
             and w.cause in (Cause.NO_PROBE, Cause.NOT_SUBSCRIBED)
             and connected_ms is not None
-            and now_ms - connected_ms >= w.stale_ms
+            and now_ms - connected_ms >= FIRST_PROBE_MS
         ):
             self._repeats.log(
                 logging.ERROR,
