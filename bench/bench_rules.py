@@ -9,7 +9,8 @@ Run: ./dev bench bench_rules [--devices 100000] [--passes 300] [--trials 20]
 2. A local Mosquitto, the rules service with a webhook channel to a local
    HTTP server, and an edge agent process per trial: SIGKILL the agent and
    time until the webhook receives the station's alert, as percentiles over
-   --trials trials. The will settles 0.3 s and the group waits 1 s of it.
+   --trials trials. The will counts once the rules' probe sent after it is back,
+   and the group waits 1 s of it.
 """
 
 from __future__ import annotations
