@@ -92,6 +92,17 @@ def _gateway_reported(spy: MqttSpy, reason: str) -> bool:
     )
 
 
+def _acl_restored(
+    broker: SecuredBroker, acl: Path, full: str, agent: EdgeAgent, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The ACL back as broker-config wrote it: the kept readings go, said once."""
+    acl.write_text(full)
+    broker.server.reload()
+    wait_for(lambda: agent.outbox.depth < 50, "the kept readings sent", 90)
+    back = [r.getMessage() for r in caplog.records if "takes" in r.getMessage()]
+    assert back == [f"agent {ST}-gw: the broker takes readings again"]
+
+
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[SecuredBroker]:
     with secured_broker(two_stations(), tmp_path) as secured:
@@ -143,11 +154,7 @@ def test_the_acl_fixed_while_the_agent_runs(
             try:
                 assert agent.wait_connected()
                 _refused_for_a_while(agent, caplog)
-                acl.write_text(full)
-                broker.server.reload()
-                wait_for(lambda: agent.outbox.depth < 50, "the kept readings sent", 90)
-                back = [r.getMessage() for r in caplog.records if "takes" in r.getMessage()]
-                assert back == [f"agent {ST}-gw: the broker takes readings again"]
+                _acl_restored(broker, acl, full, agent, caplog)
             finally:
                 agent.stop()
         _all_arrived(spy, config, first)
@@ -207,11 +214,7 @@ def test_one_refused_device_does_not_stop_the_others(
                 [warning] = _refusal_warnings(caplog)  # said once, not every round
                 assert "0x87" in warning
                 assert not [r for r in caplog.records if "takes readings" in r.getMessage()]
-                acl.write_text(full)
-                broker.server.reload()
-                wait_for(lambda: agent.outbox.depth < 50, "the door's kept readings sent", 90)
-                back = [r.getMessage() for r in caplog.records if "takes" in r.getMessage()]
-                assert back == [f"agent {ST}-gw: the broker takes readings again"]
+                _acl_restored(broker, acl, full, agent, caplog)
             finally:
                 agent.stop()
         _all_arrived(spy, config, first)

@@ -18,6 +18,7 @@ import pytest
 from app.localservers import MosquittoServer
 from tests.helpers import MqttSpy, wait_for
 from tests.rules_peers import HookServer, SilentServer
+from waystation import mqttreport
 from waystation.backoff import Backoff
 from waystation.logthrottle import Repeats, format_duration
 from waystation.mqttreasons import Packet, hint, is_failure, reason_name
@@ -41,6 +42,22 @@ def _warnings(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
         for r in caplog.records
         if r.name == "waystation.mqtt" and r.levelno == logging.WARNING and text in r.getMessage()
     ]
+
+
+def _twins(
+    broker: MosquittoServer, client_id: str, label: str, engine: Engine = Engine.PAHO
+) -> list[MqttSession]:
+    """Two sessions started with one client id (a copied config): they take turns."""
+    settings = MqttSettings.from_url(broker.url)
+    sessions: list[MqttSession] = [
+        open_session(
+            settings, SessionOptions(client_id=client_id, label=f"{label} {n}", engine=engine)
+        )
+        for n in (1, 2)
+    ]
+    for s in sessions:
+        s.start()
+    return sessions
 
 
 def test_unreachable_is_said_once_then_counted_and_the_return_is_said(
@@ -131,15 +148,7 @@ def test_two_clients_with_one_id_are_reported_as_a_takeover_once(
     mosquitto: MosquittoServer, caplog: pytest.LogCaptureFixture, uid: str, engine: Engine
 ) -> None:
     caplog.set_level(logging.INFO, logger="waystation.mqtt")
-    settings = MqttSettings.from_url(mosquitto.url)
-    sessions: list[MqttSession] = [
-        open_session(
-            settings, SessionOptions(client_id=f"edge-{uid}", label=f"agent {n}", engine=engine)
-        )
-        for n in (1, 2)
-    ]
-    for s in sessions:
-        s.start()
+    sessions = _twins(mosquitto, f"edge-{uid}", "agent", engine)
     try:
         wait_for(
             lambda: _warnings(caplog, "another client is connecting with the same client id"),
@@ -311,13 +320,7 @@ def test_a_slow_takeover_ping_pong_is_named_and_not_said_every_time(
     each loss looks like a healthy connection's end. It is named once and counted."""
     monkeypatch.setattr(mqttreport, "STABLE_S", 0.2)
     caplog.set_level(logging.INFO, logger="waystation.mqtt")
-    settings = MqttSettings.from_url(mosquitto.url)
-    sessions: list[MqttSession] = [
-        open_session(settings, SessionOptions(client_id=f"same-{uid}", label=f"ingest {n}"))
-        for n in (1, 2)
-    ]
-    for s in sessions:
-        s.start()
+    sessions = _twins(mosquitto, f"same-{uid}", "ingest")
     try:
         wait_for(lambda: sum(s.connects for s in sessions) >= 10, "the first knocks", 30)
         said = len(_warnings(caplog, ""))
