@@ -134,8 +134,8 @@ def notification_latency(trials: int) -> None:
     shutil.rmtree(work, ignore_errors=True)
     print(
         f"agent SIGKILL → webhook notice: {percentiles([x * 1000 for x in latencies])} "
-        f"(median {statistics.median(latencies) * 1000:.0f} ms; will settling 0.3 s and "
-        "group_wait 1 s of it)"
+        f"(median {statistics.median(latencies) * 1000:.0f} ms; group_wait 1 s of it, the "
+        "probe that confirms the will a round trip)"
     )
 
 
