@@ -123,7 +123,7 @@ def test_old_notices_are_pruned_and_the_file_has_one_service(
                   f"{station}-gw", now - 9 * day)  # fmt: skip
     notice = Notice(station, (alert,), ())
     state.save(AlertBook(), [("webhook", notice)] * 3, now_ms=now - 9 * day)
-    state.save(AlertBook(), [("webhook", notice)], now_ms=now - day)
+    state.save(AlertBook(), [("webhook", notice)], now_ms=now - 3600_000)  # still retried
     state.save(AlertBook(), [("removed", notice)], now_ms=now - 2 * day)  # past its retry time
     state.save(AlertBook(), [("removed", notice)], now_ms=now - 3600_000)  # still within it
     [a, b, c, d, *_] = [p.id for p in state.pending("webhook")]
