@@ -2,8 +2,9 @@
 
 A read timeout is not a connect failure: the request went out and the peer
 may have acted on it. It is retried too, but only after READ_TIMEOUT_RETRY_S,
-and the message carries a stable id (the webhook's `id`, and the
-`Idempotency-Key` header) so a receiver can drop the repeat.
+doubling up to 5 min while it goes on, and the message carries a stable id
+(the webhook's `id`, and the `Idempotency-Key` header) so a receiver can drop
+the repeat.
 
 The webhook and the WeCom, DingTalk and Feishu robots POST JSON. A failure
 that may pass (unreachable, timed out, 429, 5xx) is retryable, with the
@@ -28,8 +29,11 @@ __all__ = ["Http", "check_code", "url_secrets"]
 # The robots' "sending too fast" codes: worth a retry after a pause.
 THROTTLED = {45009, 130101, 9499, 11232}
 # No answer after the request went out: the peer may have acted on it, so the retry
-# (a duplicate, perhaps) waits this long rather than the usual backoff.
-READ_TIMEOUT_RETRY_S = 300.0
+# (a duplicate, perhaps) waits this long rather than the usual backoff, doubling for
+# each read timeout in a row up to the cap: a hung endpoint is still tried every few
+# minutes, a slow one that takes every message gets a repeat at most that often.
+READ_TIMEOUT_RETRY_S = 30.0
+READ_TIMEOUT_RETRY_MAX_S = 300.0
 
 
 class Http:
@@ -42,6 +46,7 @@ class Http:
     def __init__(self, url: str, timeout_s: float, headers: dict[str, str] | None = None) -> None:
         self.url = url
         self.timeout_s = timeout_s
+        self.read_timeouts = 0  # in a row
         self.headers = {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
         timeout = urllib3.Timeout(connect=timeout_s, read=timeout_s, total=2 * timeout_s)
         self.pool = urllib3.PoolManager(timeout=timeout, retries=False, maxsize=1)
@@ -58,13 +63,15 @@ class Http:
             )
         except urllib3.exceptions.ReadTimeoutError as exc:
             self.pool.clear()
+            wait = min(READ_TIMEOUT_RETRY_S * 2**self.read_timeouts, READ_TIMEOUT_RETRY_MAX_S)
+            self.read_timeouts += 1
             raise DeliveryError(
                 f"{self._where} did not answer within {self.timeout_s:.0f} s of the request: "
-                f"it may have taken it, so the retry in {READ_TIMEOUT_RETRY_S:.0f} s may arrive "
-                f"twice (receivers can drop a repeated message id); set the channel's timeout "
+                f"it may have taken it, so the retry in {wait:.0f} s may arrive twice "
+                f"(receivers can drop a repeated message id); set the channel's timeout "
                 f"above the time the peer takes to answer",
                 retry=True,
-                retry_after_s=READ_TIMEOUT_RETRY_S,
+                retry_after_s=wait,
             ) from exc
         except urllib3.exceptions.HTTPError as exc:
             self.pool.clear()  # whatever the failed attempt left open is closed now
@@ -72,6 +79,7 @@ class Http:
             raise DeliveryError(
                 f"cannot reach {self._where}: {redact(_reason(exc))}", retry=True
             ) from exc
+        self.read_timeouts = 0
         if resp.status == 429 or resp.status >= 500:
             raise DeliveryError(
                 f"{self._where} answered {resp.status}",
