@@ -1,10 +1,10 @@
 """What the HTTP channels share: a bounded POST, the sorting of its failures, URL secrets.
 
 A read timeout is not a connect failure: the request went out and the peer
-may have acted on it. It is retried too, but only after READ_TIMEOUT_RETRY_S,
-doubling up to 5 min while it goes on, and the message carries a stable id
-(the webhook's `id`, and the `Idempotency-Key` header) so a receiver can drop
-the repeat.
+may have acted on it. It is retried too, the first few times with the usual
+backoff, then only after a minute, doubling up to 5 min while it goes on; the
+message carries a stable id (the webhook's `id`, and the `Idempotency-Key`
+header) so a receiver can drop the repeat.
 
 The webhook and the WeCom, DingTalk and Feishu robots POST JSON. A failure
 that may pass (unreachable, timed out, 429, 5xx) is retryable, with the
@@ -28,11 +28,13 @@ __all__ = ["Http", "check_code", "url_secrets"]
 
 # The robots' "sending too fast" codes: worth a retry after a pause.
 THROTTLED = {45009, 130101, 9499, 11232}
-# No answer after the request went out: the peer may have acted on it, so the retry
-# (a duplicate, perhaps) waits this long rather than the usual backoff, doubling for
-# each read timeout in a row up to the cap: a hung endpoint is still tried every few
-# minutes, a slow one that takes every message gets a repeat at most that often.
-READ_TIMEOUT_RETRY_S = 30.0
+# No answer after the request went out: the peer may have acted on it. The first few
+# read timeouts in a row are retried with the usual backoff (an endpoint that hung
+# for a minute gets its notices soon after); after that the retry (a duplicate,
+# perhaps) waits READ_TIMEOUT_RETRY_S, doubling up to the cap: a peer that is
+# always slower than the timeout gets a repeat at most every 5 minutes.
+QUICK_READ_TIMEOUTS = 4
+READ_TIMEOUT_RETRY_S = 60.0
 READ_TIMEOUT_RETRY_MAX_S = 300.0
 
 
@@ -63,13 +65,17 @@ class Http:
             )
         except urllib3.exceptions.ReadTimeoutError as exc:
             self.pool.clear()
-            wait = min(READ_TIMEOUT_RETRY_S * 2**self.read_timeouts, READ_TIMEOUT_RETRY_MAX_S)
+            slow = self.read_timeouts - QUICK_READ_TIMEOUTS
             self.read_timeouts += 1
+            wait = (
+                None if slow < 0 else min(READ_TIMEOUT_RETRY_S * 2**slow, READ_TIMEOUT_RETRY_MAX_S)
+            )
+            later = "soon" if wait is None else f"in {wait:.0f} s"
             raise DeliveryError(
                 f"{self._where} did not answer within {self.timeout_s:.0f} s of the request: "
-                f"it may have taken it, so the retry in {wait:.0f} s may arrive twice "
-                f"(receivers can drop a repeated message id); set the channel's timeout "
-                f"above the time the peer takes to answer",
+                f"it may have taken it, so the retry ({later}) may arrive twice (receivers can "
+                f"drop a repeated message id); set the channel's timeout above the time the "
+                f"peer takes to answer",
                 retry=True,
                 retry_after_s=wait,
             ) from exc
