@@ -4,8 +4,8 @@ Run: ./dev bench bench_broker_restart [--stations 5] [--restarts 10] [--grace SE
 
 A local Mosquitto and InfluxDB, an edge agent process per station (one-second
 readings), the ingest worker and the rules service (default thresholds: the
-grace after reconnecting is the agents' longest backoff plus the longest
-interval) with a webhook to a local HTTP server. Then, --restarts times:
+grace after reconnecting is the agents' longest backoff, plus each device's
+own interval for its silence) with a webhook to a local HTTP server. Then, --restarts times:
 restart the broker as an operator would (SIGTERM, start), wait until the
 rules service and every agent are back and the grace period is over, and
 count what the webhook received. Every notice is false: nothing was down.
