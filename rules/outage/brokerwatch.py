@@ -45,6 +45,9 @@ FIRST_PROBE_MS = (
 # (about a second) of the broker returning; this long proven lets a held will count.
 AGENT_RETURN_MS = 5000
 CLEAR_MS = 10_000  # verdicts this long end a blind spell (at most: `lost_after` if shorter)
+# Losses in one blind spell that make it a crash loop, counted whole: two restarts by
+# an operator in a minute are not one, a broker going away again and again is.
+LOSSES_FOR_LOOP = 3
 
 
 class Cause:
@@ -196,9 +199,9 @@ class BrokerWatch:
         """Blind for `lost_after_ms` now: cut off all along, or the broker keeps going away.
 
         A single outage counts from its start while it lasts (the grace after it
-        does not: an orderly restart is not an alert); a spell with a second loss
-        in it counts whole, grace periods included, until verdicts hold for
-        `CLEAR_MS`.
+        does not: an orderly restart is not an alert); a spell of LOSSES_FOR_LOOP
+        losses or more (a crash loop) counts whole, grace periods included, until
+        verdicts hold for `CLEAR_MS`.
         """
         if self.verdicts(now_ms):
             return False
@@ -210,7 +213,11 @@ class BrokerWatch:
         ):
             return True
         since = self.spell_since_ms
-        return since is not None and self.spell_losses >= 2 and now_ms - since >= self.lost_after_ms
+        return (
+            since is not None
+            and self.spell_losses >= LOSSES_FOR_LOOP
+            and now_ms - since >= self.lost_after_ms
+        )
 
     @property
     def in_spell(self) -> bool:
