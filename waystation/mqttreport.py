@@ -173,10 +173,10 @@ class ConnectionReport:
         what = _loss(code, from_broker=from_broker)
         if repeated and code == UNSPECIFIED_ERROR and not from_broker:
             what += (
-                "; the losses repeat while the broker takes us back at once: if it is up, "
-                "most likely another client connects with the same client id (session "
-                f"takeover, {reason_name(SESSION_TAKEN_OVER, Packet.DISCONNECT)}); "
-                "give each its own id"
+                "; closed again within 5 min, and the broker takes us back at once: a "
+                "broker that restarts, or else another client with the same client id "
+                f"taking the session over ({reason_name(SESSION_TAKEN_OVER, Packet.DISCONNECT)}"
+                "; give each client its own id); said once, then counted"
             )
         if self.repeats.warning(
             "lost again" if repeated else "lost",
