@@ -322,12 +322,12 @@ def test_a_slow_takeover_ping_pong_is_named_and_not_said_every_time(
     caplog.set_level(logging.INFO, logger="waystation.mqtt")
     sessions = _twins(mosquitto, f"same-{uid}", "ingest")
     try:
-        wait_for(lambda: sum(s.connects for s in sessions) >= 10, "the first knocks", 30)
-        said = len(_warnings(caplog, ""))
+        wait_for(lambda: sum(s.connects for s in sessions) >= 40, "forty knocks", 60)
         assert any("same client id" in line for line in _warnings(caplog, "lost the broker"))
-        knocks = sum(s.connects for s in sessions)
-        wait_for(lambda: sum(s.connects for s in sessions) >= knocks + 12, "more knocks", 30)
-        assert len(_warnings(caplog, "")) == said, _warnings(caplog, "")[said:]
+        # Each kind of loss said once per client (lost, lost again, flapping, takeover), each
+        # with its "connected again": at most 16 lines, where once each knock took two.
+        lines = _warnings(caplog, "")
+        assert len(lines) <= 16, lines
     finally:
         for s in sessions:
             s.stop()
