@@ -28,6 +28,7 @@ from app.localservers import MosquittoServer
 from rules.outage import service as rules_service
 from rules.outage.alerts import AlertState
 from rules.outage.config import LogChannel, RulesConfig, Thresholds, Timing
+from rules.outage.details import detail_text
 from rules.outage.detect import Rule
 from rules.outage.service import RulesService
 from tests.accounts import secured_broker
@@ -113,7 +114,10 @@ def test_an_account_that_may_not_read_gets_no_verdicts_and_one_clear_error(
                 assert [rule for rule, _ in _firing(wrong)] == ["monitoring_lost"]
                 assert not wrong.giving_verdicts
                 assert not wrong.stream_proven
-                assert "收不到任何消息" in wrong.book.alerts[lost].detail
+                detail = wrong.book.alerts[lost].detail
+                assert detail.startswith("no_probe:mqtt://")  # a token, worded per language
+                worded = detail_text(Rule.MONITORING_LOST, detail, "zh")
+                assert "收不到任何消息" in worded, worded
                 assert _firing(right) == [], "the district reported all along"
                 errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
                 said = [m for m in errors if "does not come back" in m]

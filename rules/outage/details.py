@@ -51,6 +51,19 @@ RAW_TEXT: dict[Language, dict[Rule, str]] = {
         Rule.CHANNEL_FAILING: "last error: {0}",
     },
 }
+# monitoring_lost connected but blind: `no_probe:<broker>` (the rules' own probe does
+# not come back: an account that may not read) or `not_subscribed:<broker>`.
+BLIND_TEXT: dict[Language, dict[str, str]] = {
+    "zh": {
+        "no_probe": "已连上，但收不到任何消息（账号无权读取？）",
+        "not_subscribed": "已连上，但订阅被拒绝",
+    },
+    "en": {
+        "no_probe": "connected, but no message comes through (an account that may not read?)",
+        "not_subscribed": "connected, but the subscription was refused",
+    },
+}
+_BLIND = re.compile(r"^(no_probe|not_subscribed):(.+)$")
 _LEGACY = [  # what releases before tokens stored, as their tokens
     (re.compile(r"^(\d+/\d+) devices down$"), "devices_down"),
     (re.compile(r"^its agent is offline$"), "agent_offline"),
@@ -84,6 +97,10 @@ def detail_text(rule: Rule, detail: str, language: Language) -> str:
     raw = RAW_TEXT[language].get(rule)
     if rule is Rule.DEVICE_FAULT and detail == NO_CODE:
         return ""
+    if rule is Rule.MONITORING_LOST and (blind := _BLIND.match(detail)):
+        sep = "：" if language == "zh" else ": "
+        broker = raw.format(quote(blind.group(2), language)) if raw else blind.group(2)
+        return f"{broker}{sep}{BLIND_TEXT[language][blind.group(1)]}"
     if raw is not None:
         return raw.format(quote(detail, language))
     token = _token(detail)

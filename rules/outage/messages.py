@@ -43,14 +43,10 @@ WORDS: dict[Language, dict[str, str]] = {
     "zh": {"firing": "告警", "resolved": "已恢复", "repeat": "仍在告警", "since": "自",
            "stations": "个驿站", "fired_resolved": "曾告警，已恢复", "service": "驿站告警服务",
            "sep": "，",
-           "not_subscribed": "已连上，但订阅被拒绝",
-           "no_probe": "已连上，但收不到任何消息（账号无权读取？）",
            "more": "……另有 {n} 条未列出（消息长度所限）"},
     "en": {"firing": "FIRING", "resolved": "RESOLVED", "repeat": "STILL FIRING", "since": "since",
            "stations": "stations", "fired_resolved": "FIRED AND RESOLVED",
            "service": "Waystation alerting", "sep": ", ",
-           "not_subscribed": "connected, but the subscription was refused",
-           "no_probe": "connected, but no message comes through (an account that may not read?)",
            "more": "… and {n} more line(s) not shown (the message size limit)"},
 }  # fmt: skip
 

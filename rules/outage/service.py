@@ -46,7 +46,7 @@ from rules.outage.channels.base import ChannelContext, ChannelSender
 from rules.outage.channels.factory import build_senders
 from rules.outage.config import RulesConfig
 from rules.outage.detect import SERVICE_GROUP, Condition, Rule, detect, withhold_absence
-from rules.outage.messages import WORDS, Renderer
+from rules.outage.messages import Renderer
 from rules.outage.metrics import RulesCollector
 from rules.outage.notices import route
 from rules.outage.observations import Observations
@@ -645,11 +645,12 @@ class RulesService:
         return out
 
     def _blind_detail(self) -> str:
-        """The broker, and why the stream is not proven when the connection is up."""
+        """The broker, and (a token) why the stream is not proven when the connection is up;
+        worded by `rules.outage.details`."""
         cause = self.watch.cause
         if cause == Cause.DISCONNECTED:
             return str(self._mqtt_settings)
-        return f"{self._mqtt_settings}: {WORDS[self.renderer.language][cause]}"
+        return f"{cause}:{self._mqtt_settings}"
 
     def _say_stream(self, now_ms: int) -> None:
         """One ERROR when connected but nothing comes through; a WARNING when it does again."""
