@@ -52,7 +52,8 @@ DETAILS: dict[Rule, list[str]] = {
     Rule.DEVICE_FAULT: ["E12", "fault", "dry boil 干烧"],
     Rule.METER_STUCK: ["loads_kwh:3.25", "loads +3.25 kWh"],
     Rule.DOOR_SILENT: [""],
-    Rule.MONITORING_LOST: ["mqtt://127.0.0.1:1883"],
+    Rule.MONITORING_LOST: ["mqtt://127.0.0.1:1883", "no_probe:mqtt://127.0.0.1:1883",
+                           "not_subscribed:mqtt://127.0.0.1:1883"],
     Rule.CHANNEL_FAILING: ["http://127.0.0.1:9/hook answered 500"],
 }  # fmt: skip
 # A finding's figures as the allocation gives them (each code's own arguments).
@@ -144,6 +145,18 @@ def test_every_notice_in_every_state_speaks_one_language(language: Language) -> 
     assert assert_one_language(texts, language, names) > 4 * len(alerts)
     # Times in the station's zone with its offset: 2026-09-21 14:13 UTC is 22:13 +08:00.
     assert "09-21 22:13 +08:00" in renderer.text([Notice("a", (alerts[0],), ())])[1]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_message_cut_to_a_robots_size_says_so_in_one_language(language: Language) -> None:
+    registry = sample_registry()
+    renderer = Renderer(registry, language)
+    alerts = _alerts("a", "a-disp")
+    long = Notice("a", (), tuple(_resolved(a) for a in alerts * 5))
+    texts = [renderer.text([long], max_bytes=600)[1], renderer.markdown([long], max_bytes=600)[1]]
+    assert all(len(t.encode()) <= 600 for t in texts)
+    assert all(("未列出" if language == "zh" else "not shown") in t for t in texts)
+    assert assert_one_language(texts, language, names_of(registry) | {"127.0.0.1"}) == 2
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
