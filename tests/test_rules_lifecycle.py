@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rules.outage.alerts import AlertBook, AlertState, Notice
 from rules.outage.detect import Condition, Rule
+from rules.outage.routing import ROOT, SingleRoute, Target, Timers
 
 WAIT, INTERVAL, REPEAT = 1_000, 30_000, 3_600_000
 T0 = 1_800_000_000_000
@@ -23,11 +24,15 @@ def step(
     silenced: frozenset[str] = frozenset(),
 ) -> list[Notice]:
     book.update({c.key: c for c in conds}, now, pending or {}, silenced.__contains__)
-    return book.due(now, WAIT, INTERVAL, REPEAT)
+    return book.due(now)
+
+
+def new_book() -> AlertBook:
+    return AlertBook(router=SingleRoute(Target(ROOT, ("log",), Timers(WAIT, INTERVAL, REPEAT))))
 
 
 def test_pending_then_firing_then_resolved_with_one_notice_each() -> None:
-    book = AlertBook()
+    book = new_book()
     silent = cond(Rule.DEVICE_SILENT)
     pending = {"device_silent": 120_000}
     assert step(book, [silent], T0, pending) == []
@@ -48,7 +53,7 @@ def test_pending_then_firing_then_resolved_with_one_notice_each() -> None:
 
 
 def test_a_pending_alert_that_clears_is_never_heard_of() -> None:
-    book = AlertBook()
+    book = new_book()
     c = cond(Rule.DEVICE_SILENT)
     step(book, [c], T0, {"device_silent": 60_000})
     assert step(book, [], T0 + 1_000) == []
@@ -56,7 +61,7 @@ def test_a_pending_alert_that_clears_is_never_heard_of() -> None:
 
 
 def test_a_station_burst_is_one_notice() -> None:
-    book = AlertBook()
+    book = new_book()
     burst = [cond(Rule.DEVICE_FAULT, device=f"d{i}") for i in range(5)]
     step(book, burst[:2], T0)
     step(book, burst, T0 + 500)
@@ -65,7 +70,7 @@ def test_a_station_burst_is_one_notice() -> None:
 
 
 def test_repeat_interval_reminds_while_firing() -> None:
-    book = AlertBook()
+    book = new_book()
     c = cond(Rule.AGENT_OFFLINE)
     step(book, [c], T0)
     [first] = step(book, [c], T0 + WAIT)
@@ -77,7 +82,7 @@ def test_repeat_interval_reminds_while_firing() -> None:
 
 
 def test_station_outage_inhibits_the_device_alerts() -> None:
-    book = AlertBook()
+    book = new_book()
     conds = [
         cond(Rule.STATION_DOWN, device=None),
         cond(Rule.AGENT_OFFLINE, device="gw", inhibited=True),
@@ -93,7 +98,7 @@ def test_station_outage_inhibits_the_device_alerts() -> None:
 
 
 def test_silence_holds_notices_until_it_ends() -> None:
-    book = AlertBook()
+    book = new_book()
     c = cond(Rule.DISPENSER_COLD)
     quiet = frozenset({"s1"})
     step(book, [c], T0, silenced=quiet)
@@ -105,7 +110,7 @@ def test_silence_holds_notices_until_it_ends() -> None:
 
 
 def test_resolved_during_silence_sends_nothing() -> None:
-    book = AlertBook()
+    book = new_book()
     c = cond(Rule.DISPENSER_COLD)
     quiet = frozenset({"s1"})
     step(book, [c], T0, silenced=quiet)
@@ -114,7 +119,7 @@ def test_resolved_during_silence_sends_nothing() -> None:
 
 
 def test_new_alert_in_a_notified_group_waits_group_interval() -> None:
-    book = AlertBook()
+    book = new_book()
     a, b = cond(Rule.DEVICE_FAULT, device="d1"), cond(Rule.DEVICE_FAULT, device="d2")
     step(book, [a], T0)
     step(book, [a], T0 + WAIT)
@@ -125,7 +130,7 @@ def test_new_alert_in_a_notified_group_waits_group_interval() -> None:
 
 
 def test_a_flap_inside_the_group_interval_is_not_a_resolution_and_a_new_alert() -> None:
-    book = AlertBook()
+    book = new_book()
     c = cond(Rule.AGENT_OFFLINE)
     step(book, [c], T0)
     [first] = step(book, [c], T0 + WAIT)

@@ -8,6 +8,13 @@ changes to a notified group after `group_interval`, and an unchanged firing
 group again after `repeat_interval`. Inhibited (under a station outage) and
 silenced alerts change state but are not notified; a resolved notice goes
 out only for an alert whose firing was notified.
+
+A group is a station's alerts on one routing target (`rules.outage.routing`):
+each route an alert reaches has its own groups, timers and notices, and an
+alert remembers the targets its firing went out to, so its resolution goes
+to each of them. An escalation target takes an alert once it has fired for
+the route's `escalate_after` and is neither silenced nor inhibited then: it
+is notified once (no repeats), and its resolution follows.
 """
 
 from __future__ import annotations
@@ -17,8 +24,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from rules.outage.detect import SEVERITY, Condition, Rule
+from rules.outage.routing import ROOT, Router, SingleRoute, Target, Timers
 
-__all__ = ["Alert", "AlertBook", "AlertState", "Group", "Notice", "Transition"]
+__all__ = ["LEGACY_NOTIFIED", "Alert", "AlertBook", "AlertState", "Group", "Notice", "Transition"]
+
+# In a state file from before routing: notified, on whatever it was routed to then.
+LEGACY_NOTIFIED = "*"
 
 
 class AlertState(StrEnum):
@@ -38,9 +49,14 @@ class Alert:
     detail: str = ""
     fired_ms: int | None = None
     resolved_ms: int | None = None
-    notified: bool = False  # its firing went out; its resolution must too
+    # The routing targets its firing went out to; its resolution must go there too.
+    notified_on: set[str] = field(default_factory=set)
     inhibited: bool = False
     silenced: bool = False
+
+    @property
+    def notified(self) -> bool:
+        return bool(self.notified_on)
 
     @property
     def severity(self) -> str:
@@ -66,6 +82,9 @@ class Notice:
     firing: tuple[Alert, ...]
     resolved: tuple[Alert, ...]
     repeat: bool = False
+    target: str = ROOT  # the route it was made for (its channels)
+    escalation: bool = False  # the alerts fired too long: said to the route's escalation channels
+    at_ms: int | None = None  # when it was made
 
     @property
     def still_firing(self) -> tuple[Alert, ...]:
@@ -85,21 +104,55 @@ class Group:
     last_sent_ms: int | None = None
 
 
+def _default_router() -> Router:
+    return SingleRoute(Target(ROOT, (), Timers(1_000, 30_000, 4 * 3_600_000)))
+
+
 @dataclass
 class AlertBook:
     alerts: dict[str, Alert] = field(default_factory=dict)
-    groups: dict[str, Group] = field(default_factory=dict)
+    groups: dict[tuple[str, str], Group] = field(default_factory=dict)  # (target, station)
     changed: set[str] = field(default_factory=set)  # keys to persist
     removed: set[str] = field(default_factory=set)
     groups_changed: bool = False
+    router: Router = field(default_factory=_default_router)
 
-    def _touch(self, alert: Alert, now_ms: int) -> None:
-        self.changed.add(alert.key)
-        if not alert.quiet or alert.notified:
-            group = self.groups.setdefault(alert.station, Group())
-            if group.changed_ms is None:
-                group.changed_ms = now_ms
+    def targets(self, alert: Alert) -> tuple[Target, ...]:
+        return self.router.targets(alert.station, alert.rule.value, alert.device)
+
+    def adopt(self, router: Router) -> None:
+        """Route with `router` from now on: alerts and groups of targets it no longer has go."""
+        self.router = router
+        for key, alert in list(self.alerts.items()):
+            mine = {t.id for t in self.targets(alert)}
+            if LEGACY_NOTIFIED in alert.notified_on:
+                kept = {t.id for t in self.targets(alert) if not t.escalation}
+            else:
+                kept = alert.notified_on & mine
+            if kept != alert.notified_on:
+                alert.notified_on = kept
+                self.changed.add(key)
+            if alert.state is AlertState.RESOLVED and not alert.notified:
+                self._drop(key)
+        for group_key in list(self.groups):
+            if router.target(group_key[0]) is None:
+                del self.groups[group_key]
                 self.groups_changed = True
+
+    def _touch_group(self, target: str, station: str, now_ms: int) -> None:
+        group = self.groups.setdefault((target, station), Group())
+        if group.changed_ms is None:
+            group.changed_ms = now_ms
+            self.groups_changed = True
+
+    def _touch(self, alert: Alert, now_ms: int, *, unnotified: bool = False) -> None:
+        """A change to notify: on the alert's routes (those not yet told, with `unnotified`)."""
+        self.changed.add(alert.key)
+        if alert.quiet:
+            return
+        for target in self.targets(alert):
+            if not target.escalation and not (unnotified and target.id in alert.notified_on):
+                self._touch_group(target.id, alert.station, now_ms)
 
     def _drop(self, key: str) -> None:
         del self.alerts[key]
@@ -117,11 +170,13 @@ class AlertBook:
         out: list[Transition] = []
         for key, cond in conditions.items():
             alert = self.alerts.get(key)
+            refired = False
             if alert is not None and alert.state is AlertState.RESOLVED and alert.notified:
                 # Back before its resolution went out: it never stopped, as far as anyone was told.
                 alert.state = AlertState.FIRING
                 alert.resolved_ms = None
                 self.changed.add(key)
+                refired = True
             elif alert is None or alert.state is AlertState.RESOLVED:
                 alert = Alert(key, cond.rule, cond.station, cond.device, cond.since_ms)
                 self.alerts[key] = alert
@@ -139,6 +194,19 @@ class AlertBook:
                 self._touch(alert, now_ms)
             elif alert.state is AlertState.FIRING and was_quiet and not alert.quiet:
                 self._touch(alert, now_ms)  # a silence ended or the station came back
+            elif refired:
+                self._touch(alert, now_ms, unnotified=True)  # routes whose resolution went out
+        self._resolve(conditions, now_ms, silenced, out)
+        return out
+
+    def _resolve(
+        self,
+        conditions: Mapping[str, Condition],
+        now_ms: int,
+        silenced: Callable[[str], bool],
+        out: list[Transition],
+    ) -> None:
+        """The alerts whose condition no longer holds."""
         for key, alert in list(self.alerts.items()):
             if key in conditions or alert.state is AlertState.RESOLVED:
                 continue
@@ -150,64 +218,106 @@ class AlertBook:
             alert.silenced = silenced(alert.station)
             out.append(Transition(alert, AlertState.RESOLVED, now_ms))
             if alert.notified and not alert.silenced:
-                self._touch(alert, now_ms)
+                self.changed.add(key)
+                for target in alert.notified_on:
+                    self._touch_group(target, alert.station, now_ms)
             else:
                 self._drop(key)
-        return out
 
-    def _unsent(self, station: str) -> tuple[list[Alert], list[Alert]]:
-        firing, resolved = [], []
+    @staticmethod
+    def _escalates(alert: Alert, target: Target, now_ms: int) -> bool:
+        """Firing, told to nobody's silence, and for the escalation's time (or told already)."""
+        if target.escalate_after_ms is None or target.id in alert.notified_on:
+            return True
+        return alert.fired_ms is not None and now_ms >= alert.fired_ms + target.escalate_after_ms
+
+    def _escalate(self, now_ms: int) -> None:
         for alert in self.alerts.values():
-            if alert.station != station:
+            if alert.state is not AlertState.FIRING or alert.quiet:
                 continue
+            for target in self.targets(alert):
+                if (
+                    target.escalation
+                    and target.id not in alert.notified_on
+                    and self._escalates(alert, target, now_ms)
+                ):
+                    self._touch_group(target.id, alert.station, now_ms)
+
+    def _unsent(
+        self, target: Target, alerts: list[Alert], now_ms: int
+    ) -> tuple[list[Alert], list[Alert]]:
+        firing, resolved = [], []
+        for alert in alerts:
             if alert.state is AlertState.FIRING and not alert.quiet:
-                firing.append(alert)
-            elif alert.state is AlertState.RESOLVED and alert.notified:
+                if target in self.targets(alert) and self._escalates(alert, target, now_ms):
+                    firing.append(alert)
+            elif alert.state is AlertState.RESOLVED and target.id in alert.notified_on:
                 resolved.append(alert)
         return firing, resolved
 
-    def _due_at(
-        self, group: Group, group_wait_ms: int, group_interval_ms: int, repeat_ms: int
-    ) -> int | None:
+    @staticmethod
+    def _due_at(group: Group, timers: Timers) -> int | None:
         if group.changed_ms is not None:
             if group.last_sent_ms is None:
-                return group.changed_ms + group_wait_ms
-            return max(group.changed_ms, group.last_sent_ms + group_interval_ms)
+                return group.changed_ms + timers.wait_ms
+            return max(group.changed_ms, group.last_sent_ms + timers.interval_ms)
         if group.last_sent_ms is not None:
-            return group.last_sent_ms + repeat_ms
+            return group.last_sent_ms + timers.repeat_ms
         return None
 
-    def due(
-        self, now_ms: int, group_wait_ms: int, group_interval_ms: int, repeat_ms: int
-    ) -> list[Notice]:
-        """The notices to send now; marks what they carry as sent."""
+    def due(self, now_ms: int) -> list[Notice]:
+        """The notices to send now, each for one target; marks what they carry as sent."""
+        self._escalate(now_ms)
+        by_station: dict[str, list[Alert]] = {}
+        for alert in self.alerts.values():
+            by_station.setdefault(alert.station, []).append(alert)
         notices = []
-        for station, group in sorted(self.groups.items()):
-            at = self._due_at(group, group_wait_ms, group_interval_ms, repeat_ms)
+        for (target_id, station), group in sorted(self.groups.items()):
+            target = self.router.target(target_id)
+            if target is None:  # a route that is gone
+                del self.groups[(target_id, station)]
+                self.groups_changed = True
+                continue
+            at = self._due_at(group, target.timers)
             if at is None or at > now_ms:
                 continue
             self.groups_changed = True
-            firing, resolved = self._unsent(station)
+            firing, resolved = self._unsent(target, by_station.get(station, []), now_ms)
             repeat = group.changed_ms is None
             if firing or resolved:
-                notices.append(Notice(station, tuple(firing), tuple(resolved), repeat))
-            for alert in firing:
-                if not alert.notified:
-                    alert.notified = True
-                    self.changed.add(alert.key)
-            for alert in resolved:
-                self._drop(alert.key)
+                notices.append(Notice(station, tuple(firing), tuple(resolved), repeat,
+                                      target_id, target.escalation, now_ms))  # fmt: skip
+            self._sent(target_id, firing, resolved)
             if firing:
                 group.last_sent_ms = now_ms
                 group.changed_ms = None
             else:
-                del self.groups[station]  # the episode is over: next time waits group_wait
+                del self.groups[(target_id, station)]  # the episode is over: next time waits
         return notices
 
-    def next_due_ms(self, group_wait_ms: int, group_interval_ms: int, repeat_ms: int) -> int | None:
-        times = [
-            t
-            for g in self.groups.values()
-            if (t := self._due_at(g, group_wait_ms, group_interval_ms, repeat_ms)) is not None
-        ]
+    def _sent(self, target_id: str, firing: list[Alert], resolved: list[Alert]) -> None:
+        for alert in firing:
+            if target_id not in alert.notified_on:
+                alert.notified_on.add(target_id)
+                self.changed.add(alert.key)
+        for alert in resolved:
+            alert.notified_on.discard(target_id)
+            self.changed.add(alert.key)
+            if not alert.notified:
+                self._drop(alert.key)
+
+    def next_due_ms(self) -> int | None:
+        times = []
+        for (target_id, _), group in self.groups.items():
+            target = self.router.target(target_id)
+            if target is not None and (t := self._due_at(group, target.timers)) is not None:
+                times.append(t)
+        for alert in self.alerts.values():
+            if alert.state is not AlertState.FIRING or alert.quiet or alert.fired_ms is None:
+                continue
+            times += [
+                alert.fired_ms + t.escalate_after_ms
+                for t in self.targets(alert)
+                if t.escalate_after_ms is not None and t.id not in alert.notified_on
+            ]
         return min(times) if times else None

@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from rules.outage.channelnames import channel_name_problems, route_name_problems
+from rules.outage.routeconfig import RouteConfig
 from waystation.configerror import ConfigError, Invalid, Problem, Text
 from waystation.configfile import (
     Document,
@@ -100,7 +102,8 @@ HttpUrl = Annotated[str, AfterValidator(_http_url)]
 
 class _Channel(_Strict):
     type: str
-    name: str | None = None
+    # How routes and the state file know the channel; needed when a type is used twice.
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
     rate: str = "60/min"
     # No longer used: notices are retried until delivered (timing.notice_retry_for).
     max_attempts: Annotated[int, Field(ge=1, le=20)] = 5
@@ -256,6 +259,17 @@ class RulesConfig(_Strict):
     thresholds: Thresholds = Thresholds()
     timing: Timing = Timing()
     channels: list[ChannelConfig] = Field(default_factory=_log_only)
+    # Who gets which alert (README "Routing by party"); none: every channel gets every alert.
+    route: RouteConfig | None = None
+
+    @model_validator(mode="after")
+    def _names(self) -> RulesConfig:
+        problems = channel_name_problems(self.channels)
+        if self.route is not None:
+            problems += route_name_problems(self.route, {c.label for c in self.channels})
+        if problems:
+            raise Invalid(problems=problems)
+        return self
 
 
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")

@@ -42,11 +42,15 @@ RULE_TEXT: dict[Language, dict[Rule, str]] = {
 WORDS: dict[Language, dict[str, str]] = {
     "zh": {"firing": "告警", "resolved": "已恢复", "repeat": "仍在告警", "since": "自",
            "stations": "个驿站", "fired_resolved": "曾告警，已恢复", "service": "驿站告警服务",
-           "sep": "，",
-           "more": "……另有 {n} 条未列出（消息长度所限）"},
+           "sep": "，", "semi": "；", "colon": "：", "escalated": "升级", "firing_for": "已告警",
+           "run_by": "运营方", "no_operator": "登记表未写运营方", "hours": "小时",
+           "minutes": "分钟", "more": "……另有 {n} 条未列出（消息长度所限）"},
     "en": {"firing": "FIRING", "resolved": "RESOLVED", "repeat": "STILL FIRING", "since": "since",
            "stations": "stations", "fired_resolved": "FIRED AND RESOLVED",
-           "service": "Waystation alerting", "sep": ", ",
+           "service": "Waystation alerting", "sep": ", ", "semi": "; ", "colon": ": ",
+           "escalated": "ESCALATED",
+           "firing_for": "firing for", "run_by": "run by",
+           "no_operator": "no operator in the registry", "hours": "h", "minutes": "min",
            "more": "… and {n} more line(s) not shown (the message size limit)"},
 }  # fmt: skip
 
@@ -84,16 +88,45 @@ class Renderer:
     def title(self, notice: Notice) -> str:
         words = WORDS[self.language]
         state = (
-            words["repeat" if notice.repeat else "firing"]
+            words["escalated" if notice.escalation else "repeat" if notice.repeat else "firing"]
             if notice.still_firing
             else words["resolved"]
         )
         return f"[{state}] {self.station_name(notice.station)}"
 
+    def duration(self, ms: int) -> str:
+        """`2 小时 5 分钟` / `2 h 5 min`: how long an escalated alert has been firing."""
+        words = WORDS[self.language]
+        minutes = max(ms, 0) // 60_000
+        hours, minutes = divmod(minutes, 60)
+        if hours:
+            return f"{hours} {words['hours']} {minutes} {words['minutes']}"
+        return f"{minutes} {words['minutes']}"
+
+    def operator_name(self, station: str) -> str:
+        """Who runs the station: its operator party's name, from the registry."""
+        spec = self.registry.stations.get(station)
+        party = spec.operator if spec else None
+        if party is None:
+            return WORDS[self.language]["no_operator"]
+        found = self.registry.parties.get(party)
+        return found.name if found else party
+
+    def _escalated(self, notice: Notice, alert: Alert) -> str:
+        words = WORDS[self.language]
+        at = notice.at_ms if notice.at_ms is not None else alert.since_ms
+        began = alert.fired_ms if alert.fired_ms is not None else alert.since_ms
+        lasted = self.duration(at - began)
+        return f"- {self.alert_line(alert)}{words['semi']}{words['firing_for']} {lasted}"
+
     def lines(self, notice: Notice) -> list[str]:
         words = WORDS[self.language]
         fired_here = {(a.key, a.since_ms) for a in notice.firing}
-        out = [f"- {self.alert_line(a)}" for a in notice.still_firing]
+        if notice.escalation:
+            out = [self._escalated(notice, a) for a in notice.still_firing]
+            out.append(f"- {words['run_by']}{words['colon']}{self.operator_name(notice.station)}")
+        else:
+            out = [f"- {self.alert_line(a)}" for a in notice.still_firing]
         for a in notice.resolved:
             if (a.key, a.since_ms) in fired_here:  # its firing never went out: say both
                 out.append(f"- {words['fired_resolved']}: {self.alert_line(a, with_start=True)}")

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from rules.outage.alerts import Alert, AlertState, Notice
 from rules.outage.detect import Rule
+from rules.outage.routing import ROOT
 
 __all__ = ["decode", "encode", "merge", "route"]
 
@@ -47,7 +49,6 @@ def _unalert(d: dict[str, Any]) -> Alert:
         detail=d["detail"],
         fired_ms=d["fired_ms"],
         resolved_ms=d["resolved_ms"],
-        notified=True,
     )
 
 
@@ -58,6 +59,9 @@ def encode(notice: Notice) -> str:
             "v": 1,
             "station": notice.station,
             "repeat": notice.repeat,
+            "target": notice.target,
+            "escalation": notice.escalation,
+            "at_ms": notice.at_ms,
             "firing": [_alert(a) for a in notice.firing],
             "resolved": [_alert(a) for a in notice.resolved],
         },
@@ -72,6 +76,9 @@ def decode(text: str) -> Notice:
         tuple(_unalert(a) for a in d["firing"]),
         tuple(_unalert(a) for a in d["resolved"]),
         bool(d["repeat"]),
+        d.get("target", ROOT),  # notices stored before routing have none
+        bool(d.get("escalation", False)),
+        d.get("at_ms"),
     )
 
 
@@ -96,6 +103,9 @@ def merge(notices: Sequence[Notice]) -> Notice:
         tuple(firing.values()),
         tuple(resolved.values()),
         repeat=all(n.repeat for n in notices),
+        target=notices[-1].target,
+        escalation=any(n.escalation for n in notices),
+        at_ms=max((n.at_ms for n in notices if n.at_ms is not None), default=None),
     )
 
 
@@ -120,4 +130,4 @@ def route(notice: Notice, channel: str, *, needs_broker: bool) -> Notice | None:
         return None
     if len(firing) == len(notice.firing) and len(resolved) == len(notice.resolved):
         return notice
-    return Notice(notice.station, firing, resolved, notice.repeat)
+    return replace(notice, firing=firing, resolved=resolved)

@@ -52,6 +52,7 @@ from rules.outage.notices import route
 from rules.outage.observations import Observations
 from rules.outage.passloop import PassLoop
 from rules.outage.restore import restore_beliefs
+from rules.outage.routing import Routing, Timers
 from rules.outage.statedb import RulesState, StateError, StateLock
 from waystation.backoff import Backoff
 from waystation.contract import (
@@ -195,6 +196,14 @@ class RulesService:
         self._passes = PassLoop(
             self.run_pass, timing.scan_every.total_seconds(), first_in_s=SETTLE_S + 1
         )
+        self.routing = Routing.build(
+            registry,
+            config.route,
+            [c.label for c in config.channels],
+            Timers(_ms(timing.group_wait), _ms(timing.group_interval), _ms(timing.repeat_interval)),
+        )
+        self._senders_by_label = {sender.label: sender for sender in self.senders}
+        self.book.adopt(self.routing)
         self._pending_ms = {
             Rule.DEVICE_SILENT.value: _ms(th.station_window),
             **{rule: _ms(d) for rule, d in timing.pending_for.items()},
@@ -230,6 +239,7 @@ class RulesService:
 
     def start(self) -> None:
         self.book = self.state.load_book()
+        self.book.adopt(self.routing)
         self._warm_up()
         with self._lock:
             restore_beliefs(self.obs, self.book, self.config.thresholds)
@@ -531,11 +541,6 @@ class RulesService:
             started = time.perf_counter()
             now = self._now_ms()
             timing = self.config.timing
-            wait, interval, repeat = (
-                _ms(timing.group_wait),
-                _ms(timing.group_interval),
-                _ms(timing.repeat_interval),
-            )
             silenced = self.state.silenced_stations(now)
             with self._lock:
                 due = self.watch.probe_due(now)
@@ -556,15 +561,9 @@ class RulesService:
                 transitions = self.book.update(
                     conditions, now, self._pending_ms, silenced.__contains__
                 )
-                notices = self.book.due(now, wait, interval, repeat)
-                outgoing = [
-                    (sender.label, routed)
-                    for notice in notices
-                    for sender in self.senders
-                    if (routed := route(notice, sender.label, needs_broker=sender.needs_broker))
-                ]
+                outgoing = self._outgoing(self.book.due(now))
                 saved = self._save(outgoing, now)
-                next_due = self.book.next_due_ms(wait, interval, repeat)
+                next_due = self.book.next_due_ms()
             self.passes += 1
             woken = {label for label, _ in saved}
             for sender in self.senders:
@@ -604,6 +603,17 @@ class RulesService:
                 format_duration(cleared[0] if cleared else 0.0),
             )
         return waiting
+
+    def _outgoing(self, notices: list[Notice]) -> list[tuple[str, Notice]]:
+        """Each notice for each channel of its route (what of it that channel should carry)."""
+        out = []
+        for notice in notices:
+            target = self.routing.target(notice.target)
+            for label in target.channels if target is not None else ():
+                sender = self._senders_by_label[label]
+                if routed := route(notice, label, needs_broker=sender.needs_broker):
+                    out.append((label, routed))
+        return out
 
     def _firing(self, key: str) -> bool:
         alert = self.book.alerts.get(key)

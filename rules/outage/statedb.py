@@ -1,7 +1,7 @@
 """The rules' local state (SQLite): alerts, group timers, silences and the notices to send.
 
-A restart reloads the alerts with what was already notified, so it neither
-sends a notice twice nor forgets to send a resolution. Silences are written
+A restart reloads the alerts with what was already notified (on which routing
+targets), so it neither sends a notice twice nor forgets to send a resolution. Silences are written
 here by `waystation silence` and read by the running service every pass.
 Notices wait here, per channel, until the channel delivered them (or gave
 up on them for good, which is kept and counted for a week, then pruned):
@@ -11,6 +11,7 @@ they are written in the same transaction that marks their alerts notified.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import sqlite3
 import threading
@@ -20,9 +21,10 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from rules.outage.alerts import Alert, AlertBook, AlertState, Group, Notice
+from rules.outage.alerts import LEGACY_NOTIFIED, Alert, AlertBook, AlertState, Group, Notice
 from rules.outage.detect import Rule
 from rules.outage.notices import decode, encode
+from rules.outage.routing import ROOT
 
 __all__ = ["PendingNotice", "RulesState", "Silence", "StateError", "StateInUse", "StateLock"]
 
@@ -33,8 +35,9 @@ CREATE TABLE IF NOT EXISTS alerts (
     fired_ms INTEGER, resolved_ms INTEGER,
     notified INTEGER NOT NULL, inhibited INTEGER NOT NULL, silenced INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS groups (
-    station TEXT PRIMARY KEY, changed_ms INTEGER, last_sent_ms INTEGER
+CREATE TABLE IF NOT EXISTS route_groups (
+    target TEXT NOT NULL, station TEXT NOT NULL, changed_ms INTEGER, last_sent_ms INTEGER,
+    PRIMARY KEY (target, station)
 );
 CREATE TABLE IF NOT EXISTS silences (
     id INTEGER PRIMARY KEY AUTOINCREMENT, station TEXT NOT NULL,
@@ -120,7 +123,24 @@ class RulesState:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        self._migrate()
         self._lock = threading.Lock()
+
+    def _migrate(self) -> None:
+        """A state file from before routing: its groups were the root's, notified meant all."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(alerts)")}
+        if "notified_on" not in columns:
+            self._db.execute("ALTER TABLE alerts ADD COLUMN notified_on TEXT")
+        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master")}
+        if "groups" in tables:
+            self._db.execute("BEGIN")
+            self._db.execute(
+                "INSERT OR REPLACE INTO route_groups SELECT ?, station, changed_ms, last_sent_ms "
+                "FROM groups",
+                (ROOT,),
+            )
+            self._db.execute("DROP TABLE groups")
+            self._db.execute("COMMIT")
 
     def close(self) -> None:
         self._db.close()
@@ -128,14 +148,20 @@ class RulesState:
     def load_book(self) -> AlertBook:
         book = AlertBook()
         with self._lock:
-            for row in self._db.execute("SELECT * FROM alerts"):
-                key, rule, station, device, since, state, detail, fired, resolved, n, i, s = row
+            for row in self._db.execute(
+                "SELECT key, rule, station, device, since_ms, state, detail, fired_ms, "
+                "resolved_ms, notified, inhibited, silenced, notified_on FROM alerts"
+            ):
+                key, rule, station, device, since, state, detail, fired, resolved, n, i, s, on = row
+                notified_on = set(json.loads(on)) if on else {LEGACY_NOTIFIED} if n else set()
                 book.alerts[key] = Alert(
                     key, Rule(rule), station, device, since, AlertState(state), detail,
-                    fired, resolved, bool(n), bool(i), bool(s),
+                    fired, resolved, notified_on=notified_on, inhibited=bool(i), silenced=bool(s),
                 )  # fmt: skip
-            for station, changed, sent in self._db.execute("SELECT * FROM groups"):
-                book.groups[station] = Group(changed, sent)
+            for target, station, changed, sent in self._db.execute(
+                "SELECT target, station, changed_ms, last_sent_ms FROM route_groups"
+            ):
+                book.groups[(target, station)] = Group(changed, sent)
         return book
 
     def save(
@@ -152,7 +178,8 @@ class RulesState:
             return
         rows = [
             (a.key, a.rule.value, a.station, a.device, a.since_ms, a.state.value, a.detail,
-             a.fired_ms, a.resolved_ms, int(a.notified), int(a.inhibited), int(a.silenced))
+             a.fired_ms, a.resolved_ms, int(a.notified), int(a.inhibited), int(a.silenced),
+             json.dumps(sorted(a.notified_on)))
             for key in book.changed
             if (a := book.alerts.get(key)) is not None
         ]  # fmt: skip
@@ -176,12 +203,17 @@ class RulesState:
         created_ms: int,
     ) -> None:
         self._db.execute("BEGIN")
-        self._db.executemany("INSERT OR REPLACE INTO alerts VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
-        self._db.executemany("DELETE FROM alerts WHERE key = ?", [(k,) for k in book.removed])
-        self._db.execute("DELETE FROM groups")
         self._db.executemany(
-            "INSERT INTO groups VALUES (?,?,?)",
-            [(s, g.changed_ms, g.last_sent_ms) for s, g in book.groups.items()],
+            "INSERT OR REPLACE INTO alerts (key, rule, station, device, since_ms, state, "
+            "detail, fired_ms, resolved_ms, notified, inhibited, silenced, notified_on) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            rows,
+        )
+        self._db.executemany("DELETE FROM alerts WHERE key = ?", [(k,) for k in book.removed])
+        self._db.execute("DELETE FROM route_groups")
+        self._db.executemany(
+            "INSERT INTO route_groups VALUES (?,?,?,?)",
+            [(t, s, g.changed_ms, g.last_sent_ms) for (t, s), g in book.groups.items()],
         )
         self._db.executemany(
             "INSERT INTO notices (channel, station, body, created_ms) VALUES (?,?,?,?)",

@@ -24,12 +24,14 @@ def build_senders(
     retry_for_s: float,
     failing_after_s: float,
 ) -> list[ChannelSender]:
-    """A sender per channel, labels made unique (`webhook`, `webhook-2`): notices wait by label."""
+    """A sender per channel, known by its name (unique: the settings check it).
+
+    Notices wait in the state file under that name, so a channel keeps its
+    notices when others are added or removed around it.
+    """
     senders = []
-    seen: dict[str, int] = {}
     for c in channels:
-        seen[c.label] = seen.get(c.label, 0) + 1
-        label = c.label if seen[c.label] == 1 else f"{c.label}-{seen[c.label]}"
+        label = c.label
         if "max_attempts" in c.model_fields_set:
             log.warning(
                 "channel %s: max_attempts is no longer used: notices are retried until "

@@ -19,7 +19,8 @@ __all__ = ["WebhookDelivery"]
 
 class WebhookDelivery(Delivery[WebhookChannel]):
     """POSTs `{"source", "id", "title", "text", "notices": [{station, station_name, repeat,
-    firing: [alert], resolved: [alert]}]}`, each alert in the one shape (`AlertItem`).
+    escalation, route, firing: [alert], resolved: [alert]}]}`, each alert in the one shape
+    (`AlertItem`).
 
     `id` (also the `Idempotency-Key` header) is the same on every retry of the same
     message: a receiver that saw it already may drop it."""
@@ -38,6 +39,8 @@ class WebhookDelivery(Delivery[WebhookChannel]):
                 "station": n.station,
                 "station_name": self.renderer.station_name(n.station),
                 "repeat": n.repeat,
+                "escalation": n.escalation,
+                "route": n.target,
                 "firing": [alert_item(a, self.renderer).model_dump() for a in n.firing],
                 "resolved": [alert_item(a, self.renderer).model_dump() for a in n.resolved],
             }

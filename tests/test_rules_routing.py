@@ -1,0 +1,258 @@
+"""The routing tree: Alertmanager's matching, inheritance, escalation on an explicit clock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from rules.outage.alerts import AlertBook, Notice
+from rules.outage.config import RulesConfig, RulesConfigError, parse_rules_config
+from rules.outage.detect import Condition, Rule
+from rules.outage.routing import Routing, Timers
+from waystation.registry import Registry, parse_registry
+
+T0 = 1_800_000_000_000
+DEFAULT = Timers(1_000, 30_000, 4 * 3_600_000)
+
+
+def district() -> Registry:
+    """Two enterprises' stations and a community's, under one district union."""
+
+    def station(operator: str, model: str = "enterprise_incubated") -> dict[str, Any]:
+        return {"name": f"站 {operator}", "model": model, "operator": operator, "devices": {}}
+
+    stations = {"a1": station("ent-a"), "a2": station("ent-a"), "b1": station("ent-b"),
+                "c1": station("centre", "community_integrated")}  # fmt: skip
+    for sid, spec in stations.items():
+        spec["devices"] = {f"{sid}-gw": {"kind": "gateway"},
+                           f"{sid}-disp": {"kind": "water_dispenser"},
+                           f"{sid}-meter": {"kind": "meter", "utility": "electricity"}}  # fmt: skip
+    return parse_registry({
+        "version": 1,
+        "parties": {"union": {"name": "达川区总工会", "type": "union"},
+                    "ent-a": {"name": "甲公司", "type": "enterprise"},
+                    "ent-b": {"name": "乙公司", "type": "enterprise"},
+                    "centre": {"name": "社区中心", "type": "community"}},
+        "stations": stations,
+    })  # fmt: skip
+
+
+CHANNELS = [
+    {"type": "log"},
+    {"type": "webhook", "name": "ent-a", "url": "http://127.0.0.1:1/a"},
+    {"type": "webhook", "name": "ent-b", "url": "http://127.0.0.1:1/b"},
+    {"type": "webhook", "name": "union", "url": "http://127.0.0.1:1/u"},
+]
+
+
+def config(route: dict[str, Any] | None, **extra: Any) -> RulesConfig:
+    data: dict[str, Any] = {"channels": CHANNELS, **extra}
+    if route is not None:
+        data["route"] = route
+    return parse_rules_config(data, "rules.yaml")
+
+
+DISTRICT_ROUTE: dict[str, Any] = {
+    "channels": ["log"],
+    "routes": [
+        {"match": {"severity": "critical"}, "channels": ["union"], "continue": True},
+        {"match": {"operator": "ent-a"}, "channels": ["ent-a"], "group_wait": "10s",
+         "escalate_after": "2h", "escalate_to": ["union"],
+         "routes": [{"matchers": ["kind = meter"], "channels": ["ent-a", "log"]}]},
+        {"match": {"operator": ["ent-b", "centre"]}, "channels": ["ent-b"]},
+    ],
+}  # fmt: skip
+
+
+def routing(route: dict[str, Any] | None = DISTRICT_ROUTE) -> Routing:
+    cfg = config(route)
+    return Routing.build(district(), cfg.route, [c.label for c in cfg.channels], DEFAULT)
+
+
+def channels(r: Routing, station: str, rule: Rule, device: str | None) -> list[tuple[str, ...]]:
+    return [t.channels for t in r.targets(station, rule.value, device)]
+
+
+def test_without_a_route_every_channel_gets_every_alert() -> None:
+    r = routing(None)
+    everything = ("log", "ent-a", "ent-b", "union")
+    assert channels(r, "a1", Rule.DEVICE_FAULT, "a1-disp") == [everything]
+    assert channels(r, "_service", Rule.MONITORING_LOST, None) == [everything]
+    [target] = r.targets("b1", Rule.STATION_DOWN.value, None)
+    assert target.timers == DEFAULT
+
+
+def test_deepest_match_wins_and_continue_reaches_the_next_sibling() -> None:
+    r = routing()
+    # A critical at ent-a's station: the union (continue) and ent-a, with ent-a's escalation.
+    assert channels(r, "a1", Rule.STATION_DOWN, None) == [("union",), ("ent-a",), ("union",)]
+    # A warning: ent-a only (and its escalation), not the union at once.
+    assert channels(r, "a2", Rule.DEVICE_FAULT, "a2-disp") == [("ent-a",), ("union",)]
+    # The meter's child route: its own channels, the escalation inherited.
+    assert channels(r, "a1", Rule.METER_STUCK, "a1-meter") == [("ent-a", "log"), ("union",)]
+    # A list matches any of its values.
+    assert channels(r, "c1", Rule.DEVICE_FAULT, "c1-disp") == [("ent-b",)]
+    assert channels(r, "b1", Rule.DEVICE_FAULT, "b1-disp") == [("ent-b",)]
+
+
+def test_an_alert_no_child_takes_goes_to_the_root_and_service_alerts_only_there() -> None:
+    r = routing({"channels": ["log"], "routes": [
+        {"match": {"operator": "ent-a"}, "channels": ["ent-a"]}]})  # fmt: skip
+    assert channels(r, "b1", Rule.DEVICE_FAULT, "b1-disp") == [("log",)]
+    assert channels(r, "_service", Rule.CHANNEL_FAILING, "ent-a") == [("log",)]
+
+
+def test_timers_are_inherited_and_overridden() -> None:
+    r = routing()
+    crit, ent_a, escalation = r.targets("a1", Rule.STATION_DOWN.value, None)
+    assert crit.timers == DEFAULT
+    assert ent_a.timers == Timers(10_000, DEFAULT.interval_ms, DEFAULT.repeat_ms)
+    assert escalation.escalate_after_ms == 2 * 3_600_000
+    assert escalation.timers.wait_ms == 0
+    [meter, _] = r.targets("a1", Rule.METER_STUCK.value, "a1-meter")
+    assert meter.timers == ent_a.timers  # the child inherits its parent's group_wait
+
+
+@pytest.mark.parametrize(
+    ("matcher", "station", "device", "hit"),
+    [
+        ("kind != meter", "a1", None, True),  # a station's own alert has no kind: ""
+        ("kind != meter", "a1", "a1-meter", False),
+        ('station =~ "a.*"', "a1", None, True),
+        ("station =~ a", "a1", None, False),  # anchored at both ends, as in Alertmanager
+        ("station !~ a.", "a1", None, False),
+        ("model = enterprise_incubated", "b1", None, True),
+        ("union = union", "c1", None, True),  # the registry's only union
+        ('device = ""', "c1", None, True),
+    ],
+)
+def test_matchers(matcher: str, station: str, device: str | None, hit: bool) -> None:
+    r = routing({"channels": ["log"], "routes": [{"matchers": [matcher], "channels": ["ent-a"]}]})
+    want = [("ent-a",)] if hit else [("log",)]
+    assert channels(r, station, Rule.DEVICE_SILENT, device) == want
+
+
+def codes(exc: pytest.ExceptionInfo[RulesConfigError]) -> list[str]:
+    return [p.code for p in exc.value.problems]
+
+
+def test_a_repeated_channel_type_needs_a_name() -> None:
+    with pytest.raises(RulesConfigError) as exc:
+        parse_rules_config({"channels": [{"type": "log"}, {"type": "log"}]}, "rules.yaml")
+    assert codes(exc) == ["duplicate_channel"]
+    assert "channel 2" in str(exc.value)
+    assert "the first is channel 1" in str(exc.value)
+    with pytest.raises(RulesConfigError) as exc:
+        parse_rules_config({"channels": [{"type": "log", "name": "x"},
+                                         {"type": "mqtt", "name": "x"}]}, "r.yaml")  # fmt: skip
+    assert codes(exc) == ["duplicate_channel"]
+    # One of a type may keep its type as its name.
+    ok = parse_rules_config({"channels": [{"type": "log"}, {"type": "log", "name": "b"}]}, "r")
+    assert [c.label for c in ok.channels] == ["log", "b"]
+
+
+def test_route_mistakes_are_errors_with_their_place() -> None:
+    with pytest.raises(RulesConfigError) as exc:
+        config({
+            "channels": ["log"],
+            "routes": [
+                {"match": {"operater": "ent-a"}, "channels": ["ent-a"]},
+                {"matchers": ["severity critical"], "channels": ["union"]},
+                {"matchers": ["station =~ (a"], "channels": ["log"]},
+            ],
+        })  # fmt: skip
+    assert sorted((p.where, p.code) for p in exc.value.problems) == [
+        ("route.routes.0.match.operater", "unknown_label"),
+        ("route.routes.1.matchers.0", "bad_matcher"),
+        ("route.routes.2.matchers.0", "bad_regex"),
+    ]
+    with pytest.raises(RulesConfigError) as exc:
+        config({"match": {"station": "a1"},
+                "routes": [{"escalate_after": "2h", "channels": ["log"]}]})  # fmt: skip
+    assert sorted(codes(exc)) == ["escalation_incomplete"]
+    with pytest.raises(RulesConfigError) as exc:
+        config({"match": {"station": "a1"}, "continue": True})
+    assert sorted(codes(exc)) == ["root_channels", "root_continue", "root_matchers"]
+    with pytest.raises(RulesConfigError) as exc:
+        config({"channels": ["log"], "routes": [{"channels": ["unoin"]}]})
+    assert codes(exc) == ["unknown_channel"]
+    assert "did you mean 'union'" in str(exc.value)
+    assert "是不是 'union'" in str(exc.value)
+
+
+# --- escalation and per-route groups, on an explicit clock ------------------------------
+
+
+def book_for(route: dict[str, Any]) -> AlertBook:
+    return AlertBook(router=routing(route))
+
+
+ESCALATING: dict[str, Any] = {
+    "channels": ["log"],
+    "routes": [{"match": {"operator": "ent-a"}, "channels": ["ent-a"],
+                "escalate_after": "2h", "escalate_to": ["union"]}],
+}  # fmt: skip
+HOUR = 3_600_000
+
+
+def step(book: AlertBook, conds: list[Condition], now: int, silenced: str = "") -> list[Notice]:
+    book.update({c.key: c for c in conds}, now, {}, lambda s: s == silenced)
+    return book.due(now)
+
+
+def where(notices: list[Notice]) -> list[tuple[str, bool, list[str], list[str]]]:
+    return [(n.target, n.escalation, [a.key for a in n.still_firing],
+             [a.key for a in n.resolved]) for n in notices]  # fmt: skip
+
+
+def test_escalation_fires_once_after_its_time_then_resolves_there_too() -> None:
+    book = book_for(ESCALATING)
+    fault = Condition(Rule.DEVICE_FAULT, "a1", "a1-disp", T0, "E3")
+    k = fault.key
+    step(book, [fault], T0)
+    assert where(step(book, [fault], T0 + 1_000)) == [("root/operator=ent-a", False, [k], [])]
+    assert step(book, [fault], T0 + 2 * HOUR - 1) == []
+    assert book.next_due_ms() == T0 + 2 * HOUR  # the pass is woken for it
+    [escalated] = step(book, [fault], T0 + 2 * HOUR)
+    assert where([escalated]) == [("root/operator=ent-a!escalation", True, [k], [])]
+    assert escalated.at_ms == T0 + 2 * HOUR
+    # Once: the repeat interval reminds the operator's route, never the escalation.
+    later = step(book, [fault], T0 + 1_000 + 4 * HOUR)
+    assert where(later) == [("root/operator=ent-a", False, [k], [])]
+    assert all(not n.escalation for t in range(3, 30) for n in step(book, [fault], T0 + t * HOUR))
+    # Resolved: both routes that were told hear it, once each.
+    done = step(book, [], T0 + 30 * HOUR) + step(book, [], T0 + 30 * HOUR + 30_000)
+    assert sorted(where(done)) == [("root/operator=ent-a", False, [], [k]),
+                                   ("root/operator=ent-a!escalation", True, [], [k])]  # fmt: skip
+    assert book.alerts == {}
+    assert book.groups == {}
+
+
+def test_no_escalation_for_an_alert_resolved_or_silenced_before_it() -> None:
+    book = book_for(ESCALATING)
+    fault = Condition(Rule.DEVICE_FAULT, "a1", "a1-disp", T0)
+    step(book, [fault], T0)
+    step(book, [fault], T0 + 1_000)
+    step(book, [], T0 + 2 * HOUR - 1)  # resolved a moment before
+    resolved = step(book, [], T0 + 2 * HOUR + 60_000)
+    assert all(not n.escalation for n in resolved)
+    assert book.alerts == {}
+    # Silenced across its escalation time: held; told when the silence ends, still firing.
+    other = Condition(Rule.DEVICE_FAULT, "a2", "a2-disp", T0)
+    step(book, [other], T0)
+    step(book, [other], T0 + 1_000)
+    assert step(book, [other], T0 + 3 * HOUR, silenced="a2") == []
+    assert step(book, [other], T0 + 4 * HOUR, silenced="a2") == []
+    late = step(book, [other], T0 + 5 * HOUR)  # the operator is told again, as after any silence
+    assert [n.escalation for n in late] == [False, True]
+
+
+def test_an_alert_reaches_only_its_operators_route() -> None:
+    book = book_for(ESCALATING)
+    a = Condition(Rule.DEVICE_FAULT, "a1", "a1-disp", T0)
+    b = Condition(Rule.DEVICE_FAULT, "b1", "b1-disp", T0)
+    step(book, [a, b], T0)
+    sent = step(book, [a, b], T0 + 1_000)
+    assert sorted((n.station, n.target) for n in sent) == [
+        ("a1", "root/operator=ent-a"), ("b1", "root")]  # fmt: skip
