@@ -29,17 +29,22 @@ def test_the_sample_config_loads_once_its_secrets_are_set(
     with pytest.raises(RulesConfigError) as info:
         load_rules_config(sample)
     message = str(info.value)
-    assert "7 处错误 error(s)" in message
-    assert "rules.yaml:27:10 channel 1: url\n    环境变量 DINGTALK_TOKEN 没有设置" in message
-    assert "rules.yaml:28:13 channel 1: secret" in message
+    assert "8 处错误 error(s)" in message
+    assert "rules.yaml:29:10 channel 1: url\n    环境变量 DINGTALK_TOKEN 没有设置" in message
+    assert "rules.yaml:30:13 channel 1: secret" in message
     assert "environment variable DINGTALK_SECRET is not set" in message
-    for name in ("DINGTALK_TOKEN", "DINGTALK_SECRET", "WECOM_KEY", "FEISHU_HOOK",
-                 "FEISHU_SECRET", "SMTP_USER", "SMTP_PASSWORD"):  # fmt: skip
+    for name in ("DINGTALK_TOKEN", "DINGTALK_SECRET", "WECOM_KEY", "WECOM_FENGYUN_KEY",
+                 "FEISHU_HOOK", "FEISHU_SECRET", "SMTP_USER", "SMTP_PASSWORD"):  # fmt: skip
         monkeypatch.setenv(name, f"value-of-{name}")
     config = load_rules_config(sample)
     assert [c.type for c in config.channels] == [
-        "dingtalk", "wecom", "feishu", "webhook", "email", "mqtt", "log",
+        "dingtalk", "wecom", "wecom", "feishu", "webhook", "email", "mqtt", "log",
     ]  # fmt: skip
+    assert [c.label for c in config.channels] == [
+        "union-dingtalk", "xiaoge-wecom", "fengyun-wecom", "sanitation-feishu", "webhook",
+        "email", "mqtt", "log",
+    ]  # fmt: skip
+    assert config.route is not None
     assert config.channels[0].url.endswith("access_token=value-of-DINGTALK_TOKEN")  # type: ignore[union-attr]
     assert config.timing.pending_for["door_silent"].total_seconds() == 600
     assert config.thresholds.reconnect_grace is None  # computed from the registry

@@ -3,9 +3,10 @@
 Each file is validated on its own by its loader; this package adds what only
 shows across files: an agent's devices against the registry (`agent`), the
 tariffs a registry names (`tariffs`), a station's gateway and meters
-(`registry`), the URLs each service calls (`connection`), prices that are
-only examples. Every problem is collected (errors stop a service, warnings
-do not), so one run lists all of them.
+(`registry`), the rules' routing tree against the registry (`routes`), the
+URLs each service calls (`connection`), prices that are only examples.
+Every problem is collected (errors stop a service, warnings do not), so one
+run lists all of them.
 
 It imports the agent's, the rules' and the tariffs' config models, which need
 no server package: the check runs on an edge box too.
@@ -17,6 +18,7 @@ from app.checks.agent import check_agent
 from app.checks.connection import check_connection
 from app.checks.plan import Checked, Plan
 from app.checks.registry import check_gateways_and_meters, check_registry, check_station
+from app.checks.routes import check_routes
 from app.checks.tariffs import check_tariffs
 from rules.outage.config import RulesConfig, read_rules_config
 from waystation.configerror import ConfigError
@@ -34,6 +36,8 @@ def check(plan: Plan) -> Checked:
         check_agent(plan, out)
     if plan.station is not None and out.registry is not None:
         check_station(plan.station, out)
+    if out.registry is not None and out.rules is not None and out.rules_document is not None:
+        check_routes(out.rules, out.rules_document, out.registry, out)
     if out.registry is not None:
         check_gateways_and_meters(out.registry, out)
         if plan.tariffs is not None or (plan.allocation and out.registry.parties):
@@ -47,6 +51,6 @@ def _rules(plan: Plan, out: Checked) -> None:
         out.rules = RulesConfig()
         return
     try:
-        out.rules = read_rules_config(plan.rules_config).config
+        out.rules, out.rules_document = read_rules_config(plan.rules_config)
     except ConfigError as exc:
         out.collect(exc)

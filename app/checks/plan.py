@@ -45,6 +45,7 @@ class Checked:
     tariffs: dict[str, Tariff] | None = None
     problems: list[Problem] = field(default_factory=list)
     registry_document: Document | None = None
+    rules_document: Document | None = None
 
     @property
     def errors(self) -> list[Problem]:

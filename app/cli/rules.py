@@ -8,6 +8,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from app.checks import Plan
+from app.cli import rules_routes
 from app.cli.common import (
     EXIT_CONFIG,
     EXIT_OK,
@@ -34,8 +35,16 @@ def add_parser(sub: Subcommands) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "rules",
         parents=[connection_options(top=False)],
-        help="outage rules, alerts and notifications; monthly allocation",
+        help="outage rules, alerts and notifications; monthly allocation; "
+        "`rules routes --station ID`: where a station's alerts go",
     )
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=["routes"],
+        help="routes: print which channels each alert of --station reaches, and exit",
+    )
+    rules_routes.add_arguments(p)
     p.add_argument(
         "--rules-config",
         type=Path,
@@ -72,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
     if args.sample_config:
         print(files("rules.outage").joinpath("sample-rules.yaml").read_text("utf-8"), end="")
         return EXIT_OK
+    if args.action == "routes":
+        return rules_routes.show_routes(args)
     s = settings(args)
     result = checked(
         Plan(

@@ -196,19 +196,27 @@ class Routing:
         unions = [p for p, s in self.registry.parties.items() if s.type.value == "union"]
         return unions[0] if len(unions) == 1 else None
 
-    def matched(self, labels: dict[Label, str]) -> list[Node]:
-        """The routes that take an alert with these labels, in tree order."""
+    def matched(self, labels: dict[Label, str], entered: set[str] | None = None) -> list[Node]:
+        """The routes that take an alert with these labels, in tree order.
+
+        `entered` collects every route the alert entered on its way (for finding
+        routes no alert can reach).
+        """
         out: list[Node] = []
-        self._walk(self.root, labels, out)
+        self._walk(self.root, labels, out, entered)
         return out
 
-    def _walk(self, node: Node, labels: dict[Label, str], out: list[Node]) -> None:
+    def _walk(
+        self, node: Node, labels: dict[Label, str], out: list[Node], entered: set[str] | None
+    ) -> None:
+        if entered is not None:
+            entered.add(node.id)
         found = False
         for child in node.children:
             if not child.matches(labels):
                 continue
             found = True
-            self._walk(child, labels, out)
+            self._walk(child, labels, out, entered)
             if not child.config.continue_:
                 break
         if not found:
