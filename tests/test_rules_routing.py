@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +12,7 @@ from rules.outage.alerts import AlertBook, Notice
 from rules.outage.config import RulesConfig, RulesConfigError, parse_rules_config
 from rules.outage.detect import Condition, Rule
 from rules.outage.routing import Routing, Timers
+from rules.outage.statedb import RulesState
 from waystation.registry import Registry, parse_registry
 
 T0 = 1_800_000_000_000
@@ -256,3 +259,36 @@ def test_an_alert_reaches_only_its_operators_route() -> None:
     sent = step(book, [a, b], T0 + 1_000)
     assert sorted((n.station, n.target) for n in sent) == [
         ("a1", "root/operator=ent-a"), ("b1", "root")]  # fmt: skip
+
+
+def test_a_state_file_from_before_routing_keeps_what_was_told(tmp_path: Path) -> None:
+    """Its groups become the root's; a notified alert was told on every route it reaches."""
+    path = tmp_path / "state.db"
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE alerts (
+            key TEXT PRIMARY KEY, rule TEXT NOT NULL, station TEXT NOT NULL, device TEXT,
+            since_ms INTEGER NOT NULL, state TEXT NOT NULL, detail TEXT NOT NULL,
+            fired_ms INTEGER, resolved_ms INTEGER,
+            notified INTEGER NOT NULL, inhibited INTEGER NOT NULL, silenced INTEGER NOT NULL);
+        CREATE TABLE groups (station TEXT PRIMARY KEY, changed_ms INTEGER, last_sent_ms INTEGER);
+    """)
+    db.execute("INSERT INTO alerts VALUES ('device_fault:a1:a1-disp', 'device_fault', 'a1', "
+               "'a1-disp', ?, 'firing', '', ?, NULL, 1, 0, 0)", (T0, T0))  # fmt: skip
+    db.execute("INSERT INTO groups VALUES ('a1', NULL, ?)", (T0,))
+    db.commit()
+    db.close()
+    state = RulesState(path)
+    book = state.load_book()
+    book.adopt(routing(None))
+    [alert] = book.alerts.values()
+    assert alert.notified_on == {"root"}
+    assert book.groups[("root", "a1")].last_sent_ms == T0
+    state.save(book)
+    state.close()
+    again = RulesState(path).load_book()
+    assert again.alerts[alert.key].notified_on == {"root"}
+    # Resolved now: the resolution goes to the root, as the firing did.
+    book.update({}, T0 + 60_000, {}, lambda _: False)
+    [done] = book.due(T0 + 60_000)
+    assert (done.target, [a.key for a in done.resolved]) == ("root", [alert.key])
