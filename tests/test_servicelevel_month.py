@@ -37,13 +37,19 @@ resolved after 35, 590 and 100 min: median 100.
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from openpyxl import Workbook
 
+from rules.servicelevel.command import ScorecardJob
 from rules.servicelevel.definitions import Definitions, Service
+from rules.servicelevel.export import COLUMNS, SHEET_TITLE
 from rules.servicelevel.monthly import service_report
 from rules.servicelevel.scorecard import ServiceLevel
 from waystation.lineprotocol import encode_line
@@ -182,3 +188,34 @@ def test_every_figure_of_the_hand_worked_month(store: InfluxStore) -> None:
         assert row.alerts is not None
         assert (row.alerts.fired, row.alerts.median_resolve_ms) == (3, 100 * 60_000)
     assert Service.STATION in {r.service for r in report.stations}
+
+
+def test_the_exports_carry_the_same_figures(store: InfluxStore, tmp_path: Path) -> None:
+    store.write_lines(lines())
+    job = ScorecardJob(registry(), store, tmp_path, Definitions(),
+                       clock=lambda: datetime(2026, 11, 5, tzinfo=UTC))  # fmt: skip
+    add_sheet = job.run(MONTH)
+    path = tmp_path / "service-2026-10.csv"
+    assert job.last_path == path
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 with BOM, for Excel
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert [h.split()[-1] for h in rows[0]] == [key for _, key in COLUMNS]
+    assert rows[1] == ["2026-10", "hw", "手算站", "ent", "驿站在线 station", "99.35", "3",
+                       "180.00", "60.00", "60.00", "27900.00", "", ""]  # fmt: skip
+    assert rows[-4] == ["2026-10", "*", "", "ent", "驿站在线 station", "99.50", "5", "360.00",
+                        "120.00", "72.00", "72540.00", "3", "100.00"]  # fmt: skip
+    assert len(rows) == 1 + 5 + 4
+    again = path.read_bytes()
+    job.run(MONTH)
+    assert path.read_bytes() == again  # a re-run writes the same bytes
+    wb = Workbook()
+    add_sheet(wb)
+    sheet = wb[SHEET_TITLE]
+    assert [c.value for c in sheet[2]][:6] == ["2026-10", "hw", "手算站", "ent",
+                                              "驿站在线 station", 99.35]  # fmt: skip
+    [series] = store.query(
+        'SELECT "availability_pct", "outages", "down_minutes" FROM "service_level" '
+        "WHERE \"station\" = '*' AND \"service\" = 'station'"
+    )
+    assert series.values == [[ms(at(1, 0)), 99.5, 5, 360.0]]

@@ -1,4 +1,4 @@
-"""`waystation report`: a month's utility allocation by party (CSV, XLSX, InfluxDB), or monthly."""
+"""`waystation report`: a month's allocation by party and service levels (CSV, XLSX, InfluxDB)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from app.cli.common import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    RULES_CONFIG_ENV,
     Subcommands,
     checked,
     connection_options,
+    env_path,
     out_dir,
     setting_origins,
     settings,
@@ -29,7 +31,8 @@ def add_parser(sub: Subcommands) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "report",
         parents=[connection_options(top=False)],
-        help="monthly utility allocation by party: CSV + XLSX, and InfluxDB `allocation`",
+        help="monthly utility allocation by party and service levels: CSV + XLSX, and InfluxDB "
+        "`allocation`, `service_level`",
     )
     when = p.add_mutually_exclusive_group(required=True)
     when.add_argument("--month", help="the month to allocate, like 2026-10")
@@ -55,7 +58,14 @@ def add_parser(sub: Subcommands) -> argparse.ArgumentParser:
         help="only this station; repeatable (the files' names then carry the stations' ids)",
     )
     p.add_argument(
-        "--no-influx", action="store_true", help="do not write the `allocation` measurement"
+        "--no-influx",
+        action="store_true",
+        help="do not write the `allocation` and `service_level` measurements",
+    )
+    p.add_argument(
+        "--rules-config",
+        type=Path,
+        help=f"the rules config, for the scorecard's thresholds [${RULES_CONFIG_ENV}]",
     )
     p.add_argument(
         "--pdf",
@@ -75,16 +85,19 @@ def run(args: argparse.Namespace) -> int:
     # Server extra: rich, openpyxl, APScheduler.
     from rich.console import Console
 
+    from app.scorecard import scorecard_job
     from rules.allocation.command import ReportJob, print_summary, run_scheduled
     from rules.allocation.labels import label
     from rules.allocation.pdf import FontMissing
     from rules.allocation.report import AllocationError, NoReadings, example_tariffs, parse_month
+    from rules.servicelevel.command import print_scorecard
     from waystation.store import StoreError
 
     s = settings(args)
     result = checked(
         Plan(
             registry=Path(s.registry),
+            rules_config=env_path(args.rules_config, RULES_CONFIG_ENV),
             tariffs=tariff_paths(args),
             allocation=True,
             scheduled_billing=args.schedule,
@@ -98,8 +111,12 @@ def run(args: argparse.Namespace) -> int:
     if tariffs is None:  # a registry without parties: run_report says what to add
         tariffs = {}
     console = Console(stderr=True)
-    job = ReportJob(registry, tariffs, store(s), args.out, args.stations, not args.no_influx,
-                    console, allow_example_prices=args.allow_example_prices)  # fmt: skip
+    influx = store(s)
+    scorecard = scorecard_job(registry, influx, args.out, result.rules, stations=args.stations,
+                              write_influx=not args.no_influx)  # fmt: skip
+    job = ReportJob(registry, tariffs, influx, args.out, args.stations, not args.no_influx,
+                    console, allow_example_prices=args.allow_example_prices,
+                    extras=[scorecard])  # fmt: skip
     examples = (
         [] if args.allow_example_prices else example_tariffs(registry, tariffs, args.stations)
     )
@@ -123,7 +140,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"waystation report: {where}{exc}", file=sys.stderr)
         return EXIT_FAILURE if may_pass else EXIT_CONFIG
     print_summary(Console(), report, registry)
+    print_scorecard(Console(), scorecard.last)
     print(f"{label(report.language, 'written')}: {csv_path}, {xlsx_path}")
+    if scorecard.last_path is not None:
+        print(f"{label(report.language, 'written')}: {scorecard.last_path}")
     for path in pdfs:
         print(f"{label(report.language, 'written')}: {path}")
     if examples:

@@ -74,6 +74,7 @@ def add_parser(sub: Subcommands) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from app.monthly import serve  # server extra
+    from app.scorecard import scorecard_job
     from rules.allocation.command import ReportJob
     from rules.outage.service import RulesService
     from rules.outage.statedb import StateInUse
@@ -104,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
     influx = store(s)
     job = None
     if registry.parties and not args.no_allocation and result.tariffs is not None:
-        job = ReportJob(registry, result.tariffs, influx, args.reports)
+        job = ReportJob(registry, result.tariffs, influx, args.reports,
+                        extras=[scorecard_job(registry, influx, args.reports, config)])  # fmt: skip
     mqtt = mqtt_settings(s)
     try:
         service = RulesService(

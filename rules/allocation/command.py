@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from apscheduler.job import Job
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
+from openpyxl import Workbook
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -33,9 +35,15 @@ from rules.allocation.wording import finding_label, finding_text
 from waystation.registry import Registry
 from waystation.store import InfluxStore, StoreError
 
-__all__ = ["ReportJob", "print_summary", "run_scheduled", "schedule_allocation"]
+__all__ = ["MonthlyExtra", "ReportJob", "print_summary", "run_scheduled", "schedule_allocation"]
 
 log = logging.getLogger("waystation.report")
+
+
+class MonthlyExtra(Protocol):
+    """Another part of the monthly report: runs for a month, adds a sheet to the workbook."""
+
+    def run(self, month: date) -> Callable[[Workbook], None]: ...
 
 
 @dataclass
@@ -55,6 +63,9 @@ class ReportJob:
     scheduled: bool = False
     # The file being written, if any (an interrupted run says which may be incomplete).
     writing: Path | None = field(default=None, init=False)
+    # What else the month's report makes (the service-level scorecard, wired by `app`):
+    # each runs after the allocation and returns what adds its sheet to the workbook.
+    extras: Sequence[MonthlyExtra] = ()
 
     def refuse_example_prices(self) -> None:
         examples = example_tariffs(self.registry, self.tariffs, self.stations)
@@ -120,10 +131,11 @@ class ReportJob:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         csv_path, xlsx_path = export_paths(self.out_dir, report, self.stations)
         mark = not self.allow_example_prices
+        sheets = [extra.run(month) for extra in self.extras]
         self.writing = csv_path
         write_csv(report, csv_path, mark_examples=mark)
         self.writing = xlsx_path
-        write_xlsx(report, xlsx_path, mark_examples=mark)
+        write_xlsx(report, xlsx_path, mark_examples=mark, extra_sheets=sheets)
         self.writing = None
         if self.write_influx and report.example_prices and mark:
             # Grafana would show these as the month's costs: keep them out of InfluxDB.

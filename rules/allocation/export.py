@@ -13,10 +13,12 @@ import hashlib
 import io
 import re
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+
+from openpyxl import Workbook
 
 from rules.allocation.compute import PartyLine
 from rules.allocation.labels import label
@@ -96,9 +98,18 @@ def write_csv(report: MonthReport, path: Path, *, mark_examples: bool = True) ->
     return path
 
 
-def write_xlsx(report: MonthReport, path: Path, *, mark_examples: bool = True) -> Path:
+def write_xlsx(
+    report: MonthReport,
+    path: Path,
+    *,
+    mark_examples: bool = True,
+    extra_sheets: Sequence[Callable[[Workbook], None]] = (),
+) -> Path:
+    """The workbook; `extra_sheets` add theirs after the export's own (the service levels)."""
     mark = mark_examples and report.example_prices
     wb = build_workbook(report, mark=mark)
+    for add in extra_sheets:
+        add(wb)
     stamp = datetime(report.month.year, report.month.month, report.month.day)  # noqa: DTZ001
     wb.properties.created = stamp
     wb.properties.modified = stamp

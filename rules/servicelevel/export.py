@@ -1,0 +1,126 @@
+"""The scorecard's outputs: `service-M.csv`, a sheet in the workbook, `service_level` points.
+
+The CSV is UTF-8 with a BOM (Excel reads the Chinese headers), its headers
+Chinese first with the English key after, rows sorted (stations, then each
+operator as station `*`), so a re-run writes the same bytes. The sheet is
+added by `add_sheet`, which the allocation's workbook export calls; the
+workbook's layout and styles are the export's.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from openpyxl import Workbook
+
+from rules.servicelevel.definitions import Service
+from rules.servicelevel.monthly import ServiceReport, month_span
+from rules.servicelevel.scorecard import ServiceLevel, minutes
+from waystation.lineprotocol import encode_line
+from waystation.registry import Registry
+
+__all__ = ["COLUMNS", "SHEET_TITLE", "add_sheet", "csv_path", "service_lines", "write_csv"]
+
+SHEET_TITLE = "服务水平 service levels"
+# (header as printed, key): Chinese first, the English key after it for scripts.
+COLUMNS = [
+    ("月份 month", "month"),
+    ("站点编号 station", "station"),
+    ("站点名称 station_name", "station_name"),
+    ("运营方 operator", "operator"),
+    ("服务 service", "service"),
+    ("可用率(%) availability_pct", "availability_pct"),
+    ("中断次数 outages", "outages"),
+    ("中断分钟 down_minutes", "down_minutes"),
+    ("最长中断分钟 longest_minutes", "longest_minutes"),
+    ("平均恢复分钟 mttr_minutes", "mttr_minutes"),
+    ("营业分钟 opening_minutes", "opening_minutes"),
+    ("告警次数 alerts", "alerts"),
+    ("告警恢复中位分钟 alert_median_resolve_minutes", "alert_median_resolve_minutes"),
+]
+SERVICE_ZH = {
+    Service.STATION: "驿站在线",
+    Service.HOT_WATER: "热水",
+    Service.CHARGING: "充电",
+    Service.VISITS: "客流计数",
+}
+
+
+def csv_path(out_dir: Path, report: ServiceReport, stations: list[str] | None = None) -> Path:
+    """`service-2026-10.csv`; with --station, named after them like the allocation's."""
+    stem = f"service-{report.month:%Y-%m}"
+    if stations:
+        stem += "-" + "+".join(sorted(set(stations)))[:120]
+    return out_dir / f"{stem}.csv"
+
+
+def _cells(row: ServiceLevel, registry: Registry) -> list[str | int | Decimal]:
+    spec = registry.stations.get(row.station)
+    mttr = None if row.mttr_ms is None else minutes(int(row.mttr_ms))
+    alerts = row.alerts
+    median = (
+        None
+        if alerts is None or alerts.median_resolve_ms is None
+        else minutes(alerts.median_resolve_ms)
+    )
+    values: list[str | int | Decimal | None] = [
+        f"{row.month:%Y-%m}",
+        row.station,
+        spec.name if spec else "",
+        row.operator,
+        f"{SERVICE_ZH[row.service]} {row.service.value}",
+        row.availability_pct,
+        row.outages,
+        minutes(row.down_ms),
+        minutes(row.longest_ms),
+        mttr,
+        minutes(row.opening_ms),
+        None if alerts is None else alerts.fired,
+        median,
+    ]
+    return ["" if v is None else v for v in values]
+
+
+def write_csv(report: ServiceReport, registry: Registry, path: Path) -> Path:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow([header for header, _ in COLUMNS])
+    writer.writerows(_cells(row, registry) for row in report.rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(buf.getvalue(), encoding="utf-8-sig", newline="")
+    return path
+
+
+def add_sheet(wb: Workbook, report: ServiceReport, registry: Registry) -> None:
+    """The scorecard as one sheet of the month's workbook."""
+    ws = wb.create_sheet(SHEET_TITLE)
+    ws.append([header for header, _ in COLUMNS])
+    for row in report.rows:
+        ws.append([float(v) if isinstance(v, Decimal) else v for v in _cells(row, registry)])
+
+
+def service_lines(report: ServiceReport, registry: Registry) -> list[str]:
+    """`service_level` points, stamped at the month's start so a re-run overwrites them."""
+    stamp, _ = month_span(report.month, ZoneInfo(registry.timezone))
+    out = []
+    for row in report.rows:
+        fields: dict[str, float | int] = {
+            "outages": row.outages,
+            "down_minutes": float(minutes(row.down_ms)),
+            "longest_minutes": float(minutes(row.longest_ms)),
+            "opening_minutes": float(minutes(row.opening_ms)),
+        }
+        if row.availability_pct is not None:
+            fields["availability_pct"] = float(row.availability_pct)
+        if row.mttr_ms is not None:
+            fields["mttr_minutes"] = float(minutes(int(row.mttr_ms)))
+        if row.alerts is not None:
+            fields["alerts"] = row.alerts.fired
+        tags = {"station": row.station, "operator": row.operator or "-",
+                "service": row.service.value}  # fmt: skip
+        out.append(encode_line("service_level", tags, fields, stamp))
+    return out
