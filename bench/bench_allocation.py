@@ -1,4 +1,4 @@
-"""Monthly allocation: report time and memory for a district's month of readings.
+"""Monthly report: allocation and service-level scorecard time and memory for a district's month.
 
 Run: ./dev bench bench_allocation [--stations 1000] [--interval 60] [--meter-interval S]
                                   [--repeat 1] [--workdir DIR [--skip-load]] [--time-limit 3600]
@@ -7,9 +7,13 @@ Loads N stations x 6 devices (main electricity and water meters, a dispenser,
 a locker, a door counter, a gateway) of readings every --interval seconds (the
 main meters every --meter-interval, if given; each device registered so) for
 October 2026 plus a day either side straight into a local InfluxDB (line
-protocol, two loader processes), then times `run_report` (the queries, the
-register arithmetic and the sharing) and the CSV + XLSX export --repeat
-times, and prints the report process's peak RSS and the load average (the
+protocol, two loader processes; every reading with its `seq`, as ingest
+writes it, the dispensers with their temperature, the lockers with their
+faulty slots, and the gateways' own readings; one station in 50 has a cold
+dispenser for an hour and a locker fault, so the scorecard reads those
+reading by reading), then times `run_report` (the queries, the register
+arithmetic and the sharing), the scorecard (`service_report`) and the
+CSV + XLSX export --repeat times, and prints the report process's peak RSS and the load average (the
 figures mean little on a machine busy with other work). Without --workdir
 the data goes to a temporary directory that is deleted at the end; with it
 the data is kept, and a later run with --skip-load times the report alone.
@@ -39,12 +43,15 @@ from rules.allocation.export import export_paths, write_csv, write_xlsx
 from rules.allocation.registers import HOUR_MS
 from rules.allocation.report import month_window, run_report
 from rules.allocation.tariff import shipped_tariffs
+from rules.servicelevel.command import ScorecardJob
+from rules.servicelevel.definitions import Definitions
 from tests.allocation_helpers import PARTIES
 from tests.helpers import station_devices
 from waystation.registry import Registry, parse_registry
 from waystation.store import InfluxStore
 
 MONTH = date(2026, 10, 1)
+TROUBLE_START = int(datetime(2026, 10, 15, 12, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp() * 1000)
 DATABASE = "bench_allocation"
 BATCH = 20_000
 # (device suffix, measurement, field, growth per minute, format)
@@ -114,15 +121,32 @@ def _load(url: str, stations: list[int], every_s: dict[str, int]) -> int:
             for k, t in enumerate(range(start, end, every_s[suffix] * 1000)):
                 # Monotone with an uneven step, so the data does not compress unrealistically.
                 value = base + per_step * (k + (k * 7919 % 13) / 100)
-                lines.append(f"{head}{fmt.format(value)} {t}")
+                lines.append(f"{head}{fmt.format(value)},seq={k}i{_extra(n, suffix, t)} {t}")
                 if len(lines) >= BATCH:
                     _post(url, "\n".join(lines).encode())
                     sent += len(lines)
                     lines.clear()
+        gateway = f"gateway,device={st}-gw,station={st} seq="
+        for k, t in enumerate(range(start, end, every_s["gw"] * 1000)):
+            lines.append(f"{gateway}{k}i {t}")
+        if len(lines) >= BATCH:
+            _post(url, "\n".join(lines).encode())
+            sent += len(lines)
+            lines.clear()
     if lines:
         _post(url, "\n".join(lines).encode())
         sent += len(lines)
     return sent
+
+
+def _extra(n: int, suffix: str, t: int) -> str:
+    """The scorecard's fields: hot (or for an hour, at one station in 50, cold and faulty)."""
+    trouble = n % 50 == 0 and TROUBLE_START <= t < TROUBLE_START + HOUR_MS
+    if suffix == "disp":
+        return ',temp_c=61.5,fault="E3"' if trouble else ",temp_c=92.5"
+    if suffix == "locker":
+        return ",fault_slots=2i" if trouble else ",fault_slots=0i"
+    return ""
 
 
 def load(url: str, stations: int, every_s: dict[str, int], processes: int = 2) -> None:
@@ -161,18 +185,25 @@ def run_once(reg: Registry, store: InfluxStore, workdir: Path) -> tuple[float, f
     )
     fetched = next(t for t, what in steps if what == "allocating") - t0
     took = time.monotonic() - t0
+    t_sc = time.monotonic()
+    scorecard = ScorecardJob(reg, store, workdir, Definitions(), write_influx=False,
+                             clock=lambda: datetime(2026, 11, 2, tzinfo=UTC))  # fmt: skip
+    add_sheet = scorecard.run(MONTH)
+    scored = time.monotonic() - t_sc
     csv_path, xlsx_path = export_paths(workdir, report)
     t1 = time.monotonic()
     write_csv(report, csv_path)
-    write_xlsx(report, xlsx_path)
+    write_xlsx(report, xlsx_path, extra_sheets=[add_sheet])
     exported = time.monotonic() - t1
+    down = sum(r.outages for r in scorecard.last.stations) if scorecard.last else 0
     print(
-        f"report: {took:.1f} s (queries {fetched:.1f} s, arithmetic and shares "
-        f"{took - fetched:.1f} s), export {exported:.1f} s; total ¥{report.total_cost:,.2f}; "
-        f"{_loadavg()}",
+        f"report: {took + scored + exported:.1f} s = allocation {took:.1f} s (queries "
+        f"{fetched:.1f} s, arithmetic and shares {took - fetched:.1f} s) + scorecard "
+        f"{scored:.1f} s ({down} outages found) + export {exported:.1f} s; "
+        f"total ¥{report.total_cost:,.2f}; {_loadavg()}",
         flush=True,
     )
-    return took, fetched, exported
+    return took + scored, fetched, exported
 
 
 def main() -> None:

@@ -1,7 +1,8 @@
 """The five dashboards: district overview, station detail, device health, alerts, utilities.
 
 Queries read what the services write (SPEC §5): a measurement per device
-kind, `device_status`, `event`, `alert`, `allocation`, and `station_info`
+kind, `device_status`, `event`, `alert`, `allocation`, `service_level` (the
+monthly scorecard), and `station_info`
 (the rules service's hourly copy of the registry's names and positions) and
 `deadletter` (ingest's refused messages). Cumulative registers become rates
 with `non_negative_difference`, so a counter reset shows as a gap, not a dip.
@@ -431,6 +432,33 @@ def utilities(opts: BoardOptions) -> db.Dashboard:
         )
         .unit("currencyCNY")
         .height(8)
+        .span(24)
+    )
+    levels = '"availability_pct", "outages", "down_minutes", "longest_minutes", "mttr_minutes"'
+    board.with_panel(
+        _table()
+        .title("运营方服务水平 service levels by operator (monthly)")
+        .datasource(DATASOURCE)
+        .with_target(
+            InfluxQL(
+                f'SELECT {levels}, "opening_minutes", "alerts" FROM "service_level" '
+                'WHERE $timeFilter AND "station" = \'*\' GROUP BY "operator", "service"'
+            ).table()
+        )
+        .height(10)
+        .span(24)
+    )
+    board.with_panel(
+        _table()
+        .title("驿站服务水平 service levels by station (monthly)")
+        .datasource(DATASOURCE)
+        .with_target(
+            InfluxQL(
+                f'SELECT {levels} FROM "service_level" WHERE $timeFilter AND {STATION} '
+                'GROUP BY "station", "operator", "service"'
+            ).table()
+        )
+        .height(12)
         .span(24)
     )
     return board

@@ -64,7 +64,10 @@ def check_workbook(
     # A clean simulated month: no reset, gap, spike or estimate to report.
     assert list(book["数据说明"].iter_rows(min_row=3, values_only=True)) == []
     statements = [f"对账单 {PARTIES[p]['name']}" for p in ("xiaoge", "dachuan-union", "cuiping")]
-    assert sorted(book.sheetnames) == sorted(["汇总", *statements, "明细", "数据说明"])
+    assert sorted(book.sheetnames) == sorted(["汇总", *statements, "明细", "数据说明", "服务水平"])
+    # The month's scorecard rides along: a row per station and service, then per operator.
+    levels = list(book["服务水平"].iter_rows(min_row=3, values_only=True))
+    assert {r[1] for r in levels} == {*stations, "*"}
     summary = {r[0]: r for r in book["汇总"].iter_rows(min_row=3, values_only=True) if r[0]}
     assert D(str(summary["合计"][5])) == csv_total
     union_cost = sum(D(r["cost_cny"]) for r in rows if r["party"] == "dachuan-union")

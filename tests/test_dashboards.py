@@ -29,6 +29,8 @@ from rules.allocation.report import month_window, previous_month, run_report, wr
 from rules.allocation.tariff import shipped_tariffs
 from rules.outage.config import RulesConfig, Thresholds
 from rules.outage.service import RulesService
+from rules.servicelevel.command import ScorecardJob
+from rules.servicelevel.definitions import Definitions
 from tests.allocation_helpers import (
     backfill_month,
     days_of_history,
@@ -141,6 +143,7 @@ def test_every_query_returns_rows_after_the_pipeline(
                  "the stopped agent's offline status")  # fmt: skip
     report = run_report(registry, shipped_tariffs(), store, month)
     assert write_allocation(store, report, registry) > 0
+    ScorecardJob(registry, store, tmp_path / "reports", Definitions()).run(month)
 
     variables = {
         "station": [ent, com],

@@ -49,7 +49,7 @@ from openpyxl import Workbook
 
 from rules.servicelevel.command import ScorecardJob
 from rules.servicelevel.definitions import Definitions, Service
-from rules.servicelevel.export import COLUMNS, SHEET_TITLE
+from rules.servicelevel.export import COLUMNS
 from rules.servicelevel.monthly import service_report
 from rules.servicelevel.scorecard import ServiceLevel
 from waystation.lineprotocol import encode_line
@@ -211,9 +211,11 @@ def test_the_exports_carry_the_same_figures(store: InfluxStore, tmp_path: Path) 
     assert path.read_bytes() == again  # a re-run writes the same bytes
     wb = Workbook()
     add_sheet(wb)
-    sheet = wb[SHEET_TITLE]
-    assert [c.value for c in sheet[2]][:6] == ["2026-10", "hw", "手算站", "ent",
-                                              "驿站在线 station", 99.35]  # fmt: skip
+    sheet = wb["服务水平"]  # the registry's language (zh), the workbook's table style
+    assert sheet["A1"].value == "2026-10 服务水平"
+    assert [c.value for c in sheet[2]][:3] == ["月份", "站点编号", "站点名称"]
+    assert [c.value for c in sheet[3]][:6] == ["2026-10", "hw", "手算站", "ent", "驿站在线", 99.35]
+    assert sheet.cell(3, 6).number_format == "0.00"
     [series] = store.query(
         'SELECT "availability_pct", "outages", "down_minutes" FROM "service_level" '
         "WHERE \"station\" = '*' AND \"service\" = 'station'"

@@ -3,8 +3,8 @@
 The CSV is UTF-8 with a BOM (Excel reads the Chinese headers), its headers
 Chinese first with the English key after, rows sorted (stations, then each
 operator as station `*`), so a re-run writes the same bytes. The sheet is
-added by `add_sheet`, which the allocation's workbook export calls; the
-workbook's layout and styles are the export's.
+added by `add_sheet`, which the allocation's workbook export calls, in the
+registry's language and the workbook's table style (`table_sheet`).
 """
 
 from __future__ import annotations
@@ -17,15 +17,15 @@ from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
 
+from rules.allocation.sheetstyle import QUANTITY
+from rules.allocation.workbook import table_sheet
 from rules.servicelevel.definitions import Service
 from rules.servicelevel.monthly import ServiceReport, month_span
 from rules.servicelevel.scorecard import ServiceLevel, minutes
 from waystation.lineprotocol import encode_line
 from waystation.registry import Registry
 
-__all__ = ["COLUMNS", "SHEET_TITLE", "add_sheet", "csv_path", "service_lines", "write_csv"]
-
-SHEET_TITLE = "服务水平 service levels"
+__all__ = ["COLUMNS", "add_sheet", "csv_path", "service_lines", "write_csv"]
 # (header as printed, key): Chinese first, the English key after it for scripts.
 COLUMNS = [
     ("月份 month", "month"),
@@ -96,11 +96,19 @@ def write_csv(report: ServiceReport, registry: Registry, path: Path) -> Path:
 
 
 def add_sheet(wb: Workbook, report: ServiceReport, registry: Registry) -> None:
-    """The scorecard as one sheet of the month's workbook."""
-    ws = wb.create_sheet(SHEET_TITLE)
-    ws.append([header for header, _ in COLUMNS])
+    """The scorecard as one sheet of the month's workbook, in the workbook's own table style."""
+    lang = registry.language
+    zh = lang == "zh"
+    headers = [header.split()[0] if zh else key for header, key in COLUMNS]
+    rows = []
     for row in report.rows:
-        ws.append([float(v) if isinstance(v, Decimal) else v for v in _cells(row, registry)])
+        cells = _cells(row, registry)
+        cells[4] = SERVICE_ZH[row.service] if zh else row.service.value
+        rows.append(cells)
+    name = "服务水平" if zh else "Service levels"
+    table_sheet(wb, name, f"{report.month:%Y-%m} {name}", headers, rows,
+                formats={5: QUANTITY, 7: QUANTITY, 8: QUANTITY, 9: QUANTITY, 10: QUANTITY,
+                         12: QUANTITY}, landscape=True)  # fmt: skip
 
 
 def service_lines(report: ServiceReport, registry: Registry) -> list[str]:
