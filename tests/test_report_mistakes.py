@@ -71,9 +71,11 @@ def test_a_station_named_twice_is_billed_once(
                   "--out", str(out)) == 0  # fmt: skip
     printed = capsys.readouterr().out
     assert "1 个站点，合计 ¥1,103.60" in printed  # the registry speaks zh
-    [csv_path] = out.glob("*.csv")
+    [csv_path] = out.glob("allocation-*.csv")
     rows = list(csv.DictReader(csv_path.read_text("utf-8-sig").splitlines()))
     assert [(r["station"], Decimal(r["cost_cny"])) for r in rows] == [(station, Decimal("1103.60"))]
+    # The month's service levels beside it, named after the one station too.
+    assert [p.name for p in out.glob("service-*.csv")] == [f"service-2026-10-{station}.csv"]
 
 
 @pytest.mark.integration
