@@ -124,7 +124,7 @@ def _alerts(station: str, device: str) -> list[Alert]:
 
 def _resolved(a: Alert) -> Alert:
     return Alert(a.key, a.rule, a.station, a.device, a.since_ms, AlertState.RESOLVED, a.detail,
-                 a.fired_ms, a.since_ms + 3_600_000, notified=True)  # fmt: skip
+                 a.fired_ms, a.since_ms + 3_600_000, notified_on={"root"})  # fmt: skip
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

@@ -111,7 +111,7 @@ def check_escalation(union: HookServer, station: str) -> None:
     assert escalated["route"] == "root/operator=ent-a!escalation"
     [hook] = [h for h in texts(union) if any(n["escalation"] for n in h.body["notices"])]
     assert hook.body["title"] == "[升级] 驿站 a1"
-    assert "运营方: 甲骑手公司" in hook.body["text"]
+    assert "运营方：甲骑手公司" in hook.body["text"]
     assert "已告警 0 分钟" in hook.body["text"]  # 4 s: under a minute
 
 
