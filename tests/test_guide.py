@@ -22,8 +22,8 @@ GUIDE = Path(__file__).parent.parent / "docs" / "zh-CN" / "guide.md"
 BLOCK = re.compile(r"```sh\n(.*?)```", re.DOTALL)
 OFFLINE = {"sample-registry", "check-config", "broker-config", "silence", "dashboards"}
 # What the sample rules config takes from the environment, as an operator sets it.
-SECRETS = ("DINGTALK_TOKEN", "DINGTALK_SECRET", "WECOM_KEY", "FEISHU_HOOK", "FEISHU_SECRET",
-           "SMTP_USER", "SMTP_PASSWORD")  # fmt: skip
+SECRETS = ("DINGTALK_TOKEN", "DINGTALK_SECRET", "WECOM_KEY", "WECOM_FENGYUN_KEY", "FEISHU_HOOK",
+           "FEISHU_SECRET", "SMTP_USER", "SMTP_PASSWORD")  # fmt: skip
 
 
 def commands() -> list[tuple[list[str], str | None]]:

@@ -1,7 +1,7 @@
 """The scorecard's outputs: `service-M.csv`, a sheet in the workbook, `service_level` points.
 
-The CSV is UTF-8 with a BOM (Excel reads the Chinese headers), its headers
-Chinese first with the English key after, rows sorted (stations, then each
+The CSV is for machines, like the allocation's: UTF-8 with a BOM, the
+columns' English keys as headers, services by key, rows sorted (stations, then each
 operator as station `*`), so a re-run writes the same bytes. The sheet is
 added by `add_sheet`, which the allocation's workbook export calls, in the
 registry's language and the workbook's table style (`table_sheet`).
@@ -88,8 +88,11 @@ def _cells(row: ServiceLevel, registry: Registry) -> list[str | int | Decimal]:
 def write_csv(report: ServiceReport, registry: Registry, path: Path) -> Path:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow([header for header, _ in COLUMNS])
-    writer.writerows(_cells(row, registry) for row in report.rows)
+    writer.writerow([key for _, key in COLUMNS])  # for machines: the keys (the sheet is worded)
+    for row in report.rows:
+        cells = _cells(row, registry)
+        cells[4] = row.service.value
+        writer.writerow(cells)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(buf.getvalue(), encoding="utf-8-sig", newline="")
     return path
