@@ -39,10 +39,10 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from waystation.backoff import Backoff
-from waystation.logthrottle import Repeats
 from waystation.mqttclient import SessionClient, new_client
 from waystation.mqttreport import ConnectionReport
 from waystation.pubackwait import PubackWaiter
+from waystation.sessionstate import SessionState
 from waystation.settings import MqttSettings, MqttVersion
 
 __all__ = [
@@ -208,7 +208,7 @@ def open_session(
     return _PahoSession(settings, options, callbacks or SessionCallbacks())
 
 
-class _PahoSession:
+class _PahoSession(SessionState):
     def __init__(
         self, settings: MqttSettings, options: SessionOptions, callbacks: SessionCallbacks
     ) -> None:
@@ -237,28 +237,6 @@ class _PahoSession:
         self._refused = False  # the current attempt's CONNACK said no
         self._last_info: mqtt.MQTTMessageInfo | None = None
         self._waiter = PubackWaiter()
-
-    # --- what it says about itself -------------------------------------------------
-
-    @property
-    def connected(self) -> bool:
-        return self._connected.is_set()
-
-    @property
-    def subscribed(self) -> bool:
-        return self._subscribed.is_set()
-
-    @property
-    def last_connected_at(self) -> float | None:
-        return self._report.last_connected_at
-
-    @property
-    def connects(self) -> int:
-        return self._report.connects
-
-    @property
-    def _repeats(self) -> Repeats:  # what the tests read of either engine
-        return self._report.repeats
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -310,11 +288,6 @@ class _PahoSession:
         if qos > 0:
             self._last_info = info
         return int(info.mid)
-
-    def publish_acked(
-        self, topic: str, payload: str | bytes, timeout_s: float, *, retain: bool = False
-    ) -> int | None:
-        return self._waiter.publish(lambda: self.publish(topic, payload, 1, retain), timeout_s)
 
     def ack(self, mid: int, qos: int) -> None:
         self._client.ack(mid, qos)

@@ -59,6 +59,7 @@ from waystation.mqttwire import (
     subscribe_packet,
 )
 from waystation.pubackwait import PubackWaiter
+from waystation.sessionstate import SessionState
 from waystation.settings import MqttSettings, MqttVersion
 
 if TYPE_CHECKING:
@@ -86,7 +87,7 @@ class _Lost(Exception):
         self.from_broker = from_broker
 
 
-class SocketSession:
+class SocketSession(SessionState):
     """An `MqttSession` on a plain (or TLS) socket; see the module's docstring."""
 
     def __init__(
@@ -135,28 +136,6 @@ class SocketSession:
         self._unacked = 0
         self._window = options.receive_maximum if options.manual_ack else None
         self._thread = threading.Thread(target=self._run, name=f"mqtt-{options.label}", daemon=True)
-
-    # --- what it says about itself -----------------------------------------------------
-
-    @property
-    def connected(self) -> bool:
-        return self._connected.is_set()
-
-    @property
-    def subscribed(self) -> bool:
-        return self._subscribed.is_set()
-
-    @property
-    def last_connected_at(self) -> float | None:
-        return self._report.last_connected_at
-
-    @property
-    def connects(self) -> int:
-        return self._report.connects
-
-    @property
-    def _repeats(self) -> Any:  # what the tests read of either engine
-        return self._report.repeats
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -210,11 +189,6 @@ class SocketSession:
                 self._unsent.append(pid)
         self._wake()
         return pid
-
-    def publish_acked(
-        self, topic: str, payload: str | bytes, timeout_s: float, *, retain: bool = False
-    ) -> int | None:
-        return self._waiter.publish(lambda: self.publish(topic, payload, 1, retain), timeout_s)
 
     def ack(self, mid: int, qos: int) -> None:
         if qos > 0:

@@ -1,0 +1,54 @@
+"""What both MQTT engines keep and say about themselves the same way.
+
+The connection's state for the properties of `MqttSession`, its log
+(`ConnectionReport`) and the wait for a publish's PUBACK (`publish_acked`).
+Each engine sets `_report`, `_connected`, `_subscribed` and `_waiter` in its
+constructor and defines `publish`.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+
+from waystation.logthrottle import Repeats
+from waystation.mqttreport import ConnectionReport
+from waystation.pubackwait import PubackWaiter
+
+__all__ = ["SessionState"]
+
+
+class SessionState(ABC):
+    _report: ConnectionReport
+    _connected: threading.Event
+    _subscribed: threading.Event
+    _waiter: PubackWaiter
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    @property
+    def subscribed(self) -> bool:
+        return self._subscribed.is_set()
+
+    @property
+    def last_connected_at(self) -> float | None:
+        return self._report.last_connected_at
+
+    @property
+    def connects(self) -> int:
+        return self._report.connects
+
+    @property
+    def _repeats(self) -> Repeats:  # what the tests read of either engine
+        return self._report.repeats
+
+    @abstractmethod
+    def publish(self, topic: str, payload: str | bytes, qos: int = 1, retain: bool = False) -> int:
+        """Queue a message; returns its packet id (see `MqttSession.publish`)."""
+
+    def publish_acked(
+        self, topic: str, payload: str | bytes, timeout_s: float, *, retain: bool = False
+    ) -> int | None:
+        return self._waiter.publish(lambda: self.publish(topic, payload, 1, retain), timeout_s)
