@@ -76,6 +76,13 @@ def test_a_station_named_twice_is_billed_once(
     assert [(r["station"], Decimal(r["cost_cny"])) for r in rows] == [(station, Decimal("1103.60"))]
     # The month's service levels beside it, named after the one station too.
     assert [p.name for p in out.glob("service-*.csv")] == [f"service-2026-10-{station}.csv"]
+    # The bill alone when asked: the same bill, no scorecard.
+    alone = tmp_path / "alone"
+    assert report(tmp_path, influxdb, store, "--station", station, "--out", str(alone),
+                  "--no-service-levels") == 0  # fmt: skip
+    [bill] = alone.glob("allocation-*.csv")
+    assert bill.read_bytes() == csv_path.read_bytes()
+    assert list(alone.glob("service-*.csv")) == []
 
 
 @pytest.mark.integration

@@ -68,6 +68,12 @@ def add_parser(sub: Subcommands) -> argparse.ArgumentParser:
         help=f"the rules config, for the scorecard's thresholds [${RULES_CONFIG_ENV}]",
     )
     p.add_argument(
+        "--no-service-levels",
+        action="store_true",
+        help="the bill alone: no service-level scorecard (it reads every stored reading, so on a "
+        "large district it takes longer than the allocation)",
+    )
+    p.add_argument(
         "--pdf",
         action="store_true",
         help="also each party's statement (对账单) as an A4 PDF, ready to send",
@@ -116,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
                               write_influx=not args.no_influx)  # fmt: skip
     job = ReportJob(registry, tariffs, influx, args.out, args.stations, not args.no_influx,
                     console, allow_example_prices=args.allow_example_prices,
-                    extras=[scorecard])  # fmt: skip
+                    extras=[] if args.no_service_levels else [scorecard])  # fmt: skip
     examples = (
         [] if args.allow_example_prices else example_tariffs(registry, tariffs, args.stations)
     )
