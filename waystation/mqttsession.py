@@ -272,12 +272,6 @@ class _PahoSession(SessionState):
         self._connected.clear()
         self._subscribed.clear()
 
-    def wait_connected(self, timeout_s: float) -> bool:
-        return self._connected.wait(timeout_s)
-
-    def wait_subscribed(self, timeout_s: float) -> bool:
-        return self._subscribed.wait(timeout_s)
-
     # --- traffic -------------------------------------------------------------------------
 
     def publish(self, topic: str, payload: str | bytes, qos: int = 1, retain: bool = False) -> int:

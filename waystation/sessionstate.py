@@ -1,6 +1,6 @@
 """What both MQTT engines keep and say about themselves the same way.
 
-The connection's state for the properties of `MqttSession`, its log
+The connection's state for the properties and waits of `MqttSession`, its log
 (`ConnectionReport`) and the wait for a publish's PUBACK (`publish_acked`).
 Each engine sets `_report`, `_connected`, `_subscribed` and `_waiter` in its
 constructor and defines `publish`.
@@ -39,6 +39,12 @@ class SessionState(ABC):
     @property
     def connects(self) -> int:
         return self._report.connects
+
+    def wait_connected(self, timeout_s: float) -> bool:
+        return self._connected.wait(timeout_s)
+
+    def wait_subscribed(self, timeout_s: float) -> bool:
+        return self._subscribed.wait(timeout_s)
 
     @property
     def _repeats(self) -> Repeats:  # what the tests read of either engine

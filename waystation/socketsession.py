@@ -156,12 +156,6 @@ class SocketSession(SessionState):
         self._wake_r.close()
         self._wake_w.close()
 
-    def wait_connected(self, timeout_s: float) -> bool:
-        return self._connected.wait(timeout_s)
-
-    def wait_subscribed(self, timeout_s: float) -> bool:
-        return self._subscribed.wait(timeout_s)
-
     # --- traffic (any thread) -------------------------------------------------------------
 
     def publish(self, topic: str, payload: str | bytes, qos: int = 1, retain: bool = False) -> int:
