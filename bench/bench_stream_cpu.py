@@ -29,6 +29,7 @@ from pathlib import Path
 import yaml
 
 from app.localservers import InfluxServer, MosquittoServer, free_port
+from tests.load import scrape_metrics
 from waystation.mqttclient import new_client
 from waystation.settings import MqttSettings
 from waystation.store import InfluxStore
@@ -42,8 +43,12 @@ def _registry(path: Path) -> None:
         f"m{s:03d}": {
             "name": f"bench {s}",
             "model": "enterprise_incubated",
-            "devices": {
-                f"m{s:03d}-e{d}": {"kind": "meter", "utility": "electricity"}
+            "devices": {  # one main meter and sub-meters (two mains are refused)
+                f"m{s:03d}-e{d}": {
+                    "kind": "meter",
+                    "utility": "electricity",
+                    "role": "main" if d == 0 else "sub",
+                }
                 for d in range(DEVICES)
             },
         }
@@ -72,20 +77,6 @@ def _publish(url: str, client_id: str, start: int, stop: int, base_ts: int) -> N
         info.wait_for_publish(120)
     client.disconnect()
     client.loop_stop()
-
-
-def _metrics(port: int) -> dict[str, float]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
-            text = r.read().decode()
-    except OSError:
-        return {}
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            out[name] = float(value)
-    return out
 
 
 def _ready(port: int) -> bool:
@@ -202,7 +193,7 @@ def _measure(
     for pub in pubs:
         pub.join(a.limit_s)
     _until("every point in InfluxDB", lambda: _stored(store) >= a.messages, a.limit_s)
-    rules_read = lambda: _metrics(ports["rules"]).get("waystation_rules_messages_total", 0)  # noqa: E731
+    rules_read = lambda: scrape_metrics(ports["rules"], 2).get("waystation_rules_messages_total", 0)  # noqa: E731
     _until("the rules to read every message", lambda: rules_read() >= a.messages, a.limit_s)
     took = time.monotonic() - t0
     print(f"{a.messages:,} messages through ingest ({a.mqtt_engine} engine) and the "

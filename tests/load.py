@@ -46,6 +46,22 @@ def write_registry(path: Path, data: dict[str, object]) -> Path:
     return path
 
 
+def scrape_metrics(port: int, timeout_s: float = 1.0) -> dict[str, float]:
+    """A service's samples from its /metrics endpoint on `port` ({} while it is not up)."""
+    try:
+        url = f"http://127.0.0.1:{port}/metrics"
+        with urllib.request.urlopen(url, timeout=timeout_s) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return {}
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out
+
+
 class LoadPublisher:
     """Publishes `total` readings spread over the station's devices at `rate` a second.
 
@@ -182,18 +198,7 @@ class IngestProcess:
 
     def metrics(self) -> dict[str, float]:
         """The worker's counters from its /metrics endpoint ({} while it is not up)."""
-        try:
-            url = f"http://127.0.0.1:{self.health_port}/metrics"
-            with urllib.request.urlopen(url, timeout=1) as resp:
-                text = resp.read().decode()
-        except OSError:
-            return {}
-        out = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                name, _, value = line.rpartition(" ")
-                out[name] = float(value)
-        return out
+        return scrape_metrics(self.health_port)
 
     def written(self) -> int:
         return int(self.metrics().get("waystation_ingest_messages_written_total", 0))
