@@ -1,7 +1,8 @@
 """Monthly report: allocation and service-level scorecard time and memory for a district's month.
 
 Run: ./dev bench bench_allocation [--stations 1000] [--interval 60] [--meter-interval S]
-                                  [--repeat 1] [--workdir DIR [--skip-load]] [--time-limit 3600]
+                                  [--repeat 1] [--workdir DIR [--skip-load | --load-only]]
+                                  [--time-limit 3600]
 
 Loads N stations x 6 devices (main electricity and water meters, a dispenser,
 a locker, a door counter, a gateway) of readings every --interval seconds (the
@@ -10,13 +11,15 @@ October 2026 plus a day either side straight into a local InfluxDB (line
 protocol, two loader processes; every reading with its `seq`, as ingest
 writes it, the dispensers with their temperature, the lockers with their
 faulty slots, and the gateways' own readings; one station in 50 has a cold
-dispenser for an hour and a locker fault, so the scorecard reads those
-reading by reading), then times `run_report` (the queries, the register
+dispenser for an hour and a locker fault, and another in 50 a door counter
+and a gateway silent for two hours, so the scorecard reads those reading by
+reading), then times `run_report` (the queries, the register
 arithmetic and the sharing), the scorecard (`service_report`) and the
 CSV + XLSX export --repeat times, and prints the report process's peak RSS and the load average (the
 figures mean little on a machine busy with other work). Without --workdir
 the data goes to a temporary directory that is deleted at the end; with it
-the data is kept, and a later run with --skip-load times the report alone.
+the data is kept, and a later run with --skip-load times the report alone
+(--load-only loads it and stops).
 Past --time-limit seconds the benchmark stops InfluxDB, cleans up and fails.
 """
 
@@ -119,6 +122,8 @@ def _load(url: str, stations: list[int], every_s: dict[str, int]) -> int:
             base = 1000.0 + n
             per_step = per_min * every_s[suffix] / 60
             for k, t in enumerate(range(start, end, every_s[suffix] * 1000)):
+                if _silent(n, suffix, t):
+                    continue
                 # Monotone with an uneven step, so the data does not compress unrealistically.
                 value = base + per_step * (k + (k * 7919 % 13) / 100)
                 lines.append(f"{head}{fmt.format(value)},seq={k}i{_extra(n, suffix, t)} {t}")
@@ -128,7 +133,8 @@ def _load(url: str, stations: list[int], every_s: dict[str, int]) -> int:
                     lines.clear()
         gateway = f"gateway,device={st}-gw,station={st} seq="
         for k, t in enumerate(range(start, end, every_s["gw"] * 1000)):
-            lines.append(f"{gateway}{k}i {t}")
+            if not _silent(n, "gw", t):
+                lines.append(f"{gateway}{k}i {t}")
         if len(lines) >= BATCH:
             _post(url, "\n".join(lines).encode())
             sent += len(lines)
@@ -137,6 +143,15 @@ def _load(url: str, stations: list[int], every_s: dict[str, int]) -> int:
         _post(url, "\n".join(lines).encode())
         sent += len(lines)
     return sent
+
+
+def _silent(n: int, suffix: str, t: int) -> bool:
+    """One station in 50 loses its door counter and its gateway for two hours."""
+    return (
+        n % 50 == 25
+        and suffix in ("door", "gw")
+        and TROUBLE_START <= t < TROUBLE_START + 2 * HOUR_MS
+    )
 
 
 def _extra(n: int, suffix: str, t: int) -> str:
@@ -218,10 +233,13 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1, help="reports to time on the same data")
     ap.add_argument("--workdir", type=Path, help="keep InfluxDB's data here")
     ap.add_argument("--skip-load", action="store_true", help="reuse the data in --workdir")
+    ap.add_argument("--load-only", action="store_true", help="load --workdir and stop")
     ap.add_argument("--time-limit", type=int, default=3600, help="seconds before giving up")
     args = ap.parse_args()
     if args.skip_load and not args.workdir:
         ap.error("--skip-load needs the --workdir of an earlier run")
+    if args.load_only and (args.skip_load or not args.workdir):
+        ap.error("--load-only needs a --workdir to keep the data in, and no --skip-load")
 
     _over_time(args.time_limit)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-allocation-"))
@@ -234,6 +252,8 @@ def main() -> None:
         reg = registry(args.stations, every_s)
         if not args.skip_load:
             load(server.url, args.stations, every_s)
+        if args.load_only:
+            return
         points = args.stations * sum(33 * 24 * 3600 // every_s[s] for s, *_ in REGISTERS)
         meters = f" (main meters every {args.meter_interval} s)" if args.meter_interval else ""
         print(
