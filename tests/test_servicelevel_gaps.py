@@ -1,0 +1,124 @@
+"""The scorecard's gap screen against the definition itself, on random readings in a real InfluxDB.
+
+The screen reads only the stretches around empty cells; the definition
+looks at every pair of consecutive readings. On random timestamps —
+bunched, sparse, exactly at the timeout or at the cell's width, around
+query windows' edges, devices of one kind with different timeouts, a device
+silent for more than a whole query window — both must give the same spans
+to the millisecond.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.localservers import InfluxServer
+from rules.servicelevel.definitions import Definitions, timeout_ms
+from rules.servicelevel.source import EDGE_MS, cell_ms, read_month
+from rules.servicelevel.spans import Span, clip, union
+from waystation.lineprotocol import encode_line
+from waystation.registry import Registry, parse_registry
+from waystation.store import InfluxStore
+
+pytestmark = pytest.mark.integration
+
+START = 1_790_000_000_000 // 60_000 * 60_000  # a minute's start, in 2026
+END = START + 7 * 24 * 3_600_000  # a week: three query windows
+MINUTE = 60_000
+
+
+def registry(timeouts: list[int | None]) -> Registry:
+    """One station, a gateway per timeout (None: three intervals of a minute)."""
+    devices = {
+        f"gw{i}": {"kind": "gateway", "interval": "60s"}
+        | ({} if t is None else {"timeout": f"{t // 1000}s"})
+        for i, t in enumerate(timeouts)
+    }
+    return parse_registry({
+        "version": 1,
+        "stations": {"s1": {"name": "站", "model": "enterprise_incubated", "operator": "ent",
+                          "devices": devices}},
+        "parties": {"union": {"name": "总工会", "type": "union"},
+                    "ent": {"name": "甲", "type": "enterprise"}},
+    })  # fmt: skip
+
+
+def by_definition(times: list[int], timeout: int) -> list[Span]:
+    """Every pair of consecutive readings more than the timeout apart; the month's edges."""
+    inside = sorted(t for t in times if START <= t < END)
+    if not inside:
+        return [(START, END)]
+    before = max((t for t in times if START - EDGE_MS <= t < START), default=START)
+    after = min((t for t in times if END <= t < END + EDGE_MS), default=END)
+    seq = [before, *inside, after]
+    spans = [(a, b) for a, b in itertools.pairwise(seq) if b - a > timeout]
+    return clip(union(spans), START, END)
+
+
+# Steps between readings: around the cell (90 s for a 3-minute timeout) and the timeout.
+STEPS_S = [15, 30, 60, 60, 60, 60, 89, 90, 91, 179, 180, 181, 600, 7200]
+
+
+@st.composite
+def readings(draw: st.DrawFn) -> list[int]:
+    """A device's reading times from a day before the week to a day after it."""
+    t = START - 24 * 3_600_000 + draw(st.integers(0, 120_000))
+    out: list[int] = []
+    steps = draw(st.lists(st.sampled_from(STEPS_S), min_size=1, max_size=40))
+    silences = draw(st.lists(st.tuples(st.integers(0, 9 * 24 * 60), st.integers(1, 4 * 24 * 60)),
+                             max_size=3))  # fmt: skip
+    k = 0
+    while t < END + 24 * 3_600_000:
+        quiet = any(a * MINUTE <= t - START + 24 * 3_600_000 < (a + n) * MINUTE
+                    for a, n in silences)  # fmt: skip
+        if not quiet:
+            out.append(t)
+        t += steps[k % len(steps)] * 1000
+        k += 1
+    return out
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
+@given(
+    devices=st.lists(
+        st.tuples(readings(), st.sampled_from([None, 120_000, 180_000, 181_000, 600_000])),
+        min_size=1, max_size=3,
+    ),
+    some_stations=st.booleans(),
+)  # fmt: skip
+def test_the_screen_finds_every_gap_the_definition_does(
+    influxdb: InfluxServer, devices: list[tuple[list[int], int | None]], some_stations: bool
+) -> None:
+    store = InfluxStore(influxdb.url, f"gaps_{uuid.uuid4().hex[:8]}")
+    store.create_database()
+    try:
+        reg = registry([t for _, t in devices])
+        lines = [
+            encode_line("gateway", {"station": "s1", "device": f"gw{i}"}, {"seq": k}, t)
+            for i, (times, _) in enumerate(devices)
+            for k, t in enumerate(times)
+        ]
+        for i in range(0, len(lines), 10_000):
+            store.write_lines(lines[i : i + 10_000])
+        defs = Definitions()
+        got = read_month(store, reg, defs, START, END, now_ms=END + 1,
+                         stations=["s1"] if some_stations else None)  # fmt: skip
+        for i, (times, _) in enumerate(devices):
+            spec = reg.stations["s1"].devices[f"gw{i}"]
+            want = by_definition(times, timeout_ms(spec, defs))
+            assert got[f"gw{i}"].unreachable == want, f"gw{i}"
+    finally:
+        store.drop_database()
+        store.close()
+
+
+def test_the_cells_are_at_most_half_the_timeout() -> None:
+    """A gap longer than the timeout must leave a whole cell empty (the screen's one premise)."""
+    for timeout in (2, 3, 179_999, 180_000, 180_001, 900_000):
+        assert 1 <= 2 * cell_ms(timeout) <= timeout
