@@ -83,8 +83,10 @@ def service_report(
     for zone, sids in sorted(by_zone.items()):
         span = month_span(month, ZoneInfo(zone))
         widest = (min(widest[0], span[0]), max(widest[1], span[1]))
-        histories |= read_month(store, registry, defs, *span, now_ms=now_ms, stations=sids,
-                                progress=progress)  # fmt: skip
+        # The whole district in one zone is read without naming its devices.
+        whole = stations is None and len(by_zone) == 1
+        histories |= read_month(store, registry, defs, *span, now_ms=now_ms,
+                                stations=None if whole else sids, progress=progress)  # fmt: skip
         rows += station_levels(registry, histories, month, window=span, stations=sids)
     rows.sort(key=lambda r: r.station)
     operator_of = {sid: registry.stations[sid].operator or "" for sid in chosen}
