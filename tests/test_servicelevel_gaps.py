@@ -186,3 +186,15 @@ def test_the_cells_are_at_most_half_the_timeout() -> None:
     """A gap longer than the timeout must leave a whole cell empty (the screen's one premise)."""
     for timeout in (2, 3, 179_999, 180_000, 180_001, 900_000):
         assert 1 <= 2 * cell_ms(timeout) <= timeout
+
+
+def test_a_month_not_over_is_read_up_to_now(store: InfluxStore) -> None:
+    """Silent since two days in, asked an hour later: unreachable that hour, not to the end."""
+    last = START + 2 * 24 * 3_600_000 - MINUTE
+    store.write_lines([
+        encode_line("gateway", {"station": "s1", "device": "gw0"}, {"seq": k}, t)
+        for k, t in enumerate(range(START - 3_600_000, last + 1, MINUTE))
+    ])  # fmt: skip
+    now = last + MINUTE + 3_600_000
+    got = read_month(store, registry([None]), Definitions(), START, END, now_ms=now)
+    assert got["gw0"].unreachable == [(last, now)]

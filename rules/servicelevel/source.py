@@ -260,7 +260,11 @@ def read_month(
     stations: list[str] | None = None,
     progress: Progress | None = None,
 ) -> dict[str, DeviceHistory]:
-    """Every service-providing device's month, per the definitions, from the stored readings."""
+    """Every service-providing device's month, per the definitions, from the stored readings.
+
+    A month not over yet is read up to `now_ms`.
+    """
+    end_ms = max(start_ms, min(end_ms, now_ms))
     devices = {
         device: spec
         for sid, station in registry.stations.items()
@@ -294,7 +298,7 @@ def read_month(
                 s.rows += series.values
 
     _run(store, more, keep, progress=progress, done0=done, total=done + len(more))
-    window = (start_ms, min(end_ms, now_ms))
+    window = (start_ms, end_ms)
     return {
         d: _history(d, devices[d].kind, seen[d], timeout=timeouts[d], window=window, defs=defs)
         for d in devices
