@@ -1,6 +1,7 @@
 """The scorecard's screen against the definitions themselves, on random readings in a real InfluxDB.
 
-The screen reads only the stretches around troubled cells; the definitions
+The scorecard asks the server for the gaps (`elapsed()` filtered) and reads
+reading by reading only the devices flagged cold or faulty; the definitions
 look at every pair of consecutive readings, every run of cold or faulty ones. On random timestamps —
 bunched, sparse, exactly at the timeout or at the cell's width, around
 query windows' edges, devices of one kind with different timeouts, a device
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 from app.localservers import InfluxServer
 from rules.servicelevel.definitions import Definitions, timeout_ms
 from rules.servicelevel.runs import flag_runs
-from rules.servicelevel.source import EDGE_MS, cell_ms, read_month
+from rules.servicelevel.source import EDGE_MS, read_month
 from rules.servicelevel.spans import Span, clip, union
 from waystation.lineprotocol import encode_line
 from waystation.registry import Registry, parse_registry
@@ -64,7 +65,7 @@ def by_definition(times: list[int], timeout: int) -> list[Span]:
     return clip(union(spans), START, END)
 
 
-# Steps between readings: around the cell (90 s for a 3-minute timeout) and the timeout.
+# Steps between readings: around half the timeout (3 minutes by default) and the timeout.
 STEPS_S = [15, 30, 60, 60, 60, 60, 89, 90, 91, 179, 180, 181, 600, 7200]
 
 
@@ -180,12 +181,6 @@ def test_the_screen_finds_every_cold_and_faulty_run_the_definition_does(
     finally:
         store.drop_database()
         store.close()
-
-
-def test_the_cells_are_at_most_half_the_timeout() -> None:
-    """A gap longer than the timeout must leave a whole cell empty (the screen's one premise)."""
-    for timeout in (2, 3, 179_999, 180_000, 180_001, 900_000):
-        assert 1 <= 2 * cell_ms(timeout) <= timeout
 
 
 def test_a_month_not_over_is_read_up_to_now(store: InfluxStore) -> None:

@@ -1,58 +1,49 @@
 """What the scorecard reads, and how, without pulling every reading of a district's month.
 
 A month of one-minute data is some 45,000 readings a device; what the
-definitions need is far less, and the server can find where it lies:
+definitions need is far less, and InfluxQL can find it on the server:
 
-- **Cells.** Each device's time is cut into cells of at most half its
-  timeout (aligned to the epoch; cells at a query window's edge are
-  shorter). Two consecutive readings more than the timeout apart leave at
-  least one whole cell empty between them. So per 72-hour window and kind
-  the server counts each device's readings per cell (a subquery with
-  `fill(0)`), and returns only the **troubled** cells: empty ones, and for
-  dispensers those with a reading below the minimum temperature or with a
-  fault, for lockers those with faulty slots. A window in which a device
-  has no reading at all is troubled through.
-- **Stretches.** Around each run of troubled cells the readings are read one
-  by one, from the cell before the run to the cell after it. The cell before
-  holds the earlier reading of every gap through the run, the cell after it
-  the later one, and every cold or faulty run lies in troubled cells with
-  its first good reading at the latest in the cell after: inside a
-  stretch, every reading is known, so gaps, cold and faulty runs come out
-  exactly as the definitions say, while a healthy device costs one count
-  per cell. A stretch at the month's edge reaches 72 hours beyond it, for a
-  run that began before the month or ends after it.
-- **Edges.** Each window's first and last reading per device (`first`/`last`
-  keep the reading's own time), the last reading before the month and the
-  first after it (within 72 hours).
+- **Gaps.** Per 72-hour window and kind, `elapsed("seq")` in a subquery,
+  filtered in the outer query to the intervals longer than the kind's
+  shortest timeout: only the gaps come back (the later reading's time and
+  the gap's length), exactly. Each window's first and last reading per
+  device (`first`/`last`, which keep the reading's own time) join the
+  windows, and the last reading before the month and the first after it
+  (within 72 hours) close its edges. Python then keeps the gaps longer than
+  each device's own timeout.
+- **Cold and faulty runs.** Per window, a count of the readings below the
+  minimum temperature (dispensers), with a fault (dispensers' `fault`) or
+  with faulty slots (lockers), per device; and the last reading before the
+  month, in case a run began before it. Only the devices flagged are read
+  reading by reading (the month and 72 hours either side), and their runs
+  worked out exactly.
 
 Windows are at most 72 hours (InfluxDB 3 Core's limit per query); two
-queries run at once, as the allocation's do. (Subqueries are InfluxQL of 1.x
-and 2.x; InfluxDB 3's InfluxQL lacks them, so there the cells would have to
-be counted client-side: not done here.)
+queries run at once, as the allocation's do. (`elapsed()` and subqueries are
+InfluxQL of 1.x and 2.x; InfluxDB 3's InfluxQL lacks subqueries, so there the
+gap query would have to read `seq` reading by reading: not done here.)
 """
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 from rules.servicelevel.definitions import Definitions, timeout_ms
-from rules.servicelevel.runs import flag_runs, gaps
+from rules.servicelevel.runs import flag_runs
 from rules.servicelevel.spans import Span, clip, union
 from waystation.contract import Kind
 from waystation.registry import Registry
 from waystation.store import InfluxStore, Series
 
-__all__ = ["DeviceHistory", "cell_ms", "read_month"]
+__all__ = ["DeviceHistory", "read_month"]
 
 WINDOW_MS = 72 * 3_600_000
 EDGE_MS = 72 * 3_600_000  # how far beyond the month to look for the readings next to it
 QUERY_CONCURRENCY = 2
 QUERY_TIMEOUT_S = 300.0
 DEVICES_PER_QUERY = 200
-STATEMENTS_PER_REQUEST = 50  # the stretches' reads, sent together
 
 # The kinds whose devices provide a service (meters provide none).
 KINDS = (Kind.GATEWAY, Kind.WATER_DISPENSER, Kind.CHARGING_LOCKER, Kind.DOOR_COUNTER)
@@ -77,39 +68,14 @@ class DeviceHistory:
 
 @dataclass
 class _Seen:
-    """What the screen said of one device, then its readings in the stretches around trouble."""
+    """What the aggregate queries said about one device."""
 
-    cell_ms: int  # at most half its timeout: a longer gap empties a whole cell
-    troubled: list[Span] = field(default_factory=list)  # cells empty, cold or with a fault
-    firsts: list[int] = field(default_factory=list)  # first reading of each window with one
+    gaps: list[Span] = field(default_factory=list)
+    firsts: list[int] = field(default_factory=list)
     lasts: list[int] = field(default_factory=list)
     before: int | None = None  # the last reading before the month (within EDGE_MS)
     after: int | None = None  # the first after it
-    read: list[Span] = field(default_factory=list)  # stretches read reading by reading
-    rows: list[list[object]] = field(default_factory=list)  # their readings: time, fields
-
-
-def cell_ms(timeout: int) -> int:
-    """The widest cell that a gap longer than `timeout` is sure to leave empty."""
-    return max(timeout // 2, 1)
-
-
-def _screen(kind: Kind, defs: Definitions) -> tuple[str, str]:
-    """Per cell: the aggregates, and the condition of a troubled cell (fill(0) for empty)."""
-    if kind is Kind.WATER_DISPENSER:  # temp_c is in every reading, fault only while faulty
-        return (
-            'count("temp_c") AS "n", min("temp_c") AS "low", count("fault") AS "faults"',
-            f'"n" = 0 OR "low" < {defs.min_temp_c!r} OR "faults" > 0',
-        )
-    if kind is Kind.CHARGING_LOCKER:
-        return 'count("fault_slots") AS "n", max("fault_slots") AS "high"', '"n" = 0 OR "high" > 0'
-    return 'count("seq") AS "n"', '"n" = 0'
-
-
-def _fields(kind: Kind) -> str:
-    """What a stretch reads of each reading."""
-    extra = {Kind.WATER_DISPENSER: ', "temp_c", "fault"', Kind.CHARGING_LOCKER: ', "fault_slots"'}
-    return '"seq"' + extra.get(kind, "")
+    flagged: set[str] = field(default_factory=set)  # "cold", "fault"
 
 
 def _windows(start: int, end: int) -> Iterable[tuple[int, int]]:
@@ -121,10 +87,6 @@ def _windows(start: int, end: int) -> Iterable[tuple[int, int]]:
 
 def _span(a: int, b: int) -> str:
     return f"time >= {a}ms AND time < {b}ms"
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _regex(text: str) -> str:
@@ -142,60 +104,82 @@ def _device_filters(devices: list[str], *, every: bool) -> list[str]:
     ]
 
 
-def _screen_queries(
-    kind: Kind, start: int, end: int, cells: dict[int, list[str]], defs: Definitions, *,
-    every: bool,
-) -> list[str]:  # fmt: skip
-    """`cells`: the kind's devices by cell size; `every`: they are all the kind's devices.
-
-    With one cell size for every device of the kind, the screen needs no device filter.
-    """
+def _aggregate_queries(kind: Kind, start: int, end: int, shortest_ms: int, defs: Definitions, *,
+                       where: str) -> list[str]:  # fmt: skip
+    """`where`: the device filter (ending in AND), or empty for every device of the kind."""
     m = f'"{kind.value}"'
-    before, after = _span(start - EDGE_MS, start), _span(end, end + EDGE_MS)
+    before, after = where + _span(start - EDGE_MS, start), where + _span(end, end + EDGE_MS)
     out = [
         f'SELECT last("seq") AS "before" FROM {m} WHERE {before} GROUP BY "device"',
         f'SELECT first("seq") AS "after" FROM {m} WHERE {after} GROUP BY "device"',
     ]
-    aggregates, troubled = _screen(kind, defs)
-    screens = [
-        (cell, where)
-        for cell, devices in sorted(cells.items())
-        for where in _device_filters(devices, every=every and len(cells) == 1)
-    ]
-    for a, b in _windows(start, end):
-        span = _span(a, b)
-        for cell, where in screens:
-            counted = (
-                f"SELECT {aggregates} FROM {m} WHERE {where}{span} "
-                f'GROUP BY time({cell}ms), "device" fill(0)'
-            )
-            out.append(f'SELECT "n" AS "troubled" FROM ({counted}) WHERE {troubled} '
-                       'GROUP BY "device"')  # fmt: skip
+    if kind is Kind.WATER_DISPENSER:
         out += [
+            f'SELECT last("temp_c") AS "temp_before" FROM {m} WHERE {before} GROUP BY "device"',
+            f'SELECT last("fault") AS "fault_before" FROM {m} WHERE {before} GROUP BY "device"',
+        ]
+    if kind is Kind.CHARGING_LOCKER:
+        out.append(
+            f'SELECT last("fault_slots") AS "slots_before" FROM {m} WHERE {before} '
+            'GROUP BY "device"'
+        )
+    for a, b in _windows(start, end):
+        span = where + _span(a, b)
+        elapsed = f'SELECT elapsed("seq", 1ms) AS "e" FROM {m} WHERE {span} GROUP BY "device"'
+        out += [
+            f'SELECT "e" FROM ({elapsed}) WHERE "e" > {shortest_ms} GROUP BY "device"',
             f'SELECT first("seq") AS "first" FROM {m} WHERE {span} GROUP BY "device"',
             f'SELECT last("seq") AS "last" FROM {m} WHERE {span} GROUP BY "device"',
         ]
+        if kind is Kind.WATER_DISPENSER:
+            cold = f'"temp_c" < {defs.min_temp_c!r}'
+            out += [
+                (
+                    f'SELECT count("temp_c") AS "cold" FROM {m} WHERE {span} AND {cold} '
+                    'GROUP BY "device"'
+                ),
+                f'SELECT count("fault") AS "fault" FROM {m} WHERE {span} GROUP BY "device"',
+            ]
+        if kind is Kind.CHARGING_LOCKER:
+            out.append(f'SELECT count("fault_slots") AS "fault" FROM {m} WHERE {span} '
+                       'AND "fault_slots" > 0 GROUP BY "device"')  # fmt: skip
     return out
 
 
-def _collect(result: list[Series], seen: dict[str, _Seen]) -> None:
+def _flag_before(s: _Seen, column: str, time: int, value: object, defs: Definitions) -> None:
+    """The last reading before the month began a run (cold, or with a fault)?"""
+    if value is None or time != s.before:
+        return  # that field's last value is not the last reading's
+    if column == "temp_before" and float(value) < defs.min_temp_c:  # type: ignore[arg-type]
+        s.flagged.add("cold")
+    elif column in ("fault_before", "slots_before") and value:
+        s.flagged.add("fault")
+
+
+def _collect(result: list[Series], seen: dict[str, _Seen], defs: Definitions) -> None:
     """Answers of several statements: each aliases its one column, which says which it is."""
+    before: list[tuple[_Seen, str, int, object]] = []
     for series in result:
         s = seen.get(series.tags.get("device", ""))
         if s is None or not series.values:
             continue  # a device not in the registry
         column, rows = series.columns[1], series.values
-        t = int(rows[0][0])
-        if column == "troubled":
-            s.troubled += [(int(row[0]), int(row[0]) + s.cell_ms) for row in rows]
-        elif column == "first":
-            s.firsts.append(t)
-        elif column == "last":
-            s.lasts.append(t)
+        t, value = int(rows[0][0]), rows[0][1]
+        if column == "e":
+            s.gaps += [(int(t) - int(e), int(t)) for t, e in rows]
+        elif column in ("first", "last"):
+            (s.firsts if column == "first" else s.lasts).append(t)
         elif column == "before":
             s.before = t
         elif column == "after":
             s.after = t
+        elif column in ("cold", "fault"):
+            if value:
+                s.flagged.add(column)
+        else:
+            before.append((s, column, t, value))
+    for s, column, t, value in before:  # once `before` of every device is known
+        _flag_before(s, column, t, value, defs)
 
 
 def _run(store: InfluxStore, queries: list[str], sink: Callable[[list[Series]], None], *,
@@ -212,40 +196,12 @@ def _run(store: InfluxStore, queries: list[str], sink: Callable[[list[Series]], 
     return done
 
 
-def _stretches(s: _Seen, start: int, end: int) -> list[Span]:
-    """Where to read the device reading by reading: each troubled run, a cell either side.
-
-    A window without a reading of the device is troubled through; runs that
-    touch (across a window's edge, too) are one; a stretch at the month's
-    edge reaches EDGE_MS beyond it.
-    """
-    if not s.firsts:
-        return []  # no reading in the month at all
-    firsts = sorted(s.firsts)
-    runs = list(s.troubled)
-    for a, b in _windows(start, end):
-        i = bisect.bisect_left(firsts, a)
-        if i == len(firsts) or firsts[i] >= b:
-            runs.append((a, b))
-    c = s.cell_ms
-    out = clip(union((a - c, b + c) for a, b in union(runs)), start, end)
-    return [(a - EDGE_MS if a == start else a, b + EDGE_MS if b == end else b) for a, b in out]
-
-
-def _stretch_queries(kind: Kind, device: str, stretches: list[Span]) -> list[str]:
-    where = f'"device" = {_literal(device)}'
+def _raw_queries(kind: Kind, devices: list[str], start: int, end: int) -> list[str]:
+    fields = '"temp_c", "fault"' if kind is Kind.WATER_DISPENSER else '"fault_slots"'
     return [
-        f'SELECT {_fields(kind)} FROM "{kind.value}" WHERE {where} AND {_span(a, b)} '
-        'GROUP BY "device"'
-        for start, end in stretches
-        for a, b in _windows(start, end)
-    ]
-
-
-def _batched(statements: list[str]) -> list[str]:
-    return [
-        ";".join(statements[i : i + STATEMENTS_PER_REQUEST])
-        for i in range(0, len(statements), STATEMENTS_PER_REQUEST)
+        f'SELECT {fields} FROM "{kind.value}" WHERE {where}{_span(a, b)} GROUP BY "device"'
+        for where in _device_filters(devices, every=False)
+        for a, b in _windows(start - EDGE_MS, end + EDGE_MS)
     ]
 
 
@@ -272,69 +228,72 @@ def read_month(
         for device, spec in station.devices.items()
         if spec.kind in KINDS
     }
+    seen = {d: _Seen() for d in devices}
     timeouts = {d: timeout_ms(spec, defs) for d, spec in devices.items()}
-    seen = {d: _Seen(cell_ms(timeouts[d])) for d in devices}
     queries = []
     for kind in sorted({spec.kind for spec in devices.values()}, key=lambda k: k.value):
-        cells: dict[int, list[str]] = {}
-        for d, spec in devices.items():
-            if spec.kind is kind:
-                cells.setdefault(seen[d].cell_ms, []).append(d)
-        queries += _screen_queries(kind, start_ms, end_ms, cells, defs,
-                                   every=stations is None)  # fmt: skip
-    done = _run(store, queries, lambda r: _collect(r, seen), progress=progress, done0=0,
-                total=len(queries))  # fmt: skip
-
-    statements: list[str] = []
+        ids = [d for d, spec in devices.items() if spec.kind is kind]
+        shortest = min(timeouts[d] for d in ids)
+        for where in _device_filters(ids, every=stations is None):
+            queries += _aggregate_queries(kind, start_ms, end_ms, shortest, defs, where=where)
+    raw: dict[str, list[list[object]]] = {}
+    flagged_by_kind: dict[Kind, list[str]] = {}
+    total = len(queries)
+    done = _run(store, queries, lambda r: _collect(r, seen, defs), progress=progress, done0=0,
+                total=total)  # fmt: skip
     for d, s in seen.items():
-        s.read = _stretches(s, start_ms, end_ms)
-        statements += _stretch_queries(devices[d].kind, d, s.read)
-    more = _batched(statements)
+        if s.flagged:
+            flagged_by_kind.setdefault(devices[d].kind, []).append(d)
+    raw_queries = [q for kind, ds in flagged_by_kind.items()
+                   for q in _raw_queries(kind, ds, start_ms, end_ms)]  # fmt: skip
 
-    def keep(result: list[Series]) -> None:
+    def keep_raw(result: list[Series]) -> None:
         for series in result:
-            s = seen.get(series.tags.get("device", ""))
-            if s is not None:
-                s.rows += series.values
+            raw.setdefault(series.tags.get("device", ""), []).extend(series.values)
 
-    _run(store, more, keep, progress=progress, done0=done, total=done + len(more))
+    _run(store, raw_queries, keep_raw, progress=progress, done0=done,
+         total=total + len(raw_queries))  # fmt: skip
     window = (start_ms, end_ms)
     return {
-        d: _history(d, devices[d].kind, seen[d], timeout=timeouts[d], window=window, defs=defs)
+        d: _history(
+            DeviceHistory(d, devices[d].kind, _unreachable(seen[d], timeouts[d], *window)),
+            raw.get(d, []), window, defs,
+        )
         for d in devices
-    }
+    }  # fmt: skip
 
 
-def _history(device: str, kind: Kind, s: _Seen, *, timeout: int, window: Span,
-             defs: Definitions) -> DeviceHistory:  # fmt: skip
-    start, end = window
-    h = DeviceHistory(device, kind)
+def _unreachable(s: _Seen, timeout: int, start: int, end: int) -> list[Span]:
     if not s.firsts:
-        h.unreachable = [(start, end)]  # no reading in the month: unreachable all month
-        return h
-    rows = sorted({int(r[0]): r for r in s.rows}.values(), key=lambda r: int(r[0]))  # type: ignore[call-overload]
-    times = [int(r[0]) for r in rows]  # type: ignore[call-overload]
-    unreachable, cold, faulty = [], [], []
-    # Inside each stretch every reading is known: neighbours there are consecutive.
-    for a, b in s.read:
-        part = rows[bisect.bisect_left(times, a) : bisect.bisect_left(times, b)]
-        if not part:
-            continue
-        ts = [int(r[0]) for r in part]  # type: ignore[call-overload]
-        unreachable += gaps(ts, timeout)
-        open_end = max(ts[-1], end)  # a run still open at the stretch's last reading
-        if kind is Kind.WATER_DISPENSER:
-            temps = [(int(r[0]), float(r[2]) < defs.min_temp_c)  # type: ignore[call-overload, arg-type]
-                     for r in part if r[2] is not None]  # fmt: skip
-            cold += flag_runs(temps, open_end, defs.cold_for_ms)
-            faulty += flag_runs([(t, r[3] is not None) for t, r in zip(ts, part, strict=True)],
-                                open_end)  # fmt: skip
-        elif kind is Kind.CHARGING_LOCKER:
-            faulty += flag_runs([(t, bool(r[2])) for t, r in zip(ts, part, strict=True)],
-                                open_end)  # fmt: skip
+        return [(start, end)]  # no reading in the month: unreachable all month
+    # Windows are disjoint: the i-th first and the i-th last are one window's.
+    firsts, lasts = sorted(s.firsts), sorted(s.lasts)
+    spans = [g for g in s.gaps if g[1] - g[0] > timeout]
+    spans += [(lasts[i], firsts[i + 1]) for i in range(len(firsts) - 1)]  # between windows
     # Without a reading before (or after) the month, its edge stands in for one.
-    unreachable.append((s.before if s.before is not None else start, min(s.firsts)))
-    unreachable.append((max(s.lasts), s.after if s.after is not None else end))
-    h.unreachable = clip(union(g for g in unreachable if g[1] - g[0] > timeout), start, end)
-    h.cold, h.faulty = clip(union(cold), start, end), clip(union(faulty), start, end)
+    spans.append((s.before if s.before is not None else start, firsts[0]))
+    spans.append((lasts[-1], s.after if s.after is not None else end))
+    return clip(union(sp for sp in spans if sp[1] - sp[0] > timeout), start, end)
+
+
+def _history(
+    h: DeviceHistory, rows: list[list[object]], window: Span, defs: Definitions
+) -> DeviceHistory:
+    """Its cold and faulty runs, from its raw readings (read only when it was flagged)."""
+    start, end = window
+    kind = h.kind
+    if not rows:
+        return h
+    rows = sorted(rows, key=lambda r: int(r[0]))  # type: ignore[call-overload]
+    last_t = max(int(r[0]) for r in rows)  # type: ignore[call-overload]
+    open_end = max(last_t, end)
+    if kind is Kind.WATER_DISPENSER:
+        temps = [(int(r[0]), float(r[1]) < defs.min_temp_c)  # type: ignore[call-overload, arg-type]
+                 for r in rows if r[1] is not None]  # fmt: skip
+        h.cold = clip(flag_runs(temps, open_end, defs.cold_for_ms), start, end)
+        faults = [(int(r[0]), r[2] is not None) for r in rows]  # type: ignore[call-overload]
+        h.faulty = clip(flag_runs(faults, open_end), start, end)
+    else:
+        slots = [(int(r[0]), bool(r[1])) for r in rows]  # type: ignore[call-overload]
+        h.faulty = clip(flag_runs(slots, open_end), start, end)
     return h
