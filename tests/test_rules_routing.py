@@ -19,14 +19,17 @@ T0 = 1_800_000_000_000
 DEFAULT = Timers(1_000, 30_000, 4 * 3_600_000)
 
 
-def district() -> Registry:
-    """Two enterprises' stations and a community's, under one district union."""
+def district(**operators: str) -> Registry:
+    """Two enterprises' stations and a community's, under one district union (`a1="ent-b"`:
+    another operator for a station)."""
 
     def station(operator: str, model: str = "enterprise_incubated") -> dict[str, Any]:
         return {"name": f"站 {operator}", "model": model, "operator": operator, "devices": {}}
 
     stations = {"a1": station("ent-a"), "a2": station("ent-a"), "b1": station("ent-b"),
                 "c1": station("centre", "community_integrated")}  # fmt: skip
+    for sid, operator in operators.items():
+        stations[sid]["operator"] = operator
     for sid, spec in stations.items():
         spec["devices"] = {f"{sid}-gw": {"kind": "gateway"},
                            f"{sid}-disp": {"kind": "water_dispenser"},
@@ -68,9 +71,12 @@ DISTRICT_ROUTE: dict[str, Any] = {
 }  # fmt: skip
 
 
-def routing(route: dict[str, Any] | None = DISTRICT_ROUTE) -> Routing:
+def routing(
+    route: dict[str, Any] | None = DISTRICT_ROUTE, registry: Registry | None = None
+) -> Routing:
     cfg = config(route)
-    return Routing.build(district(), cfg.route, [c.label for c in cfg.channels], DEFAULT)
+    reg = registry or district()
+    return Routing.build(reg, cfg.route, [c.label for c in cfg.channels], DEFAULT)
 
 
 def channels(r: Routing, station: str, rule: Rule, device: str | None) -> list[tuple[str, ...]]:
@@ -280,7 +286,7 @@ def test_a_state_file_from_before_routing_keeps_what_was_told(tmp_path: Path) ->
     db.close()
     state = RulesState(path)
     book = state.load_book()
-    book.adopt(routing(None))
+    book.adopt(routing(None), T0 + 1_000)
     [alert] = book.alerts.values()
     assert alert.notified_on == {"root"}
     assert book.groups[("root", "a1")].last_sent_ms == T0
@@ -292,3 +298,45 @@ def test_a_state_file_from_before_routing_keeps_what_was_told(tmp_path: Path) ->
     book.update({}, T0 + 60_000, {}, lambda _: False)
     [done] = book.due(T0 + 60_000)
     assert (done.target, [a.key for a in done.resolved]) == ("root", [alert.key])
+
+
+BY_OPERATOR: dict[str, Any] = {
+    "channels": ["log"],
+    "routes": [{"match": {"operator": "ent-a"}, "channels": ["ent-a"],
+                "escalate_after": "2h", "escalate_to": ["union"]},
+               {"match": {"operator": "ent-b"}, "channels": ["ent-b"]}],
+}  # fmt: skip
+
+
+def test_a_station_handed_to_another_operator_while_firing_tells_both() -> None:
+    """The new operator hears the open alert; whoever heard it fire hears it resolve."""
+    book = book_for(BY_OPERATOR)
+    fault = Condition(Rule.DEVICE_FAULT, "a1", "a1-disp", T0)
+    step(book, [fault], T0)
+    step(book, [fault], T0 + 1_000)
+    [escalated] = step(book, [fault], T0 + 2 * HOUR)
+    assert escalated.escalation
+    # The registry now says ent-b runs a1 (the service restarts with it).
+    book.adopt(routing(BY_OPERATOR, district(a1="ent-b")), T0 + 3 * HOUR)
+    assert step(book, [fault], T0 + 3 * HOUR) == []  # ent-b's group waits its group_wait
+    told = step(book, [fault], T0 + 3 * HOUR + 1_000)
+    assert where(told) == [("root/operator=ent-b", False, [fault.key], [])]
+    # Reminders go to ent-b only: ent-a's repeat time passes without a word.
+    assert step(book, [fault], T0 + 4 * HOUR + 1_000) == []
+    reminder = step(book, [fault], T0 + 7 * HOUR + 1_000)
+    assert where(reminder) == [("root/operator=ent-b", False, [fault.key], [])]
+    done = step(book, [], T0 + 9 * HOUR) + step(book, [], T0 + 9 * HOUR + 30_000)
+    assert sorted(where(done)) == [("root/operator=ent-a", False, [], [fault.key]),
+                                   ("root/operator=ent-a!escalation", True, [], [fault.key]),
+                                   ("root/operator=ent-b", False, [], [fault.key])]  # fmt: skip
+    assert book.alerts == {}
+
+
+def test_a_firing_alert_whose_route_was_removed_before_it_was_told_is_told() -> None:
+    book = book_for(BY_OPERATOR)
+    fault = Condition(Rule.DEVICE_FAULT, "a1", "a1-disp", T0)
+    step(book, [fault], T0)  # fires; ent-a's group waits its group_wait
+    # Restarted before it went out, with ent-a's route gone: the root takes a1 now.
+    book.adopt(routing({"channels": ["log"], "routes": [BY_OPERATOR["routes"][1]]}), T0 + 500)
+    told = step(book, [fault], T0 + 1_500)
+    assert where(told) == [("root", False, [fault.key], [])]

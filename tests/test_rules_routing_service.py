@@ -32,8 +32,9 @@ pytestmark = pytest.mark.integration
 ESCALATE_S = 4.0
 
 
-def district(uid: str) -> Registry:
-    """Stations of an agent and a door counter that report hourly: only statuses move them."""
+def district(uid: str, **operators: str) -> Registry:
+    """Stations of an agent and a door counter that report hourly: only statuses move them
+    (`a1="ent-b"`: another operator for a station)."""
 
     def station(name: str, operator: str) -> dict[str, Any]:
         sid = f"{name}-{uid}"
@@ -46,7 +47,7 @@ def district(uid: str) -> Registry:
         "parties": {"union": {"name": "达川区总工会", "type": "union"},
                     "ent-a": {"name": "甲骑手公司", "type": "enterprise"},
                     "ent-b": {"name": "乙物流公司", "type": "enterprise"}},
-        "stations": {f"{n}-{uid}": station(n, op) for n, op in
+        "stations": {f"{n}-{uid}": station(n, operators.get(n, op)) for n, op in
                      (("a1", "ent-a"), ("a2", "ent-a"), ("a3", "ent-a"), ("b1", "ent-b"))},
     })  # fmt: skip
 
@@ -181,3 +182,33 @@ def test_each_party_hears_its_own_stations_and_the_union_escalations_once(
     assert len(firing(ent_a, a1)) == 1  # not again after the restart
     assert len(firing(union, a1, escalation=False)) == 1
     assert resolved(ent_b, a1) == []
+
+
+def test_a_station_handed_to_another_operator_while_down_is_told_to_both(
+    tmp_path: Path, mqtt_settings: MqttSettings, uid: str
+) -> None:
+    """The registry changes while a1 is down: after the restart its new operator hears the
+    open alert, and the old one, who heard it fire, hears it resolve."""
+    a1 = f"a1-{uid}"
+    state = tmp_path / "state.db"
+    with HookServer() as ent_a, HookServer() as ent_b, HookServer() as union:
+        cfg = config(ent_a, ent_b, union)
+
+        def start(reg: Registry) -> RulesService:
+            return RulesService(mqtt_settings, reg, cfg, state, client_id=f"rules-{uid}",
+                                topic_filter="stations/+/+/+")  # fmt: skip
+
+        with start(district(uid)) as service, MqttSpy(mqtt_settings, f"pub-{uid}", []) as pub:
+            assert service.wait_subscribed()
+            wait_for(lambda: service.giving_verdicts, "the grace period over")
+            status(pub, a1, "offline")
+            wait_for(lambda: firing(ent_a, a1), "a1's outage told to ent-a", 15)
+        handed = district(uid, a1="ent-b")
+        with start(handed) as service, MqttSpy(mqtt_settings, f"pub2-{uid}", []) as pub:
+            assert service.wait_subscribed()
+            wait_for(lambda: firing(ent_b, a1), "a1's open outage told to ent-b", 15)
+            status(pub, a1, "online")
+            wait_for(lambda: resolved(ent_b, a1), "a1's return told to ent-b", 15)
+            wait_for(lambda: resolved(ent_a, a1), "a1's return told to ent-a, who heard it", 15)
+    assert len(firing(ent_a, a1)) == 1  # the old operator is not reminded
+    assert len(firing(ent_b, a1)) == 1

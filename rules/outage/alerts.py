@@ -120,20 +120,28 @@ class AlertBook:
     def targets(self, alert: Alert) -> tuple[Target, ...]:
         return self.router.targets(alert.station, alert.rule.value, alert.device)
 
-    def adopt(self, router: Router) -> None:
-        """Route with `router` from now on: alerts and groups of targets it no longer has go."""
+    def adopt(self, router: Router, now_ms: int) -> None:
+        """Route with `router` from now on (a new config or registry, at start).
+
+        An alert keeps every target it was told on that still exists, so a party
+        that heard it fire hears it resolve even when the station is no longer
+        routed to it (its operator changed in the registry); a firing alert is
+        told, after the group's wait, to the routes it now reaches and was not
+        told on. Groups of targets that are gone go.
+        """
         self.router = router
         for key, alert in list(self.alerts.items()):
-            mine = {t.id for t in self.targets(alert)}
             if LEGACY_NOTIFIED in alert.notified_on:
                 kept = {t.id for t in self.targets(alert) if not t.escalation}
             else:
-                kept = alert.notified_on & mine
+                kept = {t for t in alert.notified_on if router.target(t) is not None}
             if kept != alert.notified_on:
                 alert.notified_on = kept
                 self.changed.add(key)
             if alert.state is AlertState.RESOLVED and not alert.notified:
                 self._drop(key)
+            elif alert.state is AlertState.FIRING:
+                self._touch(alert, now_ms, unnotified=True)
         for group_key in list(self.groups):
             if router.target(group_key[0]) is None:
                 del self.groups[group_key]

@@ -203,7 +203,7 @@ class RulesService:
             Timers(_ms(timing.group_wait), _ms(timing.group_interval), _ms(timing.repeat_interval)),
         )
         self._senders_by_label = {sender.label: sender for sender in self.senders}
-        self.book.adopt(self.routing)
+        self.book.adopt(self.routing, self._now_ms())
         self._pending_ms = {
             Rule.DEVICE_SILENT.value: _ms(th.station_window),
             **{rule: _ms(d) for rule, d in timing.pending_for.items()},
@@ -239,7 +239,7 @@ class RulesService:
 
     def start(self) -> None:
         self.book = self.state.load_book()
-        self.book.adopt(self.routing)
+        self.book.adopt(self.routing, self._now_ms())
         self._warm_up()
         with self._lock:
             restore_beliefs(self.obs, self.book, self.config.thresholds)
