@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from rules.outage.alerts import AlertBook, Notice
+from rules.outage.alerts import AlertBook, AlertState, Notice
 from rules.outage.config import RulesConfig, RulesConfigError, parse_rules_config
 from rules.outage.detect import Condition, Rule
 from rules.outage.routing import Routing, Timers
@@ -340,3 +340,25 @@ def test_a_firing_alert_whose_route_was_removed_before_it_was_told_is_told() -> 
     book.adopt(routing({"channels": ["log"], "routes": [BY_OPERATOR["routes"][1]]}), T0 + 500)
     told = step(book, [fault], T0 + 1_500)
     assert where(told) == [("root", False, [fault.key], [])]
+
+
+def test_a_resolution_during_a_silence_is_told_when_the_silence_ends() -> None:
+    """Told it fired, then silenced for maintenance, then back: every route that heard the
+    firing (the escalation too) hears the resolution once the silence ends, not never."""
+    book = book_for(ESCALATING)
+    fault = Condition(Rule.DEVICE_FAULT, "a1", "a1-disp", T0)
+    other = Condition(Rule.DEVICE_FAULT, "a1", "a1-meter", T0)
+    step(book, [fault], T0)
+    step(book, [fault], T0 + 1_000)
+    step(book, [fault], T0 + 2 * HOUR)  # escalated
+    assert step(book, [fault], T0 + 3 * HOUR, silenced="a1") == []
+    assert step(book, [], T0 + 4 * HOUR, silenced="a1") == []  # back during the silence
+    # Another alert of the station, while silenced: the held resolution stays held.
+    assert step(book, [other], T0 + 4 * HOUR + 1_000, silenced="a1") == []
+    assert step(book, [other], T0 + 4 * HOUR + 60_000, silenced="a1") == []
+    assert book.alerts[fault.key].state is AlertState.RESOLVED
+    # The silence is over (and `other` gone, never told).
+    done = step(book, [], T0 + 5 * HOUR) + step(book, [], T0 + 5 * HOUR + 30_000)
+    assert sorted(where(done)) == [("root/operator=ent-a", False, [], [fault.key]),
+                                   ("root/operator=ent-a!escalation", True, [], [fault.key])]  # fmt: skip
+    assert book.alerts == {}

@@ -216,7 +216,12 @@ class AlertBook:
     ) -> None:
         """The alerts whose condition no longer holds."""
         for key, alert in list(self.alerts.items()):
-            if key in conditions or alert.state is AlertState.RESOLVED:
+            if key in conditions:
+                continue
+            if alert.state is AlertState.RESOLVED:
+                if alert.silenced and not silenced(alert.station):  # held until the silence ended
+                    alert.silenced = False
+                    self._resolution(alert, now_ms)
                 continue
             if alert.state is AlertState.PENDING:
                 self._drop(key)
@@ -225,12 +230,18 @@ class AlertBook:
             alert.resolved_ms = now_ms
             alert.silenced = silenced(alert.station)
             out.append(Transition(alert, AlertState.RESOLVED, now_ms))
-            if alert.notified and not alert.silenced:
-                self.changed.add(key)
-                for target in alert.notified_on:
-                    self._touch_group(target, alert.station, now_ms)
-            else:
+            if not alert.notified:
                 self._drop(key)
+            elif alert.silenced:  # whoever heard it fire hears this once the silence ends
+                self.changed.add(key)
+            else:
+                self._resolution(alert, now_ms)
+
+    def _resolution(self, alert: Alert, now_ms: int) -> None:
+        """A notified alert's resolution, due on every target that was told it fired."""
+        self.changed.add(alert.key)
+        for target in alert.notified_on:
+            self._touch_group(target, alert.station, now_ms)
 
     @staticmethod
     def _escalates(alert: Alert, target: Target, now_ms: int) -> bool:
@@ -259,7 +270,11 @@ class AlertBook:
             if alert.state is AlertState.FIRING and not alert.quiet:
                 if target in self.targets(alert) and self._escalates(alert, target, now_ms):
                     firing.append(alert)
-            elif alert.state is AlertState.RESOLVED and target.id in alert.notified_on:
+            elif (
+                alert.state is AlertState.RESOLVED
+                and target.id in alert.notified_on
+                and not alert.silenced
+            ):
                 resolved.append(alert)
         return firing, resolved
 
