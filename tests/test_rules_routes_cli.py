@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -136,3 +138,35 @@ def test_routes_needs_a_known_station_and_says_when_nothing_fits(
         "station_down [critical] (station)",
         "  root → log  (wait/interval/repeat 1s/30s/4h)",
     ]
+
+
+def test_a_catastrophic_regex_is_matched_in_linear_time_like_alertmanagers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A careless `([a-z0-9-]+)*!` backtracks for ever in Python's `re` on a long station
+    id; routes use RE2, as Alertmanager does, so `check-config` answers (the route fits no
+    station) instead of hanging. The limit below is not a speed figure: it only turns a
+    hang into a failure. RE2's syntax is Alertmanager's: a look-ahead is an error."""
+    registry = tmp_path / "stations.yaml"
+    long_id = "dachuan-rider-station-with-a-long-identifier-0001"
+    registry.write_text(yaml.safe_dump({
+        "version": 1,
+        "parties": {"union": {"name": "达川区总工会", "type": "union"}},
+        "stations": {long_id: {"name": "驿站", "model": "community_integrated", "operator": "union",
+                               "devices": {"gw-0001": {"kind": "gateway"}}}},
+    }, allow_unicode=True), "utf-8")  # fmt: skip
+    path = rules(tmp_path, {"channels": ["log"], "routes": [
+        {"matchers": ['station =~ "([a-z0-9-]+)*!"'], "channels": ["union"]}]})  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "--registry", str(registry), "check-config",
+         "--rules-config", path],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "no alert of the registry's stations reaches route" in done.stdout + done.stderr
+    path = rules(tmp_path, {"channels": ["log"], "routes": [
+        {"matchers": ['station =~ "(?!dachuan).*"'], "channels": ["union"]}]})  # fmt: skip
+    code, out = run(capsys, "--registry", str(registry), "check-config", "--rules-config", path)
+    assert code == 2
+    assert "is not a regular expression: invalid perl operator: (?!" in out
+    assert "RE2 syntax, as in Alertmanager" in out

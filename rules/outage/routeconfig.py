@@ -26,6 +26,7 @@ from typing import Annotated, NamedTuple
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from rules.outage.labelregex import LabelRegexError, compile_label_regex
 from waystation.configerror import Invalid, Text
 from waystation.durations import DurationField
 
@@ -63,7 +64,7 @@ class Matcher(NamedTuple):
             return have == self.value
         if self.op is MatchOp.NE:
             return have != self.value
-        found = re.fullmatch(self.value, have) is not None
+        found = compile_label_regex(self.value).fullmatch(have) is not None
         return found if self.op is MatchOp.RE else not found
 
     def __str__(self) -> str:
@@ -84,13 +85,15 @@ def _unknown_label(name: str) -> Invalid:
 
 def _regex(value: str) -> str:
     try:
-        re.compile(value)
-    except re.error as exc:
+        compile_label_regex(value)
+    except LabelRegexError as exc:
         raise Invalid(
             Text(f"{value!r} is not a regular expression: {exc}",
                  f"{value!r} 不是正则表达式：{exc}"),
-            Text("the pattern must match the whole value, like xiaoge-.* or critical|warning",
-                 "模式要匹配整个值，如 xiaoge-.* 或 critical|warning"),
+            Text("the pattern must match the whole value, like xiaoge-.* or critical|warning "
+                 "(RE2 syntax, as in Alertmanager: no look-arounds or back-references)",
+                 "模式要匹配整个值，如 xiaoge-.* 或 critical|warning"
+                 "（RE2 语法，与 Alertmanager 相同：不支持前后查找和反向引用）"),
             code="bad_regex",
         ) from None  # fmt: skip
     return value
