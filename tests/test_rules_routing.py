@@ -183,6 +183,17 @@ def test_route_mistakes_are_errors_with_their_place() -> None:
     with pytest.raises(RulesConfigError) as exc:
         config({"match": {"station": "a1"}, "continue": True})
     assert sorted(codes(exc)) == ["root_channels", "root_continue", "root_matchers"]
+    # A route that names no channel would drop its alerts without a word.
+    with pytest.raises(RulesConfigError) as exc:
+        config({"channels": ["log"], "routes": [
+            {"match": {"severity": "critical"}, "channels": []},
+            {"escalate_after": "1h", "escalate_to": []}]})  # fmt: skip
+    assert sorted((p.where, p.code) for p in exc.value.problems) == [
+        ("route.routes.0.channels", "no_channel"),
+        ("route.routes.1.escalate_to", "no_channel"),
+    ]
+    assert "the alerts this route takes would go nowhere" in str(exc.value)
+    assert "这条路由的升级通知哪里都不会发" in str(exc.value)
     with pytest.raises(RulesConfigError) as exc:
         config({"channels": ["log"], "routes": [{"channels": ["unoin"]}]})
     assert codes(exc) == ["unknown_channel"]

@@ -155,6 +155,25 @@ class RouteConfig(BaseModel):
     routes: list[RouteConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
+    def _some_channel(self) -> RouteConfig:
+        """`channels: []` or `escalate_to: []` would drop alerts without a word."""
+        empty = [key for key in ("channels", "escalate_to") if getattr(self, key) == []]
+        if empty:
+            raise Invalid(problems=[((key,), Invalid(
+                Text("channels is empty: the alerts this route takes would go nowhere",
+                     "channels 是空的：这条路由接走的告警哪里都不会发")
+                if key == "channels" else
+                Text("escalate_to is empty: this route's escalations would go nowhere",
+                     "escalate_to 是空的：这条路由的升级通知哪里都不会发"),
+                Text("name at least one channel (a `log` channel keeps them out of the chat "
+                     "groups but on record), or leave the key out to inherit the parent's",
+                     "至少写一个通道（只想记录、不发群时用 `log` 通道），或者不写这一项，"
+                     "沿用上级路由的"),
+                code="no_channel",
+            )) for key in empty])  # fmt: skip
+        return self
+
+    @model_validator(mode="after")
     def _escalation(self) -> RouteConfig:
         if (self.escalate_after is None) != (self.escalate_to is None):
             given, missing = (
