@@ -373,3 +373,24 @@ def test_a_resolution_during_a_silence_is_told_when_the_silence_ends() -> None:
     assert sorted(where(done)) == [("root/operator=ent-a", False, [], [fault.key]),
                                    ("root/operator=ent-a!escalation", True, [], [fault.key])]  # fmt: skip
     assert book.alerts == {}
+
+
+def test_an_escalation_inherited_by_two_routes_an_alert_reaches_is_sent_once() -> None:
+    """ent-a's escalation is inherited by both of its children; a critical reaches both
+    (`continue`): the union hears one escalation, not one per child."""
+    route = {"channels": ["log"], "routes": [{
+        "match": {"operator": "ent-a"}, "escalate_after": "2h", "escalate_to": ["union"],
+        "routes": [{"match": {"severity": "critical"}, "channels": ["ent-b"], "continue": True},
+                   {"channels": ["ent-a"]}]}]}  # fmt: skip
+    book = book_for(route)
+    down = Condition(Rule.STATION_DOWN, "a1", None, T0)
+    step(book, [down], T0)
+    first = step(book, [down], T0 + 1_000)
+    assert sorted(n.target for n in first) == ["root/operator=ent-a/*",
+                                               "root/operator=ent-a/severity=critical"]  # fmt: skip
+    escalated = step(book, [down], T0 + 2 * HOUR)
+    assert where(escalated) == [("root/operator=ent-a!escalation", True, [down.key], [])]
+    done = step(book, [], T0 + 3 * HOUR) + step(book, [], T0 + 3 * HOUR + 30_000)
+    assert sorted(n.target for n in done) == ["root/operator=ent-a!escalation",
+                                              "root/operator=ent-a/*",
+                                              "root/operator=ent-a/severity=critical"]  # fmt: skip

@@ -7,7 +7,8 @@ route itself takes it. Every route that takes an alert is a `Target`: its
 channels and timers. A route with an escalation adds a second target, its
 `escalate_to` channels, which an alert joins once it has fired for
 `escalate_after` (not while silenced or inhibited), notified once and never
-repeated.
+repeated; the routes below that inherit it share that one target, so an
+alert reaching two of them (`continue`) is escalated once.
 
 The service's own alerts (`monitoring_lost`, `channel_failing`) are not a
 station's: they go to the root's channels and nowhere else. Without a
@@ -110,8 +111,9 @@ def _matchers(route: RouteConfig) -> tuple[Matcher, ...]:
 class _Inherited:
     channels: tuple[str, ...]
     timers: Timers
-    escalate_after_ms: int | None
-    escalate_to: tuple[str, ...]
+    # The escalation of the nearest route (this one or above) that sets one: one target
+    # however many of its descendants an alert reaches, so it is escalated once.
+    escalation: Target | None
 
 
 def _build(route: RouteConfig, node_id: str, parent: _Inherited) -> Node:
@@ -120,20 +122,19 @@ def _build(route: RouteConfig, node_id: str, parent: _Inherited) -> Node:
         _ms(route.group_interval) if route.group_interval else parent.timers.interval_ms,
         _ms(route.repeat_interval) if route.repeat_interval else parent.timers.repeat_ms,
     )
+    escalation = parent.escalation
+    if route.escalate_after is not None and route.escalate_to:
+        escalation = Target(
+            node_id + ESCALATION,
+            tuple(route.escalate_to),
+            Timers(0, timers.interval_ms, _ms(NEVER)),
+            _ms(route.escalate_after),
+        )
     own = _Inherited(
         tuple(route.channels) if route.channels is not None else parent.channels,
         timers,
-        _ms(route.escalate_after) if route.escalate_after else parent.escalate_after_ms,
-        tuple(route.escalate_to) if route.escalate_to is not None else parent.escalate_to,
+        escalation,
     )
-    escalation = None
-    if own.escalate_after_ms is not None and own.escalate_to:
-        escalation = Target(
-            node_id + ESCALATION,
-            own.escalate_to,
-            Timers(0, timers.interval_ms, _ms(NEVER)),
-            own.escalate_after_ms,
-        )
     seen: dict[str, int] = {}
     children = []
     for child in route.routes:
@@ -169,7 +170,7 @@ class Routing:
         default: Timers,
     ) -> Routing:
         """From the settings' `route:`; none: a root sending to every channel."""
-        top = _Inherited(tuple(channels), default, None, ())
+        top = _Inherited(tuple(channels), default, None)
         return cls(registry, _build(route or RouteConfig(channels=channels), ROOT, top))
 
     def labels(self, station: str, rule: str, device: str | None) -> dict[Label, str]:
@@ -230,8 +231,8 @@ class Routing:
                 self._cache[key] = (self.root.target,)
             else:
                 nodes = self.matched(self.labels(station, rule, device))
-                self._cache[key] = tuple(
-                    t for n in nodes for t in (n.target, n.escalation) if t is not None
+                self._cache[key] = tuple(  # an escalation shared by two of them: once
+                    dict.fromkeys(t for n in nodes for t in (n.target, n.escalation) if t)
                 )
         return self._cache[key]
 
