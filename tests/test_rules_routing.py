@@ -394,3 +394,19 @@ def test_an_escalation_inherited_by_two_routes_an_alert_reaches_is_sent_once() -
     assert sorted(n.target for n in done) == ["root/operator=ent-a!escalation",
                                               "root/operator=ent-a/*",
                                               "root/operator=ent-a/severity=critical"]  # fmt: skip
+
+
+def test_escalation_waits_while_the_stream_is_not_proven() -> None:
+    """The service passes `escalate=False` while blind: nothing is escalated, and the
+    overdue escalation does not wake the pass loop over and over."""
+    book = book_for(ESCALATING)
+    fault = Condition(Rule.DEVICE_FAULT, "a1", "a1-disp", T0)
+    step(book, [fault], T0)
+    step(book, [fault], T0 + 1_000)
+    book.update({fault.key: fault}, T0 + 3 * HOUR, {}, lambda _: False)
+    assert book.due(T0 + 3 * HOUR, escalate=False) == []
+    assert book.next_due_ms(escalate=False) == T0 + 1_000 + 4 * HOUR  # the reminder only
+    assert book.next_due_ms() == T0 + 2 * HOUR  # overdue: now, once it may
+    assert where(book.due(T0 + 3 * HOUR + 1)) == [
+        ("root/operator=ent-a!escalation", True, [fault.key], [])
+    ]

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from app.localservers import MosquittoServer
 from rules.outage.alerts import AlertState
 from rules.outage.config import RulesConfig, parse_rules_config
 from rules.outage.service import RulesService
@@ -52,7 +53,9 @@ def district(uid: str, **operators: str) -> Registry:
     })  # fmt: skip
 
 
-def config(ent_a: HookServer, ent_b: HookServer, union: HookServer) -> RulesConfig:
+def config(
+    ent_a: HookServer, ent_b: HookServer, union: HookServer, escalate_s: float = ESCALATE_S
+) -> RulesConfig:
     return parse_rules_config({
         "language": "zh",
         "thresholds": {"reconnect_grace": "1s"},
@@ -66,7 +69,7 @@ def config(ent_a: HookServer, ent_b: HookServer, union: HookServer) -> RulesConf
         "route": {"channels": ["log"], "routes": [
             {"match": {"severity": "critical"}, "channels": ["union"], "continue": True},
             {"match": {"operator": "ent-a"}, "channels": ["ent-a"],
-             "escalate_after": f"{ESCALATE_S}s", "escalate_to": ["union"]},
+             "escalate_after": f"{escalate_s}s", "escalate_to": ["union"]},
             {"match": {"operator": "ent-b"}, "channels": ["ent-b"]},
         ]},
     }, "rules.yaml")  # fmt: skip
@@ -212,3 +215,38 @@ def test_a_station_handed_to_another_operator_while_down_is_told_to_both(
             wait_for(lambda: resolved(ent_a, a1), "a1's return told to ent-a, who heard it", 15)
     assert len(firing(ent_a, a1)) == 1  # the old operator is not reminded
     assert len(firing(ent_b, a1)) == 1
+
+
+def test_no_escalation_while_the_broker_is_gone_and_it_follows_once_it_is_back(
+    tmp_path: Path, own_mosquitto: MosquittoServer, uid: str
+) -> None:
+    """No data, no verdict: "still down after N s" is not said on a stream that is not
+    proven (the station may have come back unseen); it is said once the broker is back and
+    the station still down."""
+    a1 = f"a1-{uid}"
+    settings = MqttSettings.from_url(own_mosquitto.url)
+    escalate_s = 8.0
+    with HookServer() as ent_a, HookServer() as ent_b, HookServer() as union:
+        service = RulesService(settings, district(uid), config(ent_a, ent_b, union, escalate_s),
+                               tmp_path / "state.db", client_id=f"rules-{uid}",
+                               topic_filter="stations/+/+/+")  # fmt: skip
+        with service:
+            with MqttSpy(settings, f"pub-{uid}", []) as pub:
+                assert service.wait_subscribed()
+                wait_for(lambda: service.giving_verdicts, "the grace period over")
+                status(pub, a1, "offline")
+                wait_for(lambda: firing(ent_a, a1), "a1's outage told to ent-a", 15)
+            fired = fired_ms(service, a1)
+            assert fired is not None
+            own_mosquitto.stop()
+            passes = service.passes
+            wait_for(lambda: time.time() * 1000 > fired + (escalate_s + 2) * 1000
+                     and service.passes > passes + 10, "blind past the escalation time",
+                     30)  # fmt: skip
+            assert not service.stream_proven
+            assert firing(union, a1, escalation=True) == []
+            own_mosquitto.start()
+            wait_for(lambda: firing(union, a1, escalation=True), "escalated once back", 30)
+            assert service.stream_proven
+            assert fired_ms(service, a1) == fired  # still the same alert
+    assert len(firing(union, a1, escalation=True)) == 1

@@ -263,12 +263,16 @@ class AlertBook:
                     self._touch_group(target.id, alert.station, now_ms)
 
     def _unsent(
-        self, target: Target, alerts: list[Alert], now_ms: int
+        self, target: Target, alerts: list[Alert], now_ms: int, *, escalate: bool
     ) -> tuple[list[Alert], list[Alert]]:
         firing, resolved = [], []
         for alert in alerts:
             if alert.state is AlertState.FIRING and not alert.quiet:
-                if target in self.targets(alert) and self._escalates(alert, target, now_ms):
+                if (
+                    target in self.targets(alert)
+                    and (escalate or target.id in alert.notified_on or not target.escalation)
+                    and self._escalates(alert, target, now_ms)
+                ):
                     firing.append(alert)
             elif (
                 alert.state is AlertState.RESOLVED
@@ -288,9 +292,14 @@ class AlertBook:
             return group.last_sent_ms + timers.repeat_ms
         return None
 
-    def due(self, now_ms: int) -> list[Notice]:
-        """The notices to send now, each for one target; marks what they carry as sent."""
-        self._escalate(now_ms)
+    def due(self, now_ms: int, *, escalate: bool = True) -> list[Notice]:
+        """The notices to send now, each for one target; marks what they carry as sent.
+
+        Not `escalate` (the stream is not proven: the alerts may have ended unseen):
+        no alert is escalated now; those due are when it is again, if still firing.
+        """
+        if escalate:
+            self._escalate(now_ms)
         by_station: dict[str, list[Alert]] = {}
         for alert in self.alerts.values():
             by_station.setdefault(alert.station, []).append(alert)
@@ -305,7 +314,9 @@ class AlertBook:
             if at is None or at > now_ms:
                 continue
             self.groups_changed = True
-            firing, resolved = self._unsent(target, by_station.get(station, []), now_ms)
+            firing, resolved = self._unsent(
+                target, by_station.get(station, []), now_ms, escalate=escalate
+            )
             repeat = group.changed_ms is None
             if firing or resolved:
                 notices.append(Notice(station, tuple(firing), tuple(resolved), repeat,
@@ -329,13 +340,13 @@ class AlertBook:
             if not alert.notified:
                 self._drop(alert.key)
 
-    def next_due_ms(self) -> int | None:
+    def next_due_ms(self, *, escalate: bool = True) -> int | None:
         times = []
         for (target_id, _), group in self.groups.items():
             target = self.router.target(target_id)
             if target is not None and (t := self._due_at(group, target.timers)) is not None:
                 times.append(t)
-        for alert in self.alerts.values():
+        for alert in self.alerts.values() if escalate else ():
             if alert.state is not AlertState.FIRING or alert.quiet or alert.fired_ms is None:
                 continue
             times += [

@@ -561,9 +561,11 @@ class RulesService:
                 transitions = self.book.update(
                     conditions, now, self._pending_ms, silenced.__contains__
                 )
-                outgoing = self._outgoing(self.book.due(now))
+                # No data, no verdict: "still firing after 2 h" waits for a proven stream.
+                escalate = watch.verdicts(now)
+                outgoing = self._outgoing(self.book.due(now, escalate=escalate))
                 saved = self._save(outgoing, now)
-                next_due = self.book.next_due_ms()
+                next_due = self.book.next_due_ms(escalate=escalate)
             self.passes += 1
             woken = {label for label, _ in saved}
             for sender in self.senders:
