@@ -113,9 +113,30 @@ def test_routes_needs_a_known_station_and_says_when_nothing_fits(
     assert code == 2
     assert "no station 'nowhere'" in out
     code, out = run(capsys, "--registry", DEMO, "rules", "routes", "--rules-config", path,
-                    "--station", "dachuan-rider-01", "--rule", "no_such_rule")  # fmt: skip
+                    "--station", "dachuan-rider-01", "--rule", "station_dwon")  # fmt: skip
     assert code == 2
+    assert "no rule 'station_dwon'; 是不是 did you mean 'station_down'?" in out
+    code, out = run(capsys, "--registry", DEMO, "rules", "routes", "--rules-config", path,
+                    "--station", "dachuan-rider-01", "--severity", "crit")  # fmt: skip
+    assert code == 2
+    assert "no severity 'crit'; 是不是 did you mean 'critical'?" in out
+    # Another station's device: said where it is, not "nothing fits".
+    code, out = run(capsys, "--registry", DEMO, "rules", "routes", "--rules-config", path,
+                    "--station", "dachuan-rider-01", "--device", "r02-door-01")  # fmt: skip
+    assert code == 2
+    assert "no device 'r02-door-01' at station dachuan-rider-01" in out
+    assert "it is at station dachuan-rider-02" in out
+    # A rule that fits but not on this station's devices: nothing fits.
+    code, out = run(capsys, "--registry", DEMO, "rules", "routes", "--rules-config", path,
+                    "--station", "dachuan-rider-01", "--rule", "door_silent",
+                    "--device", "r01-gw-01")  # fmt: skip
+    assert code == 2, out
     assert "no alert of this station fits" in out
+    # The service's own alerts: the root's channels, said so.
+    code, out = run(capsys, "--registry", DEMO, "rules", "routes", "--rules-config", path,
+                    "--station", "dachuan-rider-01", "--rule", "channel_failing")  # fmt: skip
+    assert code == 0, out
+    assert "the service's own alerts go to the root's channels only → log" in out
     code, out = run(capsys, "--registry", DEMO, "rules", "routes", "--rules-config", path,
                     "--station", "dachuan-rider-01", "--device", "r01-door-01")  # fmt: skip
     assert code == 0, out

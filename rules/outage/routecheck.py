@@ -22,12 +22,12 @@ from waystation.configerror import Invalid, Text
 from waystation.contract import Kind
 from waystation.registry import OperatingModel, Registry, Role, Utility
 
-__all__ = ["possible_alerts", "route_problems"]
+__all__ = ["SERVICE_RULES", "possible_alerts", "route_problems"]
 
 KeyPath = tuple[str | int, ...]
 
 # The service's own alerts are not routed (they go to the root's channels).
-_SERVICE_RULES = {Rule.MONITORING_LOST, Rule.CHANNEL_FAILING}
+SERVICE_RULES = {Rule.MONITORING_LOST, Rule.CHANNEL_FAILING}
 
 
 def possible_alerts(registry: Registry) -> Iterator[tuple[str, Rule, str | None]]:
@@ -61,7 +61,7 @@ def _known(registry: Registry) -> dict[Label, set[str]]:
         Label.OPERATOR: operators,
         Label.UNION: unions,
         Label.MODEL: {m.value for m in OperatingModel},
-        Label.RULE: {r.value for r in Rule if r not in _SERVICE_RULES},
+        Label.RULE: {r.value for r in Rule if r not in SERVICE_RULES},
         Label.SEVERITY: set(SEVERITY.values()),
         Label.KIND: {k.value for k in Kind},
         Label.DEVICE: {d for s in registry.stations.values() for d in s.devices},
