@@ -30,6 +30,13 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
     return code, captured.err + captured.out
 
 
+def table(out: str) -> list[str]:
+    """`rules routes`' lines after the station's (any warnings come before it)."""
+    lines = out.splitlines()
+    [header] = [i for i, line in enumerate(lines) if "运营方 operator:" in line]
+    return lines[header + 1 :]
+
+
 def rules(tmp_path: Path, route: dict[str, Any]) -> str:
     path = tmp_path / "rules.yaml"
     path.write_text(yaml.safe_dump({"channels": CHANNELS, "route": route}, allow_unicode=True,
@@ -48,6 +55,7 @@ def test_the_sample_routes_fit_the_sample_district(
     code, out = run(capsys, "--registry", DEMO, "check-config", "--rules-config", str(sample))
     assert code == 0, out
     assert "(8 channels)" in out
+    assert "route.channels" not in out  # two duty channels in the root: no warning
     code, out = run(capsys, "--registry", DEMO, "rules", "routes", "--rules-config", str(sample),
                     "--station", "dachuan-rider-03", "--rule", "dispenser_cold")  # fmt: skip
     assert code == 0, out
@@ -140,7 +148,7 @@ def test_routes_needs_a_known_station_and_says_when_nothing_fits(
     code, out = run(capsys, "--registry", DEMO, "rules", "routes", "--rules-config", path,
                     "--station", "dachuan-rider-01", "--device", "r01-door-01")  # fmt: skip
     assert code == 0, out
-    assert out.splitlines()[1:] == [
+    assert table(out) == [
         "device_fault [warning] r01-door-01",
         "  root/operator=xiaoge-coffee → xiaoge  (wait/interval/repeat 1s/30s/4h)",
         "  90m 后升级 escalated after 90m → union",
@@ -155,7 +163,7 @@ def test_routes_needs_a_known_station_and_says_when_nothing_fits(
     code, out = run(capsys, "--registry", DEMO, "rules", "routes", "--rules-config", path,
                     "--station", "dachuan-rider-02", "--rule", "station_down")  # fmt: skip
     assert code == 0, out
-    assert out.splitlines()[1:] == [
+    assert table(out) == [
         "station_down [critical] (station)",
         "  root → log  (wait/interval/repeat 1s/30s/4h)",
     ]
@@ -191,3 +199,28 @@ def test_a_catastrophic_regex_is_matched_in_linear_time_like_alertmanagers(
     assert code == 2
     assert "is not a regular expression: invalid perl operator: (?!" in out
     assert "RE2 syntax, as in Alertmanager" in out
+
+
+def test_a_root_whose_only_chat_channel_could_fail_unheard_is_warned_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only the root's channels get the service's own alerts: with one chat channel there,
+    its failure (channel_failing) reaches the log only; with none, nobody hears
+    monitoring_lost. A warning, not an error: the service still starts."""
+    routes = [{"match": {"operator": "xiaoge-coffee"}, "channels": ["xiaoge"]}]
+    path = rules(tmp_path, {"channels": ["log", "union"], "routes": routes})
+    code, out = run(capsys, "--registry", DEMO, "check-config", "--rules-config", path)
+    assert code == 0, out
+    assert "rules.yaml:10:3 route.channels\n" in out
+    assert "the root route has one channel besides the log, union: if it fails" in out
+    assert "e.g. xiaoge" in out
+    path = rules(tmp_path, {"channels": ["log"], "routes": routes})
+    code, out = run(capsys, "--registry", DEMO, "check-config", "--rules-config", path)
+    assert code == 0, out
+    assert "根路由只写了日志通道" in out
+    assert "monitoring_lost and channel_failing" in out
+    path = rules(tmp_path, {"channels": ["log", "union", "xiaoge"], "routes": routes})
+    code, out = run(capsys, "--registry", DEMO, "check-config", "--rules-config", path)
+    assert code == 0, out
+    assert "root_duty" not in out
+    assert "route.channels" not in out
