@@ -375,14 +375,16 @@ def test_a_resolution_during_a_silence_is_told_when_the_silence_ends() -> None:
     assert book.alerts == {}
 
 
+INHERITED: dict[str, Any] = {"channels": ["log"], "routes": [{
+    "match": {"operator": "ent-a"}, "escalate_after": "2h", "escalate_to": ["union"],
+    "routes": [{"match": {"severity": "critical"}, "channels": ["ent-b"], "continue": True},
+               {"channels": ["ent-a"]}]}]}  # fmt: skip
+
+
 def test_an_escalation_inherited_by_two_routes_an_alert_reaches_is_sent_once() -> None:
     """ent-a's escalation is inherited by both of its children; a critical reaches both
     (`continue`): the union hears one escalation, not one per child."""
-    route = {"channels": ["log"], "routes": [{
-        "match": {"operator": "ent-a"}, "escalate_after": "2h", "escalate_to": ["union"],
-        "routes": [{"match": {"severity": "critical"}, "channels": ["ent-b"], "continue": True},
-                   {"channels": ["ent-a"]}]}]}  # fmt: skip
-    book = book_for(route)
+    book = book_for(INHERITED)
     down = Condition(Rule.STATION_DOWN, "a1", None, T0)
     step(book, [down], T0)
     first = step(book, [down], T0 + 1_000)
@@ -410,3 +412,20 @@ def test_escalation_waits_while_the_stream_is_not_proven() -> None:
     assert where(book.due(T0 + 3 * HOUR + 1)) == [
         ("root/operator=ent-a!escalation", True, [fault.key], [])
     ]
+
+
+def test_an_escalation_told_under_a_childs_id_by_the_previous_version_is_not_repeated() -> None:
+    """Before, each child had its own copy of an inherited escalation (`…/*!escalation`);
+    a state file from then keeps what it told: no second escalation after the upgrade."""
+    book = book_for(INHERITED)
+    down = Condition(Rule.STATION_DOWN, "a1", None, T0)
+    step(book, [down], T0)
+    step(book, [down], T0 + 1_000)
+    alert = book.alerts[down.key]
+    alert.notified_on = {"root/operator=ent-a/*", "root/operator=ent-a/severity=critical",
+                         "root/operator=ent-a/*!escalation"}  # fmt: skip
+    book.adopt(routing(INHERITED), T0 + 2 * HOUR)
+    assert "root/operator=ent-a!escalation" in alert.notified_on
+    assert all(not n.escalation for n in step(book, [down], T0 + 3 * HOUR))
+    done = step(book, [], T0 + 4 * HOUR) + step(book, [], T0 + 4 * HOUR + 30_000)
+    assert "root/operator=ent-a!escalation" in [n.target for n in done]

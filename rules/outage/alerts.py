@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from rules.outage.detect import SEVERITY, Condition, Rule
-from rules.outage.routing import ROOT, Router, SingleRoute, Target, Timers
+from rules.outage.routing import ESCALATION, ROOT, Router, SingleRoute, Target, Timers
 
 __all__ = ["LEGACY_NOTIFIED", "Alert", "AlertBook", "AlertState", "Group", "Notice", "Transition"]
 
@@ -135,6 +135,7 @@ class AlertBook:
                 kept = {t.id for t in self.targets(alert) if not t.escalation}
             else:
                 kept = {t for t in alert.notified_on if router.target(t) is not None}
+                kept |= self._inherited_escalations(alert, alert.notified_on - kept)
             if kept != alert.notified_on:
                 alert.notified_on = kept
                 self.changed.add(key)
@@ -146,6 +147,17 @@ class AlertBook:
             if router.target(group_key[0]) is None:
                 del self.groups[group_key]
                 self.groups_changed = True
+
+    def _inherited_escalations(self, alert: Alert, gone: set[str]) -> set[str]:
+        """The escalations that were told under a child's id (`root/a/b!escalation`, as
+        before routes shared the escalation they inherit): now the escalating route's."""
+        out = set()
+        for target in self.targets(alert):
+            if target.escalation:
+                route = target.id.removesuffix(ESCALATION) + "/"
+                if any(t.endswith(ESCALATION) and t.startswith(route) for t in gone):
+                    out.add(target.id)
+        return out
 
     def _touch_group(self, target: str, station: str, now_ms: int) -> None:
         group = self.groups.setdefault((target, station), Group())

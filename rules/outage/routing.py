@@ -31,7 +31,7 @@ from rules.outage.detect import SERVICE_GROUP, SEVERITY, Rule
 from rules.outage.routeconfig import NEVER, Label, Matcher, MatchOp, RouteConfig
 from waystation.registry import Registry
 
-__all__ = ["ROOT", "Router", "Routing", "SingleRoute", "Target", "Timers"]
+__all__ = ["ESCALATION", "ROOT", "Router", "Routing", "SingleRoute", "Target", "Timers"]
 
 ROOT = "root"
 ESCALATION = "!escalation"  # suffix of a route's escalation target
