@@ -169,13 +169,19 @@ def test_route_mistakes_are_errors_with_their_place() -> None:
                 {"match": {"operater": "ent-a"}, "channels": ["ent-a"]},
                 {"matchers": ["severity critical"], "channels": ["union"]},
                 {"matchers": ["station =~ (a"], "channels": ["log"]},
+                # A Chinese input method's quotes and operators: not part of the value.
+                {"matchers": ["station =~ “a.*”", "operator ！＝ ent-a"], "channels": ["log"]},
             ],
         })  # fmt: skip
     assert sorted((p.where, p.code) for p in exc.value.problems) == [
         ("route.routes.0.match.operater", "unknown_label"),
         ("route.routes.1.matchers.0", "bad_matcher"),
         ("route.routes.2.matchers.0", "bad_regex"),
+        ("route.routes.3.matchers.0", "wide_punctuation"),
+        ("route.routes.3.matchers.1", "wide_punctuation"),
     ]
+    assert "has full-width punctuation (“ ”)" in str(exc.value)
+    assert "里有全角标点（！ ＝）" in str(exc.value)
     with pytest.raises(RulesConfigError) as exc:
         config({"match": {"station": "a1"},
                 "routes": [{"escalate_after": "2h", "channels": ["log"]}]})  # fmt: skip

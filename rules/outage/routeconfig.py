@@ -99,8 +99,21 @@ def _regex(value: str) -> str:
     return value
 
 
+# What a Chinese input method types for `"`, `=`, `!` and `~`; never in an id.
+_WIDE = "“”‘’＂＝！～"
+
+
 def parse_matcher(text: object) -> Matcher:
     """`operator = xiaoge-coffee`, `severity != info`, `station =~ "dachuan-rider-.*"`."""
+    if isinstance(text, str) and (wide := sorted({c for c in text if c in _WIDE})):
+        shown = " ".join(wide)
+        raise Invalid(
+            Text(f"{text!r} has full-width punctuation ({shown}): it would be compared as "
+                 "part of the value", f"{text!r} 里有全角标点（{shown}），会被当成值的一部分"),
+            Text('write the quotes and operators in ASCII: station =~ "dachuan-.*"',
+                 '引号和运算符用半角（英文）字符：station =~ "dachuan-.*"'),
+            code="wide_punctuation",
+        )  # fmt: skip
     m = _MATCHER_RE.match(str(text))
     if not isinstance(text, str) or m is None:
         raise Invalid(
