@@ -11,6 +11,7 @@ import pytest
 from rules.outage.alerts import AlertBook, AlertState, Notice
 from rules.outage.config import RulesConfig, RulesConfigError, parse_rules_config
 from rules.outage.detect import Condition, Rule
+from rules.outage.routecheck import route_problems
 from rules.outage.routing import Routing, Timers
 from rules.outage.statedb import RulesState
 from waystation.registry import Registry, parse_registry
@@ -435,3 +436,19 @@ def test_an_escalation_told_under_a_childs_id_by_the_previous_version_is_not_rep
     assert all(not n.escalation for n in step(book, [down], T0 + 3 * HOUR))
     done = step(book, [], T0 + 4 * HOUR) + step(book, [], T0 + 4 * HOUR + 30_000)
     assert "root/operator=ent-a!escalation" in [n.target for n in done]
+
+
+def test_a_typo_in_a_regex_of_literals_is_found_like_one_in_match() -> None:
+    """`operator =~ "ent-a|ent-c"`: ent-c's alerts would go elsewhere, unnoticed, since the
+    route is still reached by ent-a's. A real pattern is left to the reachability check."""
+    route = {"channels": ["log"], "routes": [
+        {"matchers": ['operator =~ "ent-a|ent-bb"'], "channels": ["ent-a"]},
+        {"matchers": ['station !~ "a1|b1|c9"'], "channels": ["ent-b"]},
+        {"matchers": ['station =~ "c.*|b1"'], "channels": ["union"]}]}  # fmt: skip
+    problems = route_problems(routing(route), district())
+    assert [(path, p.code) for path, p in problems] == [
+        (("route", "routes", 0, "matchers", 0), "unknown_value"),
+        (("route", "routes", 1, "matchers", 0), "unknown_value"),
+    ]
+    assert "did you mean 'ent-b'?" in str(problems[0][1].fix)
+    assert "there is no station 'c9'" in str(problems[1][1].what)

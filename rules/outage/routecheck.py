@@ -13,6 +13,7 @@ station).
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterator
 
 from rules.outage.detect import SEVERITY, Rule
@@ -106,14 +107,25 @@ def _value_problems(
                 at = (*path, "match", label.value, *((i,) if len(values) > 1 else ()))
                 out.append((at, _unknown_value(label, value, known[label])))
     for i, m in enumerate(node.config.matchers):
-        if _compared(m) and m.value not in known[m.label]:
-            out.append(((*path, "matchers", i), _unknown_value(m.label, m.value, known[m.label])))
+        for value in _literals(m):
+            if value not in known[m.label]:
+                out.append(((*path, "matchers", i), _unknown_value(m.label, value, known[m.label])))
+                break
     return out
 
 
-def _compared(m: Matcher) -> bool:
-    """`=` and `!=` against a non-empty value: it should be one that exists."""
-    return m.op in (MatchOp.EQ, MatchOp.NE) and m.value != ""
+_REGEX_SYNTAX = re.compile(r"[\\.^$*+?{}\[\]()]")
+
+
+def _literals(m: Matcher) -> list[str]:
+    """The values a matcher names outright: `=`/`!=` a non-empty value, or a regular
+    expression that is only literals joined by `|` (`xiaoge-coffee|fengyun-logistics`:
+    a typo in one of them would otherwise pass, the route still reached by the others)."""
+    if m.op in (MatchOp.EQ, MatchOp.NE):
+        return [m.value] if m.value else []
+    if _REGEX_SYNTAX.search(m.value):
+        return []
+    return [v for v in m.value.split("|") if v]
 
 
 def _unreachable(node: Node) -> Invalid:
