@@ -172,6 +172,7 @@ def test_route_mistakes_are_errors_with_their_place() -> None:
                 {"matchers": ["station =~ (a"], "channels": ["log"]},
                 # A Chinese input method's quotes and operators: not part of the value.
                 {"matchers": ["station =~ “a.*”", "operator ！＝ ent-a"], "channels": ["log"]},
+                {"name": "甲公司", "match": {"operator": "ent-a"}, "channels": ["log"]},
             ],
         })  # fmt: skip
     assert sorted((p.where, p.code) for p in exc.value.problems) == [
@@ -180,7 +181,9 @@ def test_route_mistakes_are_errors_with_their_place() -> None:
         ("route.routes.2.matchers.0", "bad_regex"),
         ("route.routes.3.matchers.0", "wide_punctuation"),
         ("route.routes.3.matchers.1", "wide_punctuation"),
+        ("route.routes.4.name", "bad_route_name"),
     ]
+    assert "route names are ASCII letters, digits, '_', '.', ':' and '-'" in str(exc.value)
     assert "has full-width punctuation (“ ”)" in str(exc.value)
     assert "里有全角标点（！ ＝）" in str(exc.value)
     with pytest.raises(RulesConfigError) as exc:

@@ -24,7 +24,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, NamedTuple
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from rules.outage.labelregex import LabelRegexError, compile_label_regex
 from waystation.configerror import Invalid, Text
@@ -145,6 +145,23 @@ def _match_keys(value: object) -> object:
     return value
 
 
+_ROUTE_NAME_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+
+def _route_name(value: str) -> str:
+    """A route's `name`: part of its groups' ids in the state file (`root/name`)."""
+    if _ROUTE_NAME_RE.fullmatch(value) is None:
+        raise Invalid(
+            Text(f"{value!r} is not a route name", f"{value!r} 不能用作路由名"),
+            Text("route names are ASCII letters, digits, '_', '.', ':' and '-', at most 64 "
+                 "(e.g. xiaoge-coffee); the party's Chinese name is in the registry",
+                 "路由名只能用英文字母、数字、“_”“.”“:”“-”，最长 64 个（如 xiaoge-coffee）；"
+                 "承担方的中文名写在站点登记文件里"),
+            code="bad_route_name",
+        )  # fmt: skip
+    return value
+
+
 MatcherField = Annotated[Matcher, BeforeValidator(parse_matcher)]
 MatchValues = Annotated[list[str], BeforeValidator(_values), Field(min_length=1)]
 
@@ -153,7 +170,7 @@ class RouteConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     # Names the route in `rules routes` output and in the state file (else its matchers do).
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")] | None = None
+    name: Annotated[str, AfterValidator(_route_name)] | None = None
     match: Annotated[dict[Label, MatchValues], BeforeValidator(_match_keys)] = Field(
         default_factory=dict
     )
