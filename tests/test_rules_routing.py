@@ -455,3 +455,29 @@ def test_a_typo_in_a_regex_of_literals_is_found_like_one_in_match() -> None:
     ]
     assert "did you mean 'ent-b'?" in str(problems[0][1].fix)
     assert "there is no station 'c9'" in str(problems[1][1].what)
+
+
+def test_a_restart_does_not_repeat_a_group_for_an_alert_inhibited_since_it_was_saved(
+    tmp_path: Path,
+) -> None:
+    """An agent's alert fires, then its station's outage inhibits it: the state file must
+    say so, or the restart takes it for an untold firing alert and repeats the station's
+    notice (a kill -9 during an outage did, in test_rules_restart)."""
+    state = RulesState(tmp_path / "state.db")
+    book = book_for(ESCALATING)
+    agent = Condition(Rule.AGENT_OFFLINE, "a1", "a1-gw", T0)
+    down = Condition(Rule.STATION_DOWN, "a1", None, T0)
+    inhibited = Condition(Rule.AGENT_OFFLINE, "a1", "a1-gw", T0, inhibited=True)
+    step(book, [agent], T0)  # fires, not yet inhibited: saved so
+    state.save(book, now_ms=T0)
+    [told] = step(book, [down, inhibited], T0 + 1_000)
+    assert [a.key for a in told.firing] == [down.key]
+    state.save(book, now_ms=T0 + 1_000)
+    state.close()
+    again = RulesState(tmp_path / "state.db")
+    book = again.load_book()
+    book.adopt(routing(ESCALATING), T0 + 5_000)
+    assert book.alerts[agent.key].inhibited
+    assert step(book, [down, inhibited], T0 + 5_000) == []
+    assert step(book, [down, inhibited], T0 + 60_000) == []
+    again.close()

@@ -201,10 +201,13 @@ class AlertBook:
                 alert = Alert(key, cond.rule, cond.station, cond.device, cond.since_ms)
                 self.alerts[key] = alert
                 self.changed.add(key)
+            was = (alert.inhibited, alert.silenced)
             was_quiet = alert.quiet
             alert.detail = cond.detail
             alert.inhibited = cond.inhibited
             alert.silenced = silenced(cond.station)
+            if (alert.inhibited, alert.silenced) != was:
+                self.changed.add(key)  # a restart must not take it for an untold alert
             if alert.state is AlertState.PENDING and now_ms >= cond.since_ms + pending_ms.get(
                 cond.rule, 0
             ):
