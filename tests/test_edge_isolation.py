@@ -15,6 +15,7 @@ SERVER_SIDE = [
     "rich",
     "ingest",
     "waystation.store",
+    "re2",  # routes' regular expressions (google-re2)
 ]
 
 
@@ -59,3 +60,32 @@ def test_edge_extra_declares_no_server_package() -> None:
     edge_deps = " ".join(project["dependencies"] + project["optional-dependencies"]["edge"]).lower()
     for pkg in ("urllib3", "influxdb", "rich", "apscheduler", "openpyxl", "grafana"):
         assert pkg not in edge_deps
+
+
+def test_a_route_regex_checked_without_the_server_install_says_what_is_missing() -> None:
+    """`check-config --rules-config` on an edge box: a clear error, not an ImportError."""
+    script = textwrap.dedent("""
+        import sys
+        from importlib.abc import MetaPathFinder
+
+        class Block(MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name == "re2" or name.startswith("re2."):
+                    raise ImportError(name)
+                return None
+
+        sys.meta_path.insert(0, Block())
+        from rules.outage.config import RulesConfigError, parse_rules_config
+        try:
+            parse_rules_config({"route": {"channels": ["log"], "routes": [
+                {"matchers": ['station =~ "a.*"'], "channels": ["log"]}]}}, "rules.yaml")
+        except RulesConfigError as exc:
+            print([p.code for p in exc.problems])
+            print(exc)
+    """)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "['regex_needs_server']" in result.stdout
+    assert "need the server install (google-re2)" in result.stdout

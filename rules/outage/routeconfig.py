@@ -26,7 +26,7 @@ from typing import Annotated, NamedTuple
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from rules.outage.labelregex import LabelRegexError, compile_label_regex
+from rules.outage.labelregex import LabelRegexError, LabelRegexUnavailable, compile_label_regex
 from waystation.configerror import Invalid, Text
 from waystation.durations import DurationField
 
@@ -86,6 +86,14 @@ def _unknown_label(name: str) -> Invalid:
 def _regex(value: str) -> str:
     try:
         compile_label_regex(value)
+    except LabelRegexUnavailable:
+        raise Invalid(
+            Text("regular expressions in routes need the server install (google-re2)",
+                 "路由里的正则表达式需要服务器端的安装（google-re2）"),
+            Text("check the rules config where the rules service runs, or pip install "
+                 "'waystation[server]'", "在运行告警服务的机器上检查，或安装 'waystation[server]'"),
+            code="regex_needs_server",
+        ) from None  # fmt: skip
     except LabelRegexError as exc:
         raise Invalid(
             Text(f"{value!r} is not a regular expression: {exc}",
