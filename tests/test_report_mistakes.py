@@ -167,3 +167,26 @@ def test_ctrl_c_stops_a_report_waiting_on_a_hung_server(tmp_path: Path, hung: Hu
     assert "已中断，未写任何文件" in text
     assert "Traceback" not in text
     assert not out.exists()
+
+
+SCORECARD_READ = """
+import sys
+from rules.servicelevel.definitions import Definitions
+from rules.servicelevel.source import read_month
+from tests.helpers import station_registry
+from waystation.store import InfluxStore
+
+read_month(InfluxStore(sys.argv[1], "db"), station_registry("s-a"), Definitions(),
+           0, 30 * 86_400_000, now_ms=30 * 86_400_000)
+"""
+
+
+def test_ctrl_c_stops_the_scorecard_waiting_on_a_hung_server(
+    tmp_path: Path, hung: HungServer
+) -> None:
+    """The scorecard's queries ran on an executor, which waits at exit for those in flight."""
+    argv = [sys.executable, "-c", SCORECARD_READ, f"http://127.0.0.1:{hung.port}"]
+    code, text = interrupted(argv, tmp_path / "stderr.txt", lambda: len(hung.accepted) >= 2,
+                             "the scorecard's queries in flight", exit_within_s=20)  # fmt: skip
+    assert code != 0
+    assert "KeyboardInterrupt" in text

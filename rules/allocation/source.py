@@ -30,8 +30,6 @@ zones offset by half an hour.
 
 from __future__ import annotations
 
-import queue
-import threading
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -40,6 +38,7 @@ from enum import Enum
 
 from rules.allocation.compute import Register
 from rules.allocation.registers import HOUR_MS, Window
+from waystation.concurrentqueries import each_answer
 from waystation.store import InfluxStore, Series
 
 __all__ = ["MAX_QUERY_MS", "RAW_FROM", "Points", "Readings", "fetch_readings", "plan_queries"]
@@ -223,46 +222,10 @@ def fetch_readings(
     def ask(q: _Query) -> list[Series]:
         return store.query(q.influxql, timeout_s=QUERY_TIMEOUT_S)
 
-    for done, (query, answer) in enumerate(_each_answer(ask, queries, concurrency), start=1):
+    for done, (query, answer) in enumerate(
+        each_answer(ask, queries, concurrency, name="report-query"), start=1
+    ):
         _collect(answer, query, out, dense)  # then freed, rather than held to the end
         if progress is not None:
             progress(done, len(queries))
     return out
-
-
-def _each_answer(
-    ask: Callable[[_Query], list[Series]], queries: list[_Query], concurrency: int
-) -> Iterator[tuple[_Query, list[Series]]]:
-    """Each query with its answer as it comes, `concurrency` in flight at once.
-
-    On daemon threads, not an executor's: an executor waits at exit for the queries in
-    flight, which a hung server holds for `QUERY_TIMEOUT_S`, so Ctrl-C (or a failed query)
-    would not end the report. Here the caller stops at once; the others are abandoned.
-    """
-    todo: queue.SimpleQueue[_Query] = queue.SimpleQueue()
-    for q in queries:
-        todo.put(q)
-    answers: queue.SimpleQueue[tuple[_Query, list[Series] | BaseException]] = queue.SimpleQueue()
-    stop = threading.Event()
-
-    def work() -> None:
-        while not stop.is_set():
-            try:
-                q = todo.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                answers.put((q, ask(q)))
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller, raised there
-                answers.put((q, exc))
-
-    for n in range(min(concurrency, len(queries))):
-        threading.Thread(target=work, name=f"report-query-{n}", daemon=True).start()
-    try:
-        for _ in queries:
-            q, answer = answers.get()
-            if isinstance(answer, BaseException):
-                raise answer
-            yield q, answer
-    finally:
-        stop.set()

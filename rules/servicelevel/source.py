@@ -27,12 +27,12 @@ gap query would have to read `seq` reading by reading: not done here.)
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 from rules.servicelevel.definitions import Definitions, timeout_ms
 from rules.servicelevel.runs import flag_runs
 from rules.servicelevel.spans import Span, clip, union
+from waystation.concurrentqueries import each_answer
 from waystation.contract import Kind
 from waystation.registry import Registry
 from waystation.store import InfluxStore, Series
@@ -184,15 +184,17 @@ def _collect(result: list[Series], seen: dict[str, _Seen], defs: Definitions) ->
 
 def _run(store: InfluxStore, queries: list[str], sink: Callable[[list[Series]], None], *,
          progress: Progress | None, done0: int, total: int) -> int:  # fmt: skip
+    """Two at once; Ctrl-C (or a failed query) ends the report at once, not when they time out."""
     done = done0
-    with ThreadPoolExecutor(QUERY_CONCURRENCY, thread_name_prefix="scorecard-query") as pool:
-        running = {pool.submit(store.query, q, timeout_s=QUERY_TIMEOUT_S): q for q in queries}
-        for future in as_completed(running):
-            running.pop(future)
-            sink(future.result())
-            done += 1
-            if progress is not None:
-                progress(done, total)
+
+    def ask(q: str) -> list[Series]:
+        return store.query(q, timeout_s=QUERY_TIMEOUT_S)
+
+    for _query, answer in each_answer(ask, queries, QUERY_CONCURRENCY, name="scorecard-query"):
+        sink(answer)
+        done += 1
+        if progress is not None:
+            progress(done, total)
     return done
 
 
