@@ -434,7 +434,10 @@ def utilities(opts: BoardOptions) -> db.Dashboard:
         .height(8)
         .span(24)
     )
-    levels = '"availability_pct", "outages", "down_minutes", "longest_minutes", "mttr_minutes"'
+    levels = (
+        '"availability_pct", "outages", "down_minutes", "longest_minutes", "mttr_minutes", '
+        '"usage", "usage_unit"'
+    )
     board.with_panel(
         _table()
         .title("运营方服务水平 service levels by operator (monthly)")

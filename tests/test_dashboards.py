@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from app.scorecard import registers_of
 from dashboards.basemaps import BASEMAPS
 from dashboards.boards import DASHBOARDS, BoardOptions
 from dashboards.generate import JSON_DIR, render
@@ -143,7 +144,8 @@ def test_every_query_returns_rows_after_the_pipeline(
                  "the stopped agent's offline status")  # fmt: skip
     report = run_report(registry, shipped_tariffs(), store, month)
     assert write_allocation(store, report, registry) > 0
-    ScorecardJob(registry, store, tmp_path / "reports", Definitions()).run(month)
+    scorecard = ScorecardJob(registry, store, tmp_path / "reports", Definitions())
+    scorecard.run(month, usage=registers_of(report))  # the usage beside the levels too
 
     variables = {
         "station": [ent, com],

@@ -16,8 +16,8 @@ LANGUAGES: tuple[Language, ...] = ("zh", "en")
 
 # Units as a reader of each language writes them; the stored unit is the English symbol.
 UNIT_TEXT: dict[Language, dict[str, str]] = {
-    "zh": {"kWh": "千瓦时", "m³": "立方米"},
-    "en": {"kWh": "kWh", "m³": "m³"},
+    "zh": {"kWh": "千瓦时", "m³": "立方米", "l": "升", "visits": "人次"},
+    "en": {"kWh": "kWh", "m³": "m³", "l": "l", "visits": "visits"},
 }
 
 

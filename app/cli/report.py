@@ -146,10 +146,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"waystation report: {where}{exc}", file=sys.stderr)
         return EXIT_FAILURE if may_pass else EXIT_CONFIG
     print_summary(Console(), report, registry)
-    print_scorecard(Console(), scorecard.last)
+    print_scorecard(Console(), scorecard.job.last)
     print(f"{label(report.language, 'written')}: {csv_path}, {xlsx_path}")
-    if scorecard.last_path is not None:
-        print(f"{label(report.language, 'written')}: {scorecard.last_path}")
+    if scorecard.job.last_path is not None:
+        print(f"{label(report.language, 'written')}: {scorecard.job.last_path}")
     for path in pdfs:
         print(f"{label(report.language, 'written')}: {path}")
     if examples:

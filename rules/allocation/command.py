@@ -41,9 +41,11 @@ log = logging.getLogger("waystation.report")
 
 
 class MonthlyExtra(Protocol):
-    """Another part of the monthly report: runs for a month, adds a sheet to the workbook."""
+    """Another part of the monthly report: runs for a month after the allocation, given its
+    result (each station's register usage, `StationResult.usage`), and returns what adds
+    its sheet to the workbook."""
 
-    def run(self, month: date) -> Callable[[Workbook], None]: ...
+    def run(self, month: date, allocation: MonthReport) -> Callable[[Workbook], None]: ...
 
 
 @dataclass
@@ -131,7 +133,7 @@ class ReportJob:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         csv_path, xlsx_path = export_paths(self.out_dir, report, self.stations)
         mark = not self.allow_example_prices
-        sheets = [extra.run(month) for extra in self.extras]
+        sheets = [extra.run(month, report) for extra in self.extras]
         self.writing = csv_path
         write_csv(report, csv_path, mark_examples=mark)
         self.writing = xlsx_path

@@ -19,6 +19,8 @@ from rules.allocation.findings import Code, Finding
 from rules.allocation.money import round_fen, split_fen
 from rules.allocation.registers import Usage, Window
 from rules.allocation.tariff import Period, TariffVersion
+from rules.allocation.usage import QTY, RegisterUsage, register_usage
+from rules.allocation.usage import quantity as _qty
 from waystation.contract import Kind
 from waystation.parties import ResidualBasis, Shares
 from waystation.registry import DeviceSpec, Registry, Role, Utility
@@ -33,7 +35,6 @@ __all__ = [
     "station_registers",
 ]
 
-QTY = Decimal("0.0001")
 # A residual below zero by more than this share of the main meter is reported.
 RESIDUAL_TOLERANCE = Decimal("0.02")
 WATER = "water"  # the single "period" of water, which has no time of use
@@ -168,6 +169,9 @@ class StationResult:
     timezone: str  # its month is this zone's; its findings' times are shown in it
     utilities: list[UtilityResult] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    # Each register's month in its own unit (not the meters' period registers): the usage
+    # the scorecard shows beside the service levels.
+    usage: list[RegisterUsage] = field(default_factory=list)
 
 
 @dataclass
@@ -178,10 +182,6 @@ class _Component:
     shares: dict[str, Decimal]  # party → fraction, summing to one
     tou: dict[str, Decimal]
     estimated: Decimal
-
-
-def _qty(value: float, scale: Decimal = Decimal(1)) -> Decimal:
-    return (Decimal(repr(value)) * scale).quantize(QTY)
 
 
 def _fractions(
@@ -463,6 +463,11 @@ def allocate_station(
     """Price and share one station's month, from each register's usage keyed (device, field)."""
     allocator = _StationAllocator(registry, station, usages, version, periods)
     registers = station_registers(registry, station)
+    allocator.result.usage = [
+        register_usage(r.device, Kind(r.measurement), r.field, r.unit, usages[(r.device, r.field)])
+        for r in registers
+        if r.period is None
+    ]
     for utility in Utility:
         result = allocator.utility(utility, registers)
         if result is not None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from rules.servicelevel.definitions import PROVIDERS, Definitions, Service
 from rules.servicelevel.export import SERVICE_ZH, add_sheet, csv_path, service_lines, write_csv
 from rules.servicelevel.monthly import ServiceReport, service_report
 from rules.servicelevel.scorecard import ServiceLevel
+from rules.servicelevel.usage import RegisterMonth
 from waystation.registry import Registry
 from waystation.store import InfluxStore
 
@@ -37,18 +38,27 @@ class ScorecardJob:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     last: ServiceReport | None = None
     last_path: Path | None = None
+    # The usage notes' codes in the registry's language, for the sheet (`app` gives them).
+    note_labels: Mapping[str, str] = field(default_factory=dict)
 
-    def run(self, month: date) -> Callable[[Workbook], None]:
-        """Compute and write the month's scorecard; what adds its sheet to the workbook."""
+    def run(
+        self, month: date, usage: Mapping[tuple[str, str], RegisterMonth] | None = None
+    ) -> Callable[[Workbook], None]:
+        """Compute and write the month's scorecard; what adds its sheet to the workbook.
+
+        `usage`: the allocation's registers of the month, keyed (device, field), for the
+        usage beside the levels; without it the usage columns stay empty.
+        """
         report = service_report(self.store, self.registry, self.definitions, month,
-                                now=self.clock(), stations=self.stations)  # fmt: skip
+                                now=self.clock(), stations=self.stations,
+                                usage=usage)  # fmt: skip
         path = write_csv(report, self.registry, csv_path(self.out_dir, report, self.stations))
         if self.write_influx:
             lines = service_lines(report, self.registry)
             self.store.write_lines(lines)
             log.info("wrote %d service_level points for %s", len(lines), f"{month:%Y-%m}")
         self.last, self.last_path = report, path
-        return lambda wb: add_sheet(wb, report, self.registry)
+        return lambda wb: add_sheet(wb, report, self.registry, self.note_labels)
 
 
 def print_scorecard(console: Console, report: ServiceReport | None) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -16,6 +16,7 @@ from rules.servicelevel.scorecard import (
     station_levels,
 )
 from rules.servicelevel.source import DeviceHistory, read_month
+from rules.servicelevel.usage import RegisterMonth
 from waystation.registry import Registry
 from waystation.store import InfluxStore
 
@@ -70,8 +71,13 @@ def service_report(
     now: datetime,
     stations: list[str] | None = None,
     progress: Progress | None = None,
+    usage: Mapping[tuple[str, str], RegisterMonth] | None = None,
 ) -> ServiceReport:
-    """Each station's and operator's service levels for `month` (cut in each station's zone)."""
+    """Each station's and operator's service levels for `month` (cut in each station's zone).
+
+    `usage`: the allocation's registers of the month, keyed (device, field), for the
+    usage beside the levels (`rules.servicelevel.usage`); without it, the rows have none.
+    """
     chosen = sorted(stations or registry.stations)
     by_zone: dict[str, list[str]] = {}
     for sid in chosen:
@@ -87,7 +93,8 @@ def service_report(
         whole = stations is None and len(by_zone) == 1
         histories |= read_month(store, registry, defs, *span, now_ms=now_ms,
                                 stations=None if whole else sids, progress=progress)  # fmt: skip
-        rows += station_levels(registry, histories, month, window=span, stations=sids)
+        rows += station_levels(registry, histories, month, window=span, stations=sids,
+                               usage=usage)  # fmt: skip
     rows.sort(key=lambda r: r.station)
     operator_of = {sid: registry.stations[sid].operator or "" for sid in chosen}
     stats = alert_stats(_alerts(store, widest), operator_of)

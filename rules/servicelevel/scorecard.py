@@ -11,6 +11,9 @@
 - Per operator: the same over all its stations (availability weighted by
   opening minutes), with the alerts that fired at its stations (count,
   median time to resolve).
+- Beside them, each service's usage in the month (`usage`): the allocation's
+  figures for visits, hot-water litres and charging kWh, summed per station
+  and per operator.
 
 Figures are exact in ms; what is shown is rounded once, to two decimals.
 """
@@ -27,20 +30,30 @@ from rules.servicelevel.definitions import PROVIDERS, Service
 from rules.servicelevel.opening import opening_spans
 from rules.servicelevel.source import DeviceHistory
 from rules.servicelevel.spans import Span, intersect, length, union
+from rules.servicelevel.usage import RegisterMonth, ServiceUsage, service_usage, total_usage
 from waystation.registry import Registry
 
-__all__ = ["ALL_STATIONS", "AlertStats", "ServiceLevel", "operator_levels", "station_levels"]
+__all__ = [
+    "ALL_STATIONS",
+    "AlertStats",
+    "ServiceLevel",
+    "minutes",
+    "operator_levels",
+    "station_levels",
+    "two",
+]
 
 ALL_STATIONS = "*"  # an operator's row
 CENT = Decimal("0.01")
 
 
-def _two(value: Decimal) -> Decimal:
+def two(value: Decimal) -> Decimal:
+    """Rounded once, half up, to the two decimals every figure is shown with."""
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def minutes(ms: int) -> Decimal:
-    return _two(Decimal(ms) / 60_000)
+    return two(Decimal(ms) / 60_000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,13 +73,14 @@ class ServiceLevel:
     outages: int
     longest_ms: int
     alerts: AlertStats | None = None  # on operators' rows
+    usage: ServiceUsage | None = None  # None: `station`, or the allocation gave no usage
 
     @property
     def availability_pct(self) -> Decimal | None:
         """0-100, two decimals; None when the station was never open."""
         if self.opening_ms == 0:
             return None
-        return _two(100 * (1 - Decimal(self.down_ms) / Decimal(self.opening_ms)))
+        return two(100 * (1 - Decimal(self.down_ms) / Decimal(self.opening_ms)))
 
     @property
     def mttr_ms(self) -> Decimal | None:
@@ -87,8 +101,13 @@ def station_levels(
     *,
     window: Span,
     stations: list[str] | None = None,
+    usage: Mapping[tuple[str, str], RegisterMonth] | None = None,
 ) -> list[ServiceLevel]:
-    """A row per station and service it has, sorted by station, then service."""
+    """A row per station and service it has, sorted by station, then service.
+
+    With `usage` (the allocation's registers, keyed (device, field)) each row carries
+    its service's usage too.
+    """
     out = []
     last = _month_end(month)
     for sid in sorted(stations or registry.stations):
@@ -96,15 +115,16 @@ def station_levels(
         tz = registry.station_timezone(sid)
         opening = opening_spans(spec.opening_hours, tz, (month, last), window)
         for service, kind in PROVIDERS.items():
-            providers = [histories[d] for d, dev in spec.devices.items()
-                         if dev.kind is kind and d in histories]  # fmt: skip
-            if not providers:
+            ids = [d for d, dev in spec.devices.items() if dev.kind is kind and d in histories]
+            if not ids:
                 continue
+            providers = [histories[d] for d in ids]
             counted = [length(intersect([span], opening)) for span in union(_down(providers))]
             counted = [ms for ms in counted if ms > 0]
             out.append(ServiceLevel(
                 month, sid, spec.operator or "", service, length(opening),
                 sum(counted), len(counted), max(counted, default=0),
+                usage=None if usage is None else service_usage(service, ids, usage),
             ))  # fmt: skip
     return out
 
@@ -127,6 +147,7 @@ def operator_levels(
             sum(r.opening_ms for r in group), sum(r.down_ms for r in group),
             sum(r.outages for r in group), max(r.longest_ms for r in group),
             alerts(operator) if alerts is not None else None,
+            total_usage(r.usage for r in group),
         ))  # fmt: skip
     return out
 
