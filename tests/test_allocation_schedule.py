@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -138,7 +138,8 @@ def test_a_restarted_rules_service_allocates_the_missed_month_once(
     """
     station = f"a{uid}"
     registry = district(**{station: station_entry(station, "enterprise_incubated")})
-    month = previous_month(datetime.now(SHANGHAI).date())
+    # The month the catch-up bills: before 02:00 on the 1st that is the one before last.
+    month = MonthlyTrigger([SHANGHAI]).due_month(datetime.now(UTC))
     window = month_window(month, SHANGHAI)
     days = days_of_history(window, datetime.now(SHANGHAI))
     ingest = IngestConfig(client_id=f"ingest-{uid}", topic_filter=f"stations/{station}/+/+")
