@@ -16,6 +16,7 @@ from datetime import date
 from pathlib import Path
 
 from openpyxl import Workbook
+from rich.console import Console
 
 from rules.allocation.report import MonthReport
 from rules.allocation.wording import LABELS
@@ -68,7 +69,10 @@ def scorecard_job(
     *,
     stations: list[str] | None = None,
     write_influx: bool = True,
+    console: Console | None = None,
 ) -> MonthlyScorecard:
-    job = ScorecardJob(registry, store, out_dir, definitions(config), stations, write_influx)
+    """`console`: where the scorecard shows its progress (none for the monthly job)."""
+    job = ScorecardJob(registry, store, out_dir, definitions(config), stations, write_influx,
+                       console=console)  # fmt: skip
     job.note_labels = {code.value: text for code, text in LABELS[registry.language].items()}
     return MonthlyScorecard(job)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterable
+from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -32,6 +33,10 @@ from rules.outage.details import DETAIL_TEXT
 from rules.outage.detect import SERVICE_GROUP, Rule
 from rules.outage.messages import Renderer
 from rules.outage.silences import add_silence, list_silences
+from rules.servicelevel.command import print_scorecard
+from rules.servicelevel.definitions import Service
+from rules.servicelevel.monthly import ServiceReport
+from rules.servicelevel.scorecard import ALL_STATIONS, ServiceLevel
 from tests.allocation_helpers import PARTIES, own_tariffs
 from tests.export_helpers import sample_registry, sample_report
 from waystation.language import LANGUAGES, Language
@@ -229,3 +234,19 @@ def test_the_printed_summary_and_the_silences_speak_one_language(
     assert parse_registry({"version": 1, "language": language, "stations": {
         "a": {"name": "a", "model": "industry_managed", "devices": {"g": {"kind": "gateway"}}}},
     }).language == language  # fmt: skip
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_printed_scorecard_speaks_one_language(language: Language) -> None:
+    """`report` prints each operator's availability: title, headers and rows in one language."""
+    month = date(2026, 10, 1)
+    rows = [
+        ServiceLevel(month, ALL_STATIONS, "xiaoge", service, 44_640 * 60_000, 90 * 60_000, 2,
+                     60 * 60_000)
+        for service in Service
+    ]  # fmt: skip
+    out = io.StringIO()
+    print_scorecard(Console(file=out, width=200), ServiceReport(month, [], rows), language)
+    text = out.getvalue()
+    assert "99.80" in text  # 100 x (1 - 90 / 44,640)
+    assert assert_one_language(text.splitlines(), language, {"xiaoge"}) >= 5

@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     influx = store(s)
     scorecard = scorecard_job(registry, influx, args.out, result.rules, stations=args.stations,
-                              write_influx=not args.no_influx)  # fmt: skip
+                              write_influx=not args.no_influx, console=console)  # fmt: skip
     job = ReportJob(registry, tariffs, influx, args.out, args.stations, not args.no_influx,
                     console, allow_example_prices=args.allow_example_prices,
                     extras=[] if args.no_service_levels else [scorecard])  # fmt: skip
@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"waystation report: {where}{exc}", file=sys.stderr)
         return EXIT_FAILURE if may_pass else EXIT_CONFIG
     print_summary(Console(), report, registry)
-    print_scorecard(Console(), scorecard.job.last)
+    print_scorecard(Console(), scorecard.job.last, registry.language)
     print(f"{label(report.language, 'written')}: {csv_path}, {xlsx_path}")
     if scorecard.job.last_path is not None:
         print(f"{label(report.language, 'written')}: {scorecard.job.last_path}")

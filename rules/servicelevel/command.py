@@ -10,6 +10,7 @@ from pathlib import Path
 
 from openpyxl import Workbook
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from rules.servicelevel.definitions import PROVIDERS, Definitions, Service
@@ -17,10 +18,11 @@ from rules.servicelevel.export import SERVICE_ZH, add_sheet, csv_path, service_l
 from rules.servicelevel.monthly import ServiceReport, service_report
 from rules.servicelevel.scorecard import ServiceLevel
 from rules.servicelevel.usage import RegisterMonth
+from waystation.language import Language
 from waystation.registry import Registry
 from waystation.store import InfluxStore
 
-__all__ = ["ScorecardJob", "print_scorecard"]
+__all__ = ["WORDS", "ScorecardJob", "print_scorecard"]
 
 log = logging.getLogger("waystation.report")
 
@@ -40,6 +42,8 @@ class ScorecardJob:
     last_path: Path | None = None
     # The usage notes' codes in the registry's language, for the sheet (`app` gives them).
     note_labels: Mapping[str, str] = field(default_factory=dict)
+    # Where its progress is shown (`report` gives the terminal; the monthly job none).
+    console: Console | None = None
 
     def run(
         self, month: date, usage: Mapping[tuple[str, str], RegisterMonth] | None = None
@@ -49,9 +53,22 @@ class ScorecardJob:
         `usage`: the allocation's registers of the month, keyed (device, field), for the
         usage beside the levels; without it the usage columns stay empty.
         """
-        report = service_report(self.store, self.registry, self.definitions, month,
-                                now=self.clock(), stations=self.stations,
-                                usage=usage)  # fmt: skip
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=True,
+            disable=self.console is None,
+        ) as bar:
+            what = f"{month:%Y-%m} {WORDS[self.registry.language]['reading']}"
+            task = bar.add_task(what, total=None)
+            report = service_report(
+                self.store, self.registry, self.definitions, month, now=self.clock(),
+                stations=self.stations, usage=usage,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )  # fmt: skip
         path = write_csv(report, self.registry, csv_path(self.out_dir, report, self.stations))
         if self.write_influx:
             lines = service_lines(report, self.registry)
@@ -61,16 +78,27 @@ class ScorecardJob:
         return lambda wb: add_sheet(wb, report, self.registry, self.note_labels)
 
 
-def print_scorecard(console: Console, report: ServiceReport | None) -> None:
+# What `report` prints of the scorecard, in the registry's language.
+WORDS: dict[Language, dict[str, str]] = {
+    "zh": {"title": "{month} 服务水平（可用率 %）", "operator": "运营方", "outages": "中断次数",
+           "reading": "服务水平"},
+    "en": {"title": "{month} service levels (availability %)", "operator": "operator",
+           "outages": "outages", "reading": "service levels"},
+}  # fmt: skip
+
+
+def print_scorecard(console: Console, report: ServiceReport | None, language: Language) -> None:
     """Each operator's availability per service, side by side (nothing if none was made)."""
     if report is None:
         return
+    words = WORDS[language]
     services = list(PROVIDERS)
-    table = Table(title=f"{report.month:%Y-%m} 服务水平 service levels (%)")
-    table.add_column("运营方 operator")
+    table = Table(title=words["title"].format(month=f"{report.month:%Y-%m}"))
+    table.add_column(words["operator"])
     for service in services:
-        table.add_column(f"{SERVICE_ZH[service]} {service.value}", justify="right")
-    table.add_column("中断 outages", justify="right")
+        table.add_column(SERVICE_ZH[service] if language == "zh" else service.value,
+                         justify="right")  # fmt: skip
+    table.add_column(words["outages"], justify="right")
     by: dict[str, dict[Service, ServiceLevel]] = {}
     for row in report.operators:
         by.setdefault(row.operator, {})[row.service] = row
