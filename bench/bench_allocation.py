@@ -14,7 +14,8 @@ faulty slots, and the gateways' own readings; one station in 50 has a cold
 dispenser for an hour and a locker fault, and another in 50 a door counter
 and a gateway silent for two hours, so the scorecard reads those reading by
 reading), then times `run_report` (the queries, the register
-arithmetic and the sharing), the scorecard (`service_report`) and the
+arithmetic and the sharing), the scorecard (`service_report`, with the
+allocation's usage beside it) and the
 CSV + XLSX export --repeat times, and prints the report process's peak RSS and the load average (the
 figures mean little on a machine busy with other work). Without --workdir
 the data goes to a temporary directory that is deleted at the end; with it
@@ -42,6 +43,7 @@ from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 from app.localservers import InfluxServer
+from app.scorecard import registers_of
 from rules.allocation.export import export_paths, write_csv, write_xlsx
 from rules.allocation.registers import HOUR_MS
 from rules.allocation.report import month_window, run_report
@@ -203,7 +205,7 @@ def run_once(reg: Registry, store: InfluxStore, workdir: Path) -> tuple[float, f
     t_sc = time.monotonic()
     scorecard = ScorecardJob(reg, store, workdir, Definitions(), write_influx=False,
                              clock=lambda: datetime(2026, 11, 2, tzinfo=UTC))  # fmt: skip
-    add_sheet = scorecard.run(MONTH)
+    add_sheet = scorecard.run(MONTH, usage=registers_of(report))
     scored = time.monotonic() - t_sc
     csv_path, xlsx_path = export_paths(workdir, report)
     t1 = time.monotonic()
