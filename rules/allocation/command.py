@@ -15,7 +15,6 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from openpyxl import Workbook
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from rules.allocation.export import export_paths, write_csv, write_xlsx
@@ -32,6 +31,7 @@ from rules.allocation.report import (
 from rules.allocation.schedule import add_catch_up, add_monthly_job
 from rules.allocation.tariff import Tariff
 from rules.allocation.wording import finding_label, finding_text
+from rules.progressbar import progress_bar
 from waystation.registry import Registry
 from waystation.store import InfluxStore, StoreError
 
@@ -108,20 +108,7 @@ class ReportJob:
     def run(self, month: date) -> tuple[MonthReport, Path, Path]:
         if self.scheduled:
             self.refuse_example_prices()
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=self.console,
-            transient=True,
-            disable=self.console is None,
-        ) as bar:
-            task = bar.add_task(f"{month:%Y-%m}", total=None)
-
-            def progress(done: int, total: int, what: str) -> None:
-                bar.update(task, completed=done, total=total, description=f"{month:%Y-%m} {what}")
-
+        with progress_bar(self.console, f"{month:%Y-%m}") as progress:
             report = run_report(
                 self.registry,
                 self.tariffs,

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from openpyxl import Workbook
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from rules.progressbar import progress_bar
 from rules.servicelevel.definitions import PROVIDERS, Definitions, Service
 from rules.servicelevel.export import SERVICE_ZH, add_sheet, csv_path, service_lines, write_csv
 from rules.servicelevel.monthly import ServiceReport, service_report
@@ -53,21 +53,12 @@ class ScorecardJob:
         `usage`: the allocation's registers of the month, keyed (device, field), for the
         usage beside the levels; without it the usage columns stay empty.
         """
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=self.console,
-            transient=True,
-            disable=self.console is None,
-        ) as bar:
-            what = f"{month:%Y-%m} {WORDS[self.registry.language]['reading']}"
-            task = bar.add_task(what, total=None)
+        title = f"{month:%Y-%m} {WORDS[self.registry.language]['reading']}"
+        with progress_bar(self.console, title) as update:
             report = service_report(
                 self.store, self.registry, self.definitions, month, now=self.clock(),
                 stations=self.stations, usage=usage,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
+                progress=lambda done, total: update(done, total, None),
             )  # fmt: skip
         path = write_csv(report, self.registry, csv_path(self.out_dir, report, self.stations))
         if self.write_influx:
