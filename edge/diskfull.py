@@ -9,7 +9,10 @@ the checkpoint then has room, the log is reset and reused in place, and the
 oldest readings can be dropped to make room. From then on the database is
 capped at the size it has (`capped`: make room by dropping before growing), so
 it does not eat the reserve's space again. Every PROBE_EVERY_S the reserve is
-made anew; once that works the disk has room again and the cap is lifted.
+made anew once the disk has room for it and as much again; then the disk has
+room again and the cap is lifted. (Room for the reserve alone is the room the
+outbox gave back itself: lifting the cap on it, the database grew into it and
+hit the full disk again, and "full" and "room again" were said every probe.)
 
 Logged once as it begins (`full`), once as it ends (the database grew past the
 size at which it was full), and once if not even the newest readings could be
@@ -84,11 +87,19 @@ class DiskFull:
             self._next_probe = time.monotonic() + PROBE_EVERY_S
 
     def probe(self) -> None:
-        """Now and then while capped: if the reserve can be made again, lift the cap."""
+        """Now and then while capped: with room for the reserve and for the database to grow
+        as much again, make the reserve again and lift the cap."""
         if self.capped and time.monotonic() >= self._next_probe:
             self._next_probe = time.monotonic() + PROBE_EVERY_S
-            if self.make_reserve():
+            if self._free_bytes() >= 2 * RESERVE_BYTES and self.make_reserve():
                 self.capped = False  # if the file still cannot grow, the next write says so
+
+    def _free_bytes(self) -> int:
+        try:
+            st = os.statvfs(self.db_path.parent)
+        except OSError:
+            return 0
+        return st.f_bavail * st.f_frsize
 
     def stored(self, pages: int, dropped_total: int) -> None:
         """A write went through."""
