@@ -8,6 +8,7 @@ import getpass
 import shutil
 import socket
 import subprocess
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -126,34 +127,46 @@ def test_the_shipped_mosquitto_config_runs_with_tls_and_the_generated_accounts(
     files = write_broker_config(registry, tmp_path / "broker")
     creds = yaml.safe_load(files.credentials.read_text())
     ca, cert, key = make_ca_and_cert(tmp_path)
-    plain, tls = free_port(), free_port()
     (tmp_path / "conf.d").mkdir()
     for name in ("limits", "accounts"):
         (tmp_path / "conf.d" / f"{name}.conf").write_text(
             (DEPLOY / f"mosquitto/conf.d/waystation-{name}.conf").read_text()
         )
-    conf = (DEPLOY / "mosquitto" / "mosquitto.conf").read_text()
-    conf = (
-        conf.replace("/mosquitto/broker/", f"{tmp_path}/broker/")
-        .replace("/mosquitto/certs/server.crt", str(cert))
-        .replace("/mosquitto/certs/server.key", str(key))
-        .replace("/mosquitto/certs/ca.crt", str(ca))
-        .replace("/mosquitto/data/", f"{tmp_path}/")
-        .replace("/mosquitto/config/conf.d", f"{tmp_path}/conf.d")
-        .replace("listener 1883", f"listener {plain} 127.0.0.1")
-        .replace("listener 8883", f"listener {tls} 127.0.0.1")
-    )
-    # As root, Mosquitto would drop to the `mosquitto` user, who cannot read our temp files.
-    conf += f"\nuser {getpass.getuser()}\n"
-    (tmp_path / "mosquitto.conf").write_text(conf)
     for f in (files.passwd, files.acl, key):
         f.chmod(0o600)
-    proc = subprocess.Popen(
-        [_mosquitto(), "-c", str(tmp_path / "mosquitto.conf")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    # Another test (or worker) may take a free port before Mosquitto binds it: try others.
+    for _attempt in range(3):
+        plain, tls = free_port(), free_port()
+        conf = (DEPLOY / "mosquitto" / "mosquitto.conf").read_text()
+        conf = (
+            conf.replace("/mosquitto/broker/", f"{tmp_path}/broker/")
+            .replace("/mosquitto/certs/server.crt", str(cert))
+            .replace("/mosquitto/certs/server.key", str(key))
+            .replace("/mosquitto/certs/ca.crt", str(ca))
+            .replace("/mosquitto/data/", f"{tmp_path}/")
+            .replace("/mosquitto/config/conf.d", f"{tmp_path}/conf.d")
+            .replace("listener 1883", f"listener {plain} 127.0.0.1")
+            .replace("listener 8883", f"listener {tls} 127.0.0.1")
+        )
+        # As root, Mosquitto would drop to the `mosquitto` user, who cannot read our temp files.
+        conf += f"\nuser {getpass.getuser()}\n"
+        (tmp_path / "mosquitto.conf").write_text(conf)
+        log = tmp_path / "mosquitto.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen([_mosquitto(), "-c", str(tmp_path / "mosquitto.conf")],
+                                    stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+        try:
+            wait_for(partial(_up, proc, tls, plain), "the shipped config to start", 60)
+        except AssertionError:
+            proc.kill()
+            proc.wait()
+            raise
+        if proc.poll() is None:
+            break
+        assert "Address already in use" in log.read_text(), log.read_text()
+    else:
+        pytest.fail("three pairs of free ports were taken before Mosquitto bound them")
     try:
-        wait_for(lambda: _listening(tls) and _listening(plain), "the shipped config to start")
         gw = "st-d-gw"
         ok = MqttSettings.from_url(f"mqtts://{gw}:{creds[gw]}@127.0.0.1:{tls}", str(ca))
         ingest = f"mqtt://waystation-ingest-1:{creds['waystation-ingest-1']}@127.0.0.1:{plain}"
@@ -166,6 +179,11 @@ def test_the_shipped_mosquitto_config_runs_with_tls_and_the_generated_accounts(
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def _up(proc: subprocess.Popen[bytes], *ports: int) -> bool:
+    """Mosquitto has exited, or listens on every port."""
+    return proc.poll() is not None or all(_listening(p) for p in ports)
 
 
 def _mosquitto() -> str:
