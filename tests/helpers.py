@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -183,6 +184,14 @@ def http_get(port: int, path: str) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
+# Run from a background job of a shell (nohup, CI runners), a process starts with SIGINT
+# ignored, and Python then never turns Ctrl-C into KeyboardInterrupt: restore it, then exec.
+SIGINT_DEFAULT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
+
+
 def interrupted(
     argv: list[str], log: Path, ready: Callable[[], object], what: str, exit_within_s: float
 ) -> tuple[int, str]:
@@ -191,7 +200,8 @@ def interrupted(
     Killed (and the test failed by the timeout) when it does not exit within `exit_within_s`.
     """
     with log.open("wb") as err:
-        proc = subprocess.Popen(argv, stderr=err, stdout=subprocess.DEVNULL)
+        proc = subprocess.Popen([sys.executable, "-c", SIGINT_DEFAULT, *argv], stderr=err,
+                                stdout=subprocess.DEVNULL)  # fmt: skip
         try:
             wait_for(ready, what, 60)
             proc.send_signal(signal.SIGINT)
