@@ -26,7 +26,6 @@ session tests run against each.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,8 +39,6 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from waystation.backoff import Backoff
 from waystation.mqttclient import SessionClient, new_client
-from waystation.mqttreport import ConnectionReport
-from waystation.pubackwait import PubackWaiter
 from waystation.sessionstate import SessionState
 from waystation.settings import MqttSettings, MqttVersion
 
@@ -66,6 +63,13 @@ log = logging.getLogger("waystation.mqtt")
 RECONNECT_INITIAL_S = 1.0
 RECONNECT_MAX_S = 30.0
 RECONNECT_FLOOR_S = 0.5
+
+
+def reconnect_backoff() -> Backoff:
+    """Both engines' reconnect delays (read at each session's start: tests shorten them)."""
+    return Backoff(RECONNECT_INITIAL_S, RECONNECT_MAX_S, RECONNECT_FLOOR_S)
+
+
 SUBSCRIBE_QOS = 1
 
 
@@ -212,10 +216,7 @@ class _PahoSession(SessionState):
     def __init__(
         self, settings: MqttSettings, options: SessionOptions, callbacks: SessionCallbacks
     ) -> None:
-        self._settings = settings
-        self._options = options
-        self._callbacks = callbacks
-        self._who = f"{options.label} ({settings}, client id {options.client_id})"
+        super().__init__(settings, options, callbacks, reconnect_backoff())
         self._client: SessionClient = new_client(
             settings, options.client_id, manual_ack=options.manual_ack, version=options.version
         )
@@ -229,14 +230,9 @@ class _PahoSession(SessionState):
         if callbacks.on_message is not None or callbacks.on_batch is not None:
             self._client.on_message = self._on_message
         self._client.on_publish = self._on_publish
-        self._backoff = Backoff(RECONNECT_INITIAL_S, RECONNECT_MAX_S, RECONNECT_FLOOR_S)
-        self._report = ConnectionReport(self._who)
-        self._connected = threading.Event()
-        self._subscribed = threading.Event()
         self._stopping = False
         self._refused = False  # the current attempt's CONNACK said no
         self._last_info: mqtt.MQTTMessageInfo | None = None
-        self._waiter = PubackWaiter()
 
     # --- lifecycle ---------------------------------------------------------------------
 

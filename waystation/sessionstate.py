@@ -1,28 +1,45 @@
 """What both MQTT engines keep and say about themselves the same way.
 
 The connection's state for the properties and waits of `MqttSession`, its log
-(`ConnectionReport`) and the wait for a publish's PUBACK (`publish_acked`).
-Each engine sets `_report`, `_connected`, `_subscribed` and `_waiter` in its
-constructor and defines `publish`.
+(`ConnectionReport`), its reconnect backoff and the wait for a publish's PUBACK
+(`publish_acked`), all made here; each engine defines `publish`.
 """
 
 from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
 
 from waystation.logthrottle import Repeats
 from waystation.mqttreport import ConnectionReport
 from waystation.pubackwait import PubackWaiter
 
+if TYPE_CHECKING:
+    from waystation.backoff import Backoff
+    from waystation.mqttsession import SessionCallbacks, SessionOptions
+    from waystation.settings import MqttSettings
+
 __all__ = ["SessionState"]
 
 
 class SessionState(ABC):
-    _report: ConnectionReport
-    _connected: threading.Event
-    _subscribed: threading.Event
-    _waiter: PubackWaiter
+    def __init__(
+        self,
+        settings: MqttSettings,
+        options: SessionOptions,
+        callbacks: SessionCallbacks,
+        backoff: Backoff,
+    ) -> None:
+        self._settings = settings
+        self._options = options
+        self._callbacks = callbacks
+        self._who = f"{options.label} ({settings}, client id {options.client_id})"
+        self._report = ConnectionReport(self._who)
+        self._backoff = backoff
+        self._connected = threading.Event()
+        self._subscribed = threading.Event()
+        self._waiter = PubackWaiter()
 
     @property
     def connected(self) -> bool:

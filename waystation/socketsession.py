@@ -33,9 +33,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from waystation.backoff import Backoff
 from waystation.mqttreasons import KEEPALIVE_TIMEOUT, UNSPECIFIED_ERROR
-from waystation.mqttreport import ConnectionReport
 from waystation.mqttwire import (
     CONNACK,
     DISCONNECT,
@@ -58,7 +56,6 @@ from waystation.mqttwire import (
     suback,
     subscribe_packet,
 )
-from waystation.pubackwait import PubackWaiter
 from waystation.sessionstate import SessionState
 from waystation.settings import MqttSettings, MqttVersion
 
@@ -95,18 +92,8 @@ class SocketSession(SessionState):
     ) -> None:
         from waystation import mqttsession  # noqa: PLC0415 - the adapter imports this module
 
-        self._settings = settings
-        self._options = options
-        self._callbacks = callbacks
+        super().__init__(settings, options, callbacks, mqttsession.reconnect_backoff())
         self._v5 = options.version is MqttVersion.V5
-        self._report = ConnectionReport(
-            f"{options.label} ({settings}, client id {options.client_id})"
-        )
-        self._backoff = Backoff(
-            mqttsession.RECONNECT_INITIAL_S,
-            mqttsession.RECONNECT_MAX_S,
-            mqttsession.RECONNECT_FLOOR_S,
-        )
         self._parser = Parser(v5=self._v5, max_packet_bytes=MAX_PACKET_BYTES)
         self._lock = threading.Lock()  # the connection, its generation and what waits to be sent
         self._sock: socket.socket | None = None
@@ -120,10 +107,7 @@ class SocketSession(SessionState):
         self._wake_r.setblocking(False)  # noqa: FBT003 - the socket API
         self._wake_w.setblocking(False)  # noqa: FBT003
         self._stopping = threading.Event()
-        self._connected = threading.Event()
-        self._subscribed = threading.Event()
         self._drained = threading.Condition(self._lock)
-        self._waiter = PubackWaiter()
         self._pending_subacks: dict[int, tuple[str, ...]] = {}
         self._sub_refused = False
         self._last_sent = 0.0
