@@ -33,7 +33,6 @@ is the whole measurement (the four phases share the servers and helpers).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -44,13 +43,14 @@ import tempfile
 import time
 import urllib.request
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import yaml
 
 from app.localservers import InfluxServer, MosquittoServer, free_port
+from tests.load import publish_all, wait_acked
 from waystation.mqttclient import new_client
 from waystation.settings import MqttSettings
 from waystation.store import InfluxStore
@@ -59,7 +59,6 @@ STATIONS = 100
 DEVICES_PER_STATION = 10
 ARRAY_SIZE = 100
 PUBLISHERS = 2
-PUBLISH_WINDOW = 20_000
 
 
 def _device(i: int) -> tuple[str, str]:
@@ -102,37 +101,6 @@ def _reading(i: int, ts: int) -> dict[str, object]:
     }
 
 
-def _publish_all(url: str, client_id: str, messages: Iterable[tuple[str, str]]) -> None:
-    """Publish (topic, payload) pairs at QoS 1 as fast as the broker acks them."""
-    settings = MqttSettings.from_url(url)
-    client = new_client(settings, client_id)
-    client.max_inflight_messages_set(1000)
-    client.max_queued_messages_set(0)
-    client.connect(settings.host, settings.port)
-    client.loop_start()
-    # paho can hold at most 65,535 unacknowledged messages (packet ids are 16
-    # bits), so the publisher waits on the message WINDOW back before going on.
-    sent: deque[mqtt.MQTTMessageInfo] = deque()
-    for topic, payload in messages:
-        sent.append(client.publish(topic, payload, qos=1))
-        if len(sent) > PUBLISH_WINDOW:
-            sent.popleft().wait_for_publish(120)
-    _wait_acked(sent, client_id)
-    client.disconnect()
-    client.loop_stop()
-
-
-def _wait_acked(sent: Iterable[mqtt.MQTTMessageInfo], who: str) -> None:
-    """Every message's PUBACK, or a loud failure: a figure over lost messages is no figure."""
-    missing = 0
-    for info in sent:
-        with contextlib.suppress(RuntimeError, ValueError):
-            info.wait_for_publish(120)
-        missing += not info.is_published()
-    if missing:
-        raise SystemExit(f"{who}: {missing} messages never acknowledged by the broker")
-
-
 def _publish_range(
     url: str, client_id: str, start: int, stop: int, size: int, base_ts: int
 ) -> None:
@@ -148,7 +116,7 @@ def _publish_range(
                 json.dumps(body[0] if size == 1 else body),
             )
 
-    _publish_all(url, client_id, messages())
+    publish_all(url, client_id, messages())
 
 
 def _faulty_dispenser(seq: int, ts: int) -> dict[str, object]:
@@ -169,7 +137,7 @@ def _publish_conflicting(url: str, messages: int, every: int, base_ts: int) -> N
                 body = _reading(20_000_000 + m, base_ts + m)
                 yield f"stations/{station}/{device}/telemetry", json.dumps(body)
 
-    _publish_all(url, "bench-pub-conflict", mixed())
+    publish_all(url, "bench-pub-conflict", mixed())
 
 
 def _publish_rate(url: str, client_id: str, total: int, rate: float) -> None:
@@ -187,7 +155,7 @@ def _publish_rate(url: str, client_id: str, total: int, rate: float) -> None:
         station, device = _device(m)
         payload = json.dumps(_reading(10_000_000 + m, int(time.time() * 1000)))
         sent.append(client.publish(f"stations/{station}/{device}/telemetry", payload, qos=1))
-    _wait_acked(sent, client_id)  # disconnecting earlier would drop what paho has not sent yet
+    wait_acked(sent, client_id)  # disconnecting earlier would drop what paho has not sent yet
     client.disconnect()
     client.loop_stop()
 

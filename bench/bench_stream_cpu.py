@@ -24,14 +24,13 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
 
 from app.localservers import InfluxServer, MosquittoServer, free_port
-from tests.load import scrape_metrics
-from waystation.mqttclient import new_client
-from waystation.settings import MqttSettings
+from tests.load import publish_all, scrape_metrics
 from waystation.store import InfluxStore
 
 STATIONS, DEVICES = 100, 10
@@ -58,25 +57,15 @@ def _registry(path: Path) -> None:
 
 
 def _publish(url: str, client_id: str, start: int, stop: int, base_ts: int) -> None:
-    settings = MqttSettings.from_url(url)
-    client = new_client(settings, client_id)
-    client.max_inflight_messages_set(1000)
-    client.max_queued_messages_set(0)
-    client.connect(settings.host, settings.port)
-    client.loop_start()
-    infos = []
-    for i in range(start, stop):
-        n = i % (STATIONS * DEVICES)
-        station, device = f"m{n // DEVICES:03d}", f"m{n // DEVICES:03d}-e{n % DEVICES}"
-        body = {"v": 1, "kind": "meter", "ts": base_ts + i, "seq": i,
-                "data": {"energy_kwh_total": i / 100, "power_w": 1000 + i % 500}}  # fmt: skip
-        infos.append(client.publish(f"stations/{station}/{device}/telemetry", json.dumps(body), 1))
-        if len(infos) > 20_000:
-            infos.pop(0).wait_for_publish(120)
-    for info in infos:
-        info.wait_for_publish(120)
-    client.disconnect()
-    client.loop_stop()
+    def messages() -> Iterator[tuple[str, str]]:
+        for i in range(start, stop):
+            n = i % (STATIONS * DEVICES)
+            station, device = f"m{n // DEVICES:03d}", f"m{n // DEVICES:03d}-e{n % DEVICES}"
+            body = {"v": 1, "kind": "meter", "ts": base_ts + i, "seq": i,
+                    "data": {"energy_kwh_total": i / 100, "power_w": 1000 + i % 500}}  # fmt: skip
+            yield f"stations/{station}/{device}/telemetry", json.dumps(body)
+
+    publish_all(url, client_id, messages())
 
 
 def _ready(port: int) -> bool:

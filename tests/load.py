@@ -1,13 +1,15 @@
-"""Load and process helpers for the ingest fault tests.
+"""Load and process helpers for the ingest fault tests and the ingest benchmarks.
 
 `LoadPublisher` sends door-counter readings with known (device, seq) pairs at a
 steady rate from its own thread, so a test can compare exactly what was
 published with what InfluxDB holds. `IngestProcess` runs `waystation ingest`
-as a child process that can be SIGKILLed like a real one.
+as a child process that can be SIGKILLed like a real one. `publish_all` sends
+as fast as the broker acknowledges, failing loudly on a message never acknowledged.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -16,8 +18,11 @@ import sys
 import threading
 import time
 import urllib.request
+from collections import deque
+from collections.abc import Iterable
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import yaml
 
 from app.localservers import free_port
@@ -26,6 +31,7 @@ from waystation.settings import MqttSettings
 from waystation.store import InfluxStore
 
 PUBLISHER_INFLIGHT = 1000
+PUBLISH_WINDOW = 20_000  # unacknowledged messages a bench publisher lets paho hold
 
 
 def door_counter_registry(station: str, devices: int) -> dict[str, object]:
@@ -132,6 +138,37 @@ class LoadPublisher:
         self._thread.join()
         self._client.disconnect()
         self._client.loop_stop()
+
+
+def publish_all(url: str, client_id: str, messages: Iterable[tuple[str, str]]) -> None:
+    """Publish (topic, payload) pairs at QoS 1 as fast as the broker acks them."""
+    settings = MqttSettings.from_url(url)
+    client = new_client(settings, client_id)
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect(settings.host, settings.port)
+    client.loop_start()
+    # paho can hold at most 65,535 unacknowledged messages (packet ids are 16
+    # bits), so the publisher waits on the message WINDOW back before going on.
+    sent: deque[mqtt.MQTTMessageInfo] = deque()
+    for topic, payload in messages:
+        sent.append(client.publish(topic, payload, qos=1))
+        if len(sent) > PUBLISH_WINDOW:
+            sent.popleft().wait_for_publish(120)
+    wait_acked(sent, client_id)
+    client.disconnect()
+    client.loop_stop()
+
+
+def wait_acked(sent: Iterable[mqtt.MQTTMessageInfo], who: str) -> None:
+    """Every message's PUBACK, or a loud failure: a figure over lost messages is no figure."""
+    missing = 0
+    for info in sent:
+        with contextlib.suppress(RuntimeError, ValueError):
+            info.wait_for_publish(120)
+        missing += not info.is_published()
+    if missing:
+        raise SystemExit(f"{who}: {missing} messages never acknowledged by the broker")
 
 
 def stored_seqs(store: InfluxStore) -> set[tuple[str, int]]:
