@@ -374,14 +374,6 @@ class _PahoSession(SessionState):
         self._waiter.arrived(mid, int(rc.value))
         self._call(self._callbacks.on_published, mid, int(rc.value))
 
-    def _call(self, callback: Callable[..., None] | None, *args: Any) -> None:
-        if callback is None:
-            return
-        try:
-            callback(*args)
-        except Exception:  # a task boundary: the network thread must go on
-            log.exception("%s: error in a session callback", self._options.label)
-
 
 def _check_filter(topic_filter: str) -> None:
     """A wildcard fills a whole level, and `#` only the last one (MQTT 5.0, 4.7.1)."""

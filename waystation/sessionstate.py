@@ -7,9 +7,11 @@ The connection's state for the properties and waits of `MqttSession`, its log
 
 from __future__ import annotations
 
+import logging
 import threading
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from waystation.logthrottle import Repeats
 from waystation.mqttreport import ConnectionReport
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
     from waystation.settings import MqttSettings
 
 __all__ = ["SessionState"]
+
+log = logging.getLogger("waystation.mqtt")
 
 
 class SessionState(ABC):
@@ -70,6 +74,15 @@ class SessionState(ABC):
     @abstractmethod
     def publish(self, topic: str, payload: str | bytes, qos: int = 1, retain: bool = False) -> int:
         """Queue a message; returns its packet id (see `MqttSession.publish`)."""
+
+    def _call(self, callback: Callable[..., None] | None, *args: Any) -> None:
+        """A user's callback, from the network thread, which must go on whatever it raises."""
+        if callback is None:
+            return
+        try:
+            callback(*args)
+        except Exception:  # a task boundary
+            log.exception("%s: error in a session callback", self._options.label)
 
     def publish_acked(
         self, topic: str, payload: str | bytes, timeout_s: float, *, retain: bool = False

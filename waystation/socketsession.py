@@ -30,8 +30,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from waystation.mqttreasons import KEEPALIVE_TIMEOUT, UNSPECIFIED_ERROR
 from waystation.mqttwire import (
@@ -494,11 +493,3 @@ class SocketSession(SessionState):
             self._report.lost(lasted, lost.code, from_broker=lost.from_broker, delay=delay)
         self._call(self._callbacks.on_disconnected)
         self._wait_retry(delay)
-
-    def _call(self, callback: Callable[..., None] | None, *args: Any) -> None:
-        if callback is None:
-            return
-        try:
-            callback(*args)
-        except Exception:  # a task boundary: the network thread must go on
-            log.exception("%s: error in a session callback", self._options.label)
