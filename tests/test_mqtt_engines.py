@@ -262,3 +262,39 @@ def test_the_socket_engine_bounds_what_it_holds_whatever_the_broker_sends(
     assert acked == 3000
     one_read = READ_CHUNK // 1000  # a read holds at most this many of these packets
     assert peak[0] <= 100 + one_read, peak[0]
+
+
+def test_a_callback_that_raises_is_logged_and_the_session_goes_on(
+    mosquitto: MosquittoServer, engine: Engine, uid: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A user's callback runs on the network thread: what it raises must not stop it."""
+    settings = MqttSettings.from_url(mosquitto.url)
+    seen: list[bytes] = []
+
+    def on_batch(msgs: Sequence[InboundMessage], _generation: int) -> None:
+        seen.extend(bytes(m.payload) for m in msgs)
+        if len(seen) == 1:
+            raise RuntimeError("a broken handler")
+
+    session = open_session(
+        settings,
+        SessionOptions(
+            client_id=f"raise-{uid}", label="ingest", engine=engine, subscriptions=(f"r/{uid}/#",)
+        ),
+        SessionCallbacks(on_batch=on_batch),
+    )
+    session.start()
+    try:
+        assert session.wait_subscribed(10)
+        with (
+            caplog.at_level(logging.ERROR, "waystation.mqtt"),
+            MqttSpy(settings, f"p-{uid}", []) as pub,
+        ):
+            pub.publish(f"r/{uid}/1", "1")
+            wait_for(lambda: seen == [b"1"], "the first message")
+            pub.publish(f"r/{uid}/2", "2")
+            wait_for(lambda: seen == [b"1", b"2"], "the second message, after the first raised")
+        assert session.connected
+        assert "ingest: error in a session callback" in caplog.text
+    finally:
+        session.stop()
